@@ -1,0 +1,1 @@
+"""Stockdrop: partner drop files -> validated, resolved, merged inventory -> exports and pushes."""

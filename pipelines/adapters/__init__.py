@@ -1,0 +1,1 @@
+"""I/O behind small interfaces: drop sources, the store, export writers, API channels."""

@@ -1,0 +1,145 @@
+"""The drop-source interface (list, fetch, after-processing, outbox) and the local-folder source.
+
+Listing is separate from reading and the two meet in a `RemoteFile` record, so a sensor tick
+only lists (one directory read) and a run only fetches.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from pipelines.domain.drop_names import is_in_progress, is_safe_name
+
+CHUNK = 1 << 20
+
+
+class DropSourceError(RuntimeError):
+    """A source could not be listed or read (connection, host key, credentials, permissions)."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One entry of a listing."""
+
+    name: str
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    """A file copied into the landing folder under its sha256."""
+
+    name: str
+    path: Path
+    sha256: str
+    size: int
+
+
+class DropSource(Protocol):
+    def list_files(self) -> list[RemoteFile]:
+        """Every candidate file in the inbox (in-progress names and markers left out)."""
+
+    def fetch(self, name: str, landing_dir: Path) -> LandedFile:
+        """Copy `name` into `landing_dir/<sha256>` atomically."""
+
+    def after_processing(self, name: str, rejected: bool) -> None:
+        """Move a processed file to `processed/` or `rejected/` when the partner asks for it."""
+
+    def upload(self, local: Path, remote_name: str) -> None:
+        """Put a file into the partner's outbox, visible only when complete."""
+
+
+def landing_path(landing_dir: Path, sha256: str) -> Path:
+    return landing_dir / sha256
+
+
+def check_name(name: str) -> None:
+    if not is_safe_name(name):
+        raise DropSourceError(f"refusing unsafe remote file name {name!r}: it could escape the landing folder")
+
+
+def listable(name: str, ready_marker: str | None, names: set[str]) -> bool:
+    """Whether a listed name is a candidate: not in progress, not a marker, marker present if required."""
+    if is_in_progress(name):
+        return False
+    if ready_marker:
+        if name.endswith(ready_marker):
+            return False
+        return name + ready_marker in names
+    return True
+
+
+def land_stream(read_into, landing_dir: Path, name: str) -> LandedFile:
+    """Write a file through `read_into(fileobj)` into a temp file, hashing it, then rename to its sha256.
+
+    A failure leaves nothing behind in the landing folder.
+    """
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=landing_dir, prefix=".landing-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            read_into(out)
+        digest = hashlib.sha256()
+        size = 0
+        with open(tmp, "rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        sha = digest.hexdigest()
+        final = landing_path(landing_dir, sha)
+        os.replace(tmp, final)
+        return LandedFile(name=name, path=final, sha256=sha, size=size)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class LocalDropSource:
+    """A local folder as an inbox (the embedded default, and `replay`)."""
+
+    def __init__(self, folder: str | Path, ready_marker: str | None = None, after_processing: str = "leave"):
+        self.folder = Path(folder)
+        self.ready_marker = ready_marker
+        self.after_processing_mode = after_processing
+
+    def list_files(self) -> list[RemoteFile]:
+        if not self.folder.is_dir():
+            raise DropSourceError(f"inbox folder {str(self.folder)!r} does not exist")
+        entries = [e for e in os.scandir(self.folder) if e.is_file(follow_symlinks=False)]
+        names = {e.name for e in entries}
+        out = []
+        for e in entries:
+            if listable(e.name, self.ready_marker, names):
+                st = e.stat(follow_symlinks=False)
+                out.append(RemoteFile(e.name, st.st_size, st.st_mtime))
+        return sorted(out, key=lambda f: f.name)
+
+    def fetch(self, name: str, landing_dir: Path) -> LandedFile:
+        check_name(name)
+        src = self.folder / name
+        try:
+            with open(src, "rb") as f:
+                return land_stream(lambda out: shutil.copyfileobj(f, out, CHUNK), landing_dir, name)
+        except OSError as e:
+            raise DropSourceError(f"cannot read {name!r} from {str(self.folder)!r}: {e.strerror}") from e
+
+    def after_processing(self, name: str, rejected: bool) -> None:
+        if self.after_processing_mode != "move":
+            return
+        check_name(name)
+        target = self.folder / ("rejected" if rejected else "processed")
+        target.mkdir(exist_ok=True)
+        os.replace(self.folder / name, target / name)
+
+    def upload(self, local: Path, remote_name: str) -> None:
+        check_name(remote_name)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        part = self.folder / (remote_name + ".part")
+        shutil.copyfile(local, part)
+        os.replace(part, self.folder / remote_name)

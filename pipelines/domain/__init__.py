@@ -1,0 +1,1 @@
+"""Pure business rules over polars frames and frozen records: no I/O, no framework imports."""

@@ -1,0 +1,81 @@
+"""Drop file names: parsing `<kind>_<YYYYMMDD>T<HHMMSS>[_<label>].<ext>` and the contract order."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+KINDS = ("warehouses", "linesheets", "styles", "inventory", "orders")
+KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
+EXTENSIONS = ("csv", "csv.gz")
+MODE_TOKENS = ("overwrite", "update", "seed")
+DEC_PENDING_TOKENS = {"decpending": True, "nodecpending": False}
+
+_NAME = re.compile(
+    r"^(?P<kind>[a-z]+)_(?P<date>\d{8})T(?P<time>\d{6})(?:_(?P<label>[A-Za-z0-9_-]+))?\.(?P<ext>csv|csv\.gz)$"
+)
+
+# Names a partner's upload tool uses while a file is still being written; never reported.
+IN_PROGRESS_SUFFIXES = (".part", ".partial", ".tmp", ".filepart", ".crdownload")
+
+
+class UnrecognisedFileName(ValueError):
+    """The name does not follow the drop-file contract."""
+
+
+@dataclass(frozen=True)
+class DropName:
+    """A parsed drop file name."""
+
+    name: str
+    kind: str
+    as_of: datetime
+    label: str
+    ext: str
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        return tuple(t.lower() for t in re.split(r"[-_]", self.label) if t)
+
+    @property
+    def mode_token(self) -> str | None:
+        """The merge mode the label asks for (last one wins), or None to use the partner default."""
+        modes = [t for t in self.tokens if t in MODE_TOKENS]
+        return modes[-1] if modes else None
+
+    @property
+    def dec_pending_token(self) -> bool | None:
+        flags = [DEC_PENDING_TOKENS[t] for t in self.tokens if t in DEC_PENDING_TOKENS]
+        return flags[-1] if flags else None
+
+    @property
+    def order_key(self) -> tuple[datetime, int, str]:
+        """Contract order: (as-of, kind order, name)."""
+        return (self.as_of, KIND_ORDER[self.kind], self.name)
+
+
+def parse_drop_name(name: str) -> DropName:
+    """Parse a drop file name or raise `UnrecognisedFileName` saying why."""
+    m = _NAME.match(name)
+    if not m:
+        raise UnrecognisedFileName(f"unrecognised file name: {name!r} does not match <kind>_<YYYYMMDD>T<HHMMSS>[_<label>].csv[.gz]")
+    if m["kind"] not in KIND_ORDER:
+        raise UnrecognisedFileName(f"unrecognised file name: unknown kind {m['kind']!r} in {name!r}")
+    try:
+        as_of = datetime.strptime(m["date"] + m["time"], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+    except ValueError as e:
+        raise UnrecognisedFileName(f"unrecognised file name: bad timestamp in {name!r}") from e
+    return DropName(name=name, kind=m["kind"], as_of=as_of, label=m["label"] or "", ext=m["ext"])
+
+
+def is_in_progress(name: str) -> bool:
+    """True for names that mark an upload still being written (or hidden files)."""
+    return name.startswith(".") or name.lower().endswith(IN_PROGRESS_SUFFIXES)
+
+
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+
+
+def is_safe_name(name: str) -> bool:
+    """True when a remote name is a plain file name that cannot escape the landing folder."""
+    return bool(_SAFE.match(name)) and ".." not in name

@@ -1,0 +1,82 @@
+"""A partner's settings as a frozen record: every partner difference is a field here, never a branch."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_PARTNER = "local"
+DEFAULT_ACCOUNT = "default"
+MIN_POLL_INTERVAL_S = 300
+DEFAULT_SETTLE_S = 30
+
+
+@dataclass(frozen=True)
+class EnvRef:
+    """A secret named by an environment variable; resolved only in defs/resources.py."""
+
+    env: str
+
+
+@dataclass(frozen=True)
+class InventoryDefaults:
+    mode: str = "update"  # update | overwrite | seed
+    dec_pending: bool = False
+    overwrite_scope: str = "account"  # account | warehouses_in_file
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
+class ExportTargets:
+    dir: str | None = None  # local folder
+    outbox: str | None = None  # folder on the partner's SFTP server
+    joor_delimiter: str = ","
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """An API channel a partner's account is pushed to (`joor`, `shopify`)."""
+
+    name: str
+    base_url: str
+    token: EnvRef | None = None
+    batch_items: int = 1000
+    batch_bytes: int = 1_000_000
+    body_format: str = "json"  # json | xml (joor only)
+    min_interval_s: float = 0.0
+    rate_credits: int = 300  # JOOR budget: credits per window
+    rate_window_s: float = 300.0
+    credits_per_request: int = 5
+    timeout_s: float = 30.0
+    max_attempts: int = 6
+    locations: tuple[tuple[str, str], ...] = ()  # warehouse_code -> Shopify location id
+
+
+@dataclass(frozen=True)
+class PartnerSpec:
+    """One drop source bound to exactly one account."""
+
+    name: str = DEFAULT_PARTNER
+    account: str = DEFAULT_ACCOUNT
+    source: str = "."  # local folder path or sftp://user@host:port/path
+    known_hosts: str | None = None
+    private_key: EnvRef | None = None
+    private_key_file: str | None = None
+    password: EnvRef | None = None
+    settle_s: float = DEFAULT_SETTLE_S
+    ready_marker: str | None = None  # e.g. ".done": take a file only once `<name>.done` exists
+    after_processing: str = "leave"  # leave | move (to processed/ or rejected/)
+    item_identifier: str = "auto"  # auto | upc | style | ids
+    inventory_policy: str = "continue"  # continue | deny
+    inventory: InventoryDefaults = field(default_factory=InventoryDefaults)
+    csv: CsvDialect = field(default_factory=CsvDialect)
+    poll_interval_s: int = MIN_POLL_INTERVAL_S
+    exports: ExportTargets = field(default_factory=ExportTargets)
+    channels: tuple[ChannelSpec, ...] = ()
+
+    @property
+    def is_sftp(self) -> bool:
+        return self.source.startswith("sftp://")
