@@ -1,0 +1,1 @@
+"""Fixtures for the real services: OpenSSH sshd, PostgreSQL, HTTP servers."""
