@@ -1,1 +1,3 @@
 """Fixtures for the real services: OpenSSH sshd, PostgreSQL, HTTP servers."""
+
+from tests.integration.sshd_server import *  # noqa: F401,F403
