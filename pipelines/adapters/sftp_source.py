@@ -15,7 +15,6 @@ import io
 import logging
 import os
 import posixpath
-import socket
 import stat
 import tempfile
 from pathlib import Path
@@ -411,6 +410,13 @@ class SftpDropSource:
             self._ensure_folder(sftp, folder)
             # posix-rename replaces an earlier file of the same name (a re-sent file processed again).
             sftp.posix_rename(posixpath.join(self.path, name), posixpath.join(folder, name))
+            if self.ready_marker:
+                # A marker left behind would make the next upload of this name look ready too early.
+                marker = name + self.ready_marker
+                try:
+                    sftp.posix_rename(posixpath.join(self.path, marker), posixpath.join(folder, marker))
+                except FileNotFoundError:
+                    pass
 
         try:
             self._with_retry(f"moving {name!r} to {folder!r}", move)
@@ -456,9 +462,13 @@ class SftpDropSource:
     def _ensure_folder(sftp: paramiko.SFTPClient, folder: str) -> None:
         try:
             sftp.mkdir(folder)
-        except OSError:
+        except OSError as mkdir_error:
             # SFTP v3 reports an existing folder as a bare "Failure": accept it only if it is a folder.
-            if not stat.S_ISDIR(sftp.stat(folder).st_mode or 0):
+            try:
+                existing = sftp.stat(folder)
+            except OSError:
+                raise mkdir_error from None
+            if not stat.S_ISDIR(existing.st_mode or 0):
                 raise DropSourceError(f"{folder!r} exists on the server but is not a folder") from None
 
     def _remove_quietly(self, sftp: paramiko.SFTPClient, path: str) -> None:
