@@ -53,6 +53,9 @@ class ChannelSpec:
     timeout_s: float = 30.0
     max_attempts: int = 6
     locations: tuple[tuple[str, str], ...] = ()  # warehouse_code -> Shopify location id
+    backoff_initial_s: float = 1.0  # first retry wait; doubles per attempt (with jitter)
+    backoff_max_s: float = 60.0  # cap on one retry wait
+    retry_after_max_s: float = 300.0  # cap on a server's Retry-After we are willing to honour
 
 
 @dataclass(frozen=True)
