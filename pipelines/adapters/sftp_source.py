@@ -187,12 +187,12 @@ class SftpDropSource:
             **overrides: Constructor arguments to set beyond the spec (e.g. ``timeout_s``).
         """
         url = urlsplit(spec.source)
+        if url.password:
+            raise DropSourceError(f"partner {spec.name!r}: put the password in `password: {{env: ...}}`, not in the source URL")
         if url.scheme != "sftp" or not url.hostname:
             raise DropSourceError(f"partner {spec.name!r}: source {spec.source!r} is not sftp://user@host[:port]/path")
         if not url.username:
             raise DropSourceError(f"partner {spec.name!r}: source {spec.source!r} names no user (sftp://user@host/path)")
-        if url.password:
-            raise DropSourceError(f"partner {spec.name!r}: put the password in `password: {{env: ...}}`, not in the source URL")
         try:
             port = url.port or 22
         except ValueError as e:

@@ -1,0 +1,176 @@
+"""The rows and bytes of the export files, shaped from the export snapshot; no I/O.
+
+Three files per (account, warehouse):
+
+- ``stock_<account>_<warehouse_code>.csv``: our own stock file. Columns `STOCK_COLUMNS`; every
+  (warehouse, SKU) with state, including `skip_push` items (it is a report of our state).
+- ``joor_<account>_<warehouse_code>.csv``: JOOR-style flat file, one size per row; keys per the
+  partner's item_identifier (auto: upc when the row has one, else the style keys; the other
+  columns of the row are left empty), then warehouse, inventory, inventory_date (FUTURE stock
+  only). Leaves out `skip_push` and `skip_joor` items and rows the pinned key set cannot identify.
+  Delimiter: ExportTargets.joor_delimiter.
+- ``quantity_<account>_<warehouse_code>.csv``: bulk "quantity update" template `sku,quantity`.
+  `sku` is the UPC, or when the SKU has no UPC its style keys joined by `|`
+  (style_number|style_identifier|color_code|size_name). Leaves out `skip_push` items.
+
+Quantities are ats clamped at 0 (never negative). Rows are sorted by (style_number,
+style_identifier, color_code, size_name), so the same snapshot always gives the same bytes.
+
+CSV formula injection: a cell whose text starts with `=`, `+`, `-`, `@`, tab or carriage return
+gets a leading `'` so spreadsheets show it as text instead of evaluating it (OWASP advice).
+Numbers never start with `-` here because every quantity written is clamped at 0 or a count.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipelines.domain import joor_fields
+from pipelines.domain.channel_items import KEY_SETS, SKU_COLUMNS, key_set_for, pushed_inventory
+
+EXPORT_SNAPSHOT_SCHEMA: dict[str, pl.DataType] = {
+    "account": pl.String,
+    "warehouse_code": pl.String,
+    "warehouse_type": pl.String,
+    "upc": pl.String,
+    "style_id": pl.String,
+    "style_number": pl.String,
+    "style_identifier": pl.String,
+    "style_color_id": pl.String,
+    "color_code": pl.String,
+    "color_name": pl.String,
+    "size_code": pl.String,
+    "size_name": pl.String,
+    "on_hand": pl.Int64,
+    "pending": pl.Int64,
+    "ats": pl.Int64,
+    "available_date": pl.Date,
+    "created_by": pl.String,
+    "skip_push": pl.Boolean,
+    "skip_joor": pl.Boolean,
+}
+
+STOCK_COLUMNS = (
+    "upc",
+    "style_number",
+    "style_identifier",
+    "color_code",
+    "size_name",
+    "warehouse_code",
+    "ats",
+    "on_hand",
+    "pending",
+    "available_date",
+)
+QUANTITY_COLUMNS = ("sku", "quantity")
+SKU_SEPARATOR = "|"
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+EXPORT_KINDS = ("stock", "joor", "quantity")
+
+
+@dataclass(frozen=True)
+class ExportTable:
+    """One export file's content before it is written.
+
+    Attributes:
+        kind: stock | joor | quantity.
+        warehouse_code: the one warehouse of the file.
+        file_name: e.g. ``stock_acme_NYC.csv``.
+        rows: number of data rows (header excluded).
+        content: the encoded file (UTF-8, `\\n` line ends, header first).
+    """
+
+    kind: str
+    warehouse_code: str
+    file_name: str
+    rows: int
+    content: bytes
+
+
+def safe_cell(value: object) -> str:
+    """A cell's text, neutralised against formula injection (leading `'`); None is empty."""
+    if value is None:
+        return ""
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def render_csv(header: Sequence[str], rows: Iterable[Sequence[object]], delimiter: str = ",") -> bytes:
+    """CSV bytes: header then rows, every cell through `safe_cell`, minimal quoting, `\\n` ends."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow([safe_cell(h) for h in header])
+    writer.writerows([safe_cell(v) for v in row] for row in rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def export_tables(
+    snapshot: pl.DataFrame, item_identifier: str = "auto", joor_delimiter: str = ","
+) -> list[ExportTable]:
+    """Every export file of a snapshot, per warehouse and kind, in (warehouse_code, kind) order.
+
+    Args:
+        snapshot: one account's export snapshot (`EXPORT_SNAPSHOT_SCHEMA`).
+        item_identifier: the partner's auto | upc | style | ids (keys of the JOOR file).
+        joor_delimiter: delimiter of the JOOR file (`,` or `|`).
+    """
+    tables: list[ExportTable] = []
+    ordered = snapshot.sort(["account", "warehouse_code", *SKU_COLUMNS])
+    for (account, warehouse_code), rows in ordered.group_by(["account", "warehouse_code"], maintain_order=True):
+        records = list(rows.iter_rows(named=True))
+        for kind, (header, body) in (
+            ("stock", stock_rows(records)),
+            ("joor", joor_rows(records, item_identifier)),
+            ("quantity", quantity_rows(records)),
+        ):
+            delimiter = joor_delimiter if kind == "joor" else ","
+            tables.append(
+                ExportTable(
+                    kind=kind,
+                    warehouse_code=warehouse_code,
+                    file_name=f"{kind}_{account}_{warehouse_code}.csv",
+                    rows=len(body),
+                    content=render_csv(header, body, delimiter),
+                )
+            )
+    return tables
+
+
+def stock_rows(records: Sequence[dict]) -> tuple[tuple[str, ...], list[tuple]]:
+    """Header and rows of the stock file: item keys, warehouse, ats (clamped), on_hand, pending, date."""
+    body = [
+        tuple(pushed_inventory(r["ats"]) if c == "ats" else r[c] for c in STOCK_COLUMNS) for r in records
+    ]
+    return STOCK_COLUMNS, body
+
+
+def joor_rows(records: Sequence[dict], item_identifier: str) -> tuple[tuple[str, ...], list[tuple]]:
+    """Header and rows of the JOOR flat file (see the module docstring for the rules)."""
+    key_sets = ("upc", "style") if item_identifier == "auto" else (item_identifier,)
+    key_fields = [pair for name in key_sets for pair in joor_fields.ITEM_KEY_FIELDS[name]]
+    header = (*(wire for _, wire in key_fields), joor_fields.WAREHOUSE, joor_fields.INVENTORY, joor_fields.INVENTORY_DATE)
+    body = []
+    for r in records:
+        if r["skip_push"] or r["skip_joor"]:
+            continue
+        chosen = key_set_for(r, item_identifier)
+        if chosen is None:
+            continue
+        keys = tuple(r[ours] if ours in KEY_SETS[chosen] else None for ours, _ in key_fields)
+        future = r["warehouse_type"] == "FUTURE"
+        body.append((*keys, r["warehouse_code"], pushed_inventory(r["ats"]), r["available_date"] if future else None))
+    return header, body
+
+
+def quantity_rows(records: Sequence[dict]) -> tuple[tuple[str, ...], list[tuple]]:
+    """Header and rows of the `sku,quantity` template (sku = upc, else the style keys joined by `|`)."""
+    body = [
+        (r["upc"] or SKU_SEPARATOR.join(r[c] for c in SKU_COLUMNS), pushed_inventory(r["ats"]))
+        for r in records
+        if not r["skip_push"]
+    ]
+    return QUANTITY_COLUMNS, body

@@ -1,0 +1,77 @@
+"""Merge modes of an inventory file (update, overwrite, seed) and the dec_pending rule.
+
+State grain: one row per (warehouse_code, item_key) that has ever had a quantity or a claim.
+`is_set` records whether any file has set the row (seed looks at it; a claim alone does not set).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipelines.domain.rejects import CONFLICTING_DUPLICATE, rejects_from
+
+INVENTORY_SCHEMA = {
+    "warehouse_code": pl.String, "item_key": pl.String, "on_hand": pl.Int64, "pending": pl.Int64,
+    "ats": pl.Int64, "available_date": pl.Date, "is_set": pl.Boolean,
+}
+KEY = ["warehouse_code", "item_key"]
+
+
+@dataclass(frozen=True)
+class MergeOptions:
+    mode: str = "update"  # update | overwrite | seed
+    dec_pending: bool = False
+    overwrite_scope: str = "account"  # account | warehouses_in_file
+
+
+@dataclass(frozen=True)
+class MergeOutcome:
+    inventory: pl.DataFrame
+    rejects: pl.DataFrame
+    rows_set: int
+    rows_zeroed: int
+    rows_kept_by_seed: int
+
+
+def empty_inventory() -> pl.DataFrame:
+    return pl.DataFrame(schema=INVENTORY_SCHEMA)
+
+
+def drop_duplicates(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Identical duplicate (warehouse, SKU) rows count once; conflicting ones are all rejected."""
+    variants = pl.struct("quantity", "available_date").n_unique().over(KEY)
+    conflicting = rows.filter(variants > 1)
+    kept = rows.filter(variants == 1).unique(subset=KEY, keep="first", maintain_order=True)
+    reason = pl.format(CONFLICTING_DUPLICATE + ": (warehouse {}, SKU) appears with different quantities",
+                       pl.col("warehouse_code"))
+    return kept, rejects_from(conflicting, "quantity", reason)
+
+
+def merge_inventory(state: pl.DataFrame, rows: pl.DataFrame, options: MergeOptions) -> MergeOutcome:
+    """Apply resolved inventory rows (line, warehouse_code, item_key, quantity, available_date)."""
+    rows, rejects = drop_duplicates(rows)
+    listed = rows.select(*KEY, "quantity", "available_date")
+    zeroed = listed.clear()
+    if options.mode == "overwrite":
+        scope = state
+        if options.overwrite_scope == "warehouses_in_file":
+            scope = state.filter(pl.col("warehouse_code").is_in(listed["warehouse_code"].unique().implode()))
+        zeroed = scope.join(listed, on=KEY, how="anti").select(
+            *KEY, pl.lit(0, pl.Int64).alias("quantity"), pl.lit(None, pl.Date).alias("available_date"))
+    kept_by_seed = 0
+    if options.mode == "seed":
+        already = state.filter(pl.col("is_set")).select(KEY)
+        before = listed.height
+        listed = listed.join(already, on=KEY, how="anti")
+        kept_by_seed = before - listed.height
+    incoming = pl.concat([listed, zeroed])
+    merged = incoming.join(state.select(*KEY, "pending"), on=KEY, how="left").with_columns(
+        pl.col("pending").fill_null(0))
+    ats = pl.col("quantity") - pl.col("pending") if options.dec_pending else pl.col("quantity")
+    updated = merged.select(
+        *KEY, pl.col("quantity").alias("on_hand"), "pending", ats.alias("ats"), "available_date",
+        pl.lit(True).alias("is_set"),
+    )
+    inventory = pl.concat([state.join(updated.select(KEY), on=KEY, how="anti"), updated.cast(INVENTORY_SCHEMA)])
+    return MergeOutcome(inventory, rejects, listed.height, zeroed.height, kept_by_seed)

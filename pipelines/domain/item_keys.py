@@ -1,0 +1,76 @@
+"""Resolving a row's item keys (UPC, style, JOOR ids) to one SKU of the account's catalog.
+
+A SKU is identified by (style_number, style_identifier, color_code, size_name); inside the
+domain it travels as one `item_key` column, the four values joined by a unit separator.
+"""
+from __future__ import annotations
+
+import polars as pl
+
+from pipelines.domain.rejects import CONFLICTING_IDENTIFIERS, UNKNOWN_ITEM, concat_rejects
+from schemas.item_keys import KEY_COLUMNS, KEY_SETS, STYLE_SET
+
+SKU_COLUMNS = STYLE_SET
+SEPARATOR = "\x1f"
+SET_ORDER = ("upc", "style", "ids")
+
+
+def item_key_expr(columns=SKU_COLUMNS) -> pl.Expr:
+    return pl.concat_str([pl.col(c) for c in columns], separator=SEPARATOR)
+
+
+def split_item_key(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add the four SKU columns back from `item_key`."""
+    parts = pl.col("item_key").str.split_exact(SEPARATOR, len(SKU_COLUMNS) - 1)
+    return frame.with_columns(parts.struct.field(f"field_{i}").alias(c) for i, c in enumerate(SKU_COLUMNS))
+
+
+def _set_lookup(items: pl.DataFrame, columns: tuple[str, ...], name: str) -> pl.DataFrame:
+    """Catalog key set -> item_key, leaving out values that name more than one SKU (ambiguous)."""
+    lookup = items.select(*columns, pl.col("item_key").alias(f"sku_{name}")).drop_nulls(list(columns))
+    return lookup.filter(pl.len().over(list(columns)) == 1)
+
+
+def resolve_items(rows: pl.DataFrame, items: pl.DataFrame, item_identifier: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Give every row its `item_key`; reject rows whose keys conflict or resolve to nothing.
+
+    Returns (resolved rows without the raw key columns, rejects).
+    """
+    sets = (item_identifier,) if item_identifier in KEY_SETS else SET_ORDER
+    frame = rows
+    for name in sets:
+        columns = KEY_SETS[name]
+        present = [c for c in columns if c in frame.columns]
+        if len(present) < len(columns):
+            frame = frame.with_columns(pl.lit(None, pl.String).alias(f"sku_{name}"), pl.lit(False).alias(f"has_{name}"))
+            continue
+        frame = frame.with_columns(pl.all_horizontal(pl.col(c).is_not_null() for c in columns).alias(f"has_{name}"))
+        frame = frame.join(_set_lookup(items, columns, name), on=list(columns), how="left", nulls_equal=False)
+    found = [pl.col(f"sku_{n}") for n in sets]
+    frame = frame.with_columns(
+        pl.coalesce(found).alias("item_key"),
+        pl.concat_list(found).list.drop_nulls().list.n_unique().alias("_skus"),
+        pl.any_horizontal(pl.col(f"has_{n}") for n in sets).alias("_has_key"),
+    )
+    conflicting = frame.filter(pl.col("_skus") > 1)
+    unknown = frame.filter(pl.col("item_key").is_null())
+    first_set = pl.coalesce([pl.when(pl.col(f"has_{n}")).then(pl.lit(KEY_SETS[n][0])) for n in sets])
+    first_value = pl.coalesce([pl.when(pl.col(f"has_{n}")).then(pl.col(KEY_SETS[n][0])) for n in sets])
+    rejects = concat_rejects(
+        conflicting.select(
+            "line", pl.lit(None, pl.String).alias("column"), pl.lit(None, pl.String).alias("value"),
+            pl.lit(f"{CONFLICTING_IDENTIFIERS}: the row's key sets resolve to different SKUs").alias("reason"),
+        ),
+        unknown.select(
+            "line", first_set.alias("column"), first_value.alias("value"),
+            pl.when(pl.col("_has_key"))
+            .then(pl.lit(f"{UNKNOWN_ITEM}: not in the account's catalog"))
+            .otherwise(pl.lit(f"{UNKNOWN_ITEM}: no complete item key (upc | style_number+style_identifier"
+                              "+color_code+size_name | style_id+style_color_id+size_code)"))
+            .alias("reason"),
+        ),
+    )
+    resolved = frame.filter((pl.col("_skus") <= 1) & pl.col("item_key").is_not_null())
+    drop = [c for c in resolved.columns if c.startswith(("sku_", "has_", "_")) or c in KEY_COLUMNS]
+    return resolved.drop(drop).sort("line"), rejects
+
