@@ -1,0 +1,399 @@
+"""The push ledger (tables `pushes`, `push_items`, `pushed_items`, see sql/002_pushes.sql) and `push_account`.
+
+Guarantees, per (channel, account):
+
+- Every batch's idempotency key goes out as a header; a batch is recorded `pending` (with its
+  items) before its first request, so a crash mid-request leaves a trace to finish from.
+- A run first resends the batches still `pending` (exactly as recorded: same key, same items),
+  in the order they were created; only then does it plan new batches from the snapshot.
+- An `acknowledged` batch is never sent again; acknowledging one records its items' values in
+  `pushed_items` in the same transaction, so the next `update` push sends only what changed.
+- A `failed` batch (a non-retryable answer such as a 400) keeps the response body, with the
+  token redacted. Its items are not offered again until their value (or the acknowledged value
+  they build on) changes, so a run does not repeat a request the API has already refused.
+- When retries run out on retryable errors, the batch stays `pending` and the run stops for
+  this channel (the API is unwell; later batches would fail the same way and pile up).
+
+Run one push per (channel, account) at a time: the Dagster asset is the only writer.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+import polars as pl
+import sqlalchemy as sa
+
+from pipelines.adapters.channels import channel_for
+from pipelines.adapters.channels.http_push import HttpPushClient, PushOutcome
+from pipelines.domain.channel_items import (
+    ACKNOWLEDGED_SCHEMA,
+    PREVIOUSLY_REJECTED,
+    REJECTED_SCHEMA,
+    SKU_COLUMNS,
+    Batch,
+    ChannelItem,
+    plan_batches,
+    select_items,
+)
+from pipelines.domain.partners import ChannelSpec, PartnerSpec
+
+metadata = sa.MetaData()
+
+pushes = sa.Table(
+    "pushes",
+    metadata,
+    sa.Column("idempotency_key", sa.String(64), primary_key=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("account", sa.String(200), nullable=False),
+    sa.Column("warehouse_code", sa.String(200), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("dec_pending", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("items", sa.Integer, nullable=False),
+    sa.Column("bytes", sa.Integer, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("response_status", sa.Integer),
+    sa.Column("response_body", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+push_items = sa.Table(
+    "push_items",
+    metadata,
+    sa.Column("idempotency_key", sa.String(64), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("warehouse_code", sa.String(200), nullable=False),
+    *(sa.Column(c, sa.String(200), nullable=False) for c in SKU_COLUMNS),
+    sa.Column("inventory", sa.Integer, nullable=False),
+    sa.Column("inventory_date", sa.Date),
+    sa.Column("item", sa.Text, nullable=False),
+)
+
+pushed_items = sa.Table(
+    "pushed_items",
+    metadata,
+    sa.Column("channel", sa.String(32), primary_key=True),
+    sa.Column("account", sa.String(200), primary_key=True),
+    sa.Column("warehouse_code", sa.String(200), primary_key=True),
+    *(sa.Column(c, sa.String(200), primary_key=True) for c in SKU_COLUMNS),
+    sa.Column("inventory", sa.Integer, nullable=False),
+    sa.Column("inventory_date", sa.Date),
+    sa.Column("idempotency_key", sa.String(64), nullable=False),
+    sa.Column("acknowledged_at", sa.DateTime, nullable=False),
+)
+
+
+@dataclass
+class PushReport:
+    """What one `push_account` run did for one channel and account.
+
+    Attributes:
+        channel, account, mode: what was pushed.
+        items_selected: items planned for sending this run (excludes resent pending batches).
+        items_unchanged: snapshot rows already acknowledged with the same value (update mode).
+        skipped: snapshot rows not sent, by reason (skip flags, filters, previously rejected).
+        batches_resent: pending batches from earlier runs sent again.
+        batches_sent, batches_acknowledged, batches_failed, batches_pending: batch outcomes
+            this run (sent counts every batch a request was made for, resent ones included).
+        items_acknowledged, items_failed: items in acknowledged / failed batches this run.
+        requests: HTTP requests made (retries included).
+        stopped_early: retries ran out; the remaining work waits for the next run.
+        failures: (idempotency_key, response_status, response_body) of failed batches.
+    """
+
+    channel: str
+    account: str
+    mode: str
+    items_selected: int = 0
+    items_unchanged: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    batches_resent: int = 0
+    batches_sent: int = 0
+    batches_acknowledged: int = 0
+    batches_failed: int = 0
+    batches_pending: int = 0
+    items_acknowledged: int = 0
+    items_failed: int = 0
+    requests: int = 0
+    stopped_early: bool = False
+    failures: list[tuple[str, int | None, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing failed and nothing is left pending."""
+        return not (self.batches_failed or self.batches_pending)
+
+
+def push_account(
+    engine: sa.Engine,
+    snapshot: pl.DataFrame,
+    partner: PartnerSpec,
+    channel_spec: ChannelSpec,
+    token: str,
+    mode: str = "update",
+    dec_pending: bool = False,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PushReport:
+    """Send one account's snapshot to one channel: finish pending batches, then push the delta.
+
+    Args:
+        engine: the store (tables of sql/002_pushes.sql).
+        snapshot: the account's export snapshot (one row per (warehouse, SKU)).
+        partner: the partner's settings (account, item_identifier).
+        channel_spec: the channel's settings (name, base_url, batching, limits).
+        token: the channel's resolved secret (read from the environment by the caller).
+        mode: `update` (only values changed since the last acknowledged push) or `overwrite`
+            (every item of the scope).
+        dec_pending: ask the API to subtract its own pending orders (JOOR `dec_pending=1`);
+            off by default because `ats` already has our claims subtracted.
+        transport, clock, sleep: injectable for tests.
+
+    Returns:
+        The run's counts; `report.ok` is False when a batch failed or is still pending.
+
+    Raises:
+        ChannelConfigError: the channel's settings are invalid.
+    """
+    channel = channel_for(channel_spec)
+    account = partner.account
+    report = PushReport(channel=channel.name, account=account, mode=mode)
+    with HttpPushClient(
+        channel_spec,
+        channel.auth_headers(token),
+        channel.secrets(token),
+        transport=transport,
+        clock=clock,
+        sleep=sleep,
+    ) as client:
+        for batch in pending_batches(engine, channel.name, account):
+            report.batches_resent += 1
+            if not _send(engine, client, channel, batch, report):
+                return report
+        selection = select_items(
+            snapshot,
+            channel.name,
+            partner.item_identifier,
+            acknowledged_values(engine, channel.name, account),
+            mode=mode,
+            locations=channel_spec.locations,
+            rejected=rejected_values(engine, channel.name, account),
+        )
+        report.items_unchanged = selection.unchanged
+        report.skipped = dict(selection.skipped)
+        batches = plan_batches(
+            selection.items,
+            channel.name,
+            account,
+            mode,
+            dec_pending,
+            max_items=channel_spec.batch_items,
+            max_bytes=channel_spec.batch_bytes,
+            item_bytes=channel.item_bytes,
+            envelope_bytes=channel.envelope_bytes,
+        )
+        for batch in batches:
+            known = batch_status(engine, batch.idempotency_key)
+            if known == "acknowledged":
+                continue  # cannot happen with base keys in the content; never send twice anyway
+            if known == "failed":
+                report.skipped[PREVIOUSLY_REJECTED] = report.skipped.get(PREVIOUSLY_REJECTED, 0) + len(batch.items)
+                continue
+            report.items_selected += len(batch.items)
+            if known is None:
+                record_planned(engine, batch)
+            if not _send(engine, client, channel, batch, report):
+                return report
+    return report
+
+
+def _send(engine: sa.Engine, client: HttpPushClient, channel, batch: Batch, report: PushReport) -> bool:
+    """Send one batch, record its outcome; False when the run should stop (retries exhausted)."""
+    outcome = client.send(channel.request(batch), channel.verdict)
+    record_outcome(engine, batch, outcome)
+    report.batches_sent += 1
+    report.requests += outcome.attempts
+    if outcome.status == "acknowledged":
+        report.batches_acknowledged += 1
+        report.items_acknowledged += len(batch.items)
+        return True
+    if outcome.status == "failed":
+        report.batches_failed += 1
+        report.items_failed += len(batch.items)
+        report.failures.append((batch.idempotency_key, outcome.response_status, outcome.response_body))
+        return True
+    report.batches_pending += 1
+    report.stopped_early = True
+    return False
+
+
+def record_planned(engine: sa.Engine, batch: Batch) -> None:
+    """Record a batch as `pending`, with its items, before its first request."""
+    now = _now()
+    with engine.begin() as conn:
+        conn.execute(
+            pushes.insert(),
+            {
+                "idempotency_key": batch.idempotency_key,
+                "channel": batch.channel,
+                "account": batch.account,
+                "warehouse_code": batch.warehouse_code,
+                "mode": batch.mode,
+                "dec_pending": batch.dec_pending,
+                "status": "pending",
+                "items": len(batch.items),
+                "bytes": batch.bytes,
+                "attempts": 0,
+                "response_status": None,
+                "response_body": None,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        conn.execute(
+            push_items.insert(),
+            [
+                {
+                    "idempotency_key": batch.idempotency_key,
+                    "position": position,
+                    "warehouse_code": item.warehouse_code,
+                    **dict(zip(SKU_COLUMNS, item.sku)),
+                    "inventory": item.inventory,
+                    "inventory_date": _date(item.inventory_date),
+                    "item": json.dumps(item.canonical(), sort_keys=True, separators=(",", ":")),
+                }
+                for position, item in enumerate(batch.items)
+            ],
+        )
+
+
+def record_outcome(engine: sa.Engine, batch: Batch, outcome: PushOutcome) -> None:
+    """Store a batch's outcome; on acknowledgement also its items' values, in the same transaction."""
+    now = _now()
+    with engine.begin() as conn:
+        conn.execute(
+            pushes.update()
+            .where(pushes.c.idempotency_key == batch.idempotency_key)
+            .values(
+                status=outcome.status,
+                attempts=pushes.c.attempts + outcome.attempts,
+                response_status=outcome.response_status,
+                response_body=outcome.response_body,
+                updated_at=now,
+            )
+        )
+        if outcome.status != "acknowledged":
+            return
+        key_columns = ("channel", "account", "warehouse_code", *SKU_COLUMNS)
+        rows = [
+            {
+                "channel": batch.channel,
+                "account": batch.account,
+                "warehouse_code": item.warehouse_code,
+                **dict(zip(SKU_COLUMNS, item.sku)),
+                "inventory": item.inventory,
+                "inventory_date": _date(item.inventory_date),
+                "idempotency_key": batch.idempotency_key,
+                "acknowledged_at": now,
+            }
+            for item in batch.items
+        ]
+        # Delete-then-insert keeps this portable (no dialect-specific upsert) and is one statement
+        # each way per batch; the transaction makes it atomic.
+        match = sa.and_(*(pushed_items.c[c] == sa.bindparam(f"k_{c}") for c in key_columns))
+        conn.execute(pushed_items.delete().where(match), [{f"k_{c}": r[c] for c in key_columns} for r in rows])
+        conn.execute(pushed_items.insert(), rows)
+
+
+def batch_status(engine: sa.Engine, key: str) -> str | None:
+    """A batch's status in the ledger, or None when it was never recorded."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(pushes.c.status).where(pushes.c.idempotency_key == key)).scalar_one_or_none()
+
+
+def pending_batches(engine: sa.Engine, channel: str, account: str) -> list[Batch]:
+    """The batches recorded but not acknowledged or failed, oldest first, rebuilt exactly as recorded."""
+    with engine.connect() as conn:
+        heads = conn.execute(
+            sa.select(pushes)
+            .where(pushes.c.channel == channel, pushes.c.account == account, pushes.c.status == "pending")
+            .order_by(pushes.c.created_at, pushes.c.idempotency_key)
+        ).all()
+        batches = []
+        for head in heads:
+            items = conn.execute(
+                sa.select(push_items.c.item)
+                .where(push_items.c.idempotency_key == head.idempotency_key)
+                .order_by(push_items.c.position)
+            ).scalars()
+            batches.append(
+                Batch(
+                    idempotency_key=head.idempotency_key,
+                    channel=head.channel,
+                    account=head.account,
+                    mode=head.mode,
+                    dec_pending=bool(head.dec_pending),
+                    warehouse_code=head.warehouse_code,
+                    items=tuple(ChannelItem.from_canonical(json.loads(i)) for i in items),
+                    bytes=head.bytes,
+                )
+            )
+    return batches
+
+
+def acknowledged_values(engine: sa.Engine, channel: str, account: str) -> pl.DataFrame:
+    """Last acknowledged value per (warehouse, SKU) for a channel and account (`ACKNOWLEDGED_SCHEMA`)."""
+    query = sa.select(
+        pushed_items.c.warehouse_code,
+        *(pushed_items.c[c] for c in SKU_COLUMNS),
+        pushed_items.c.inventory,
+        pushed_items.c.inventory_date,
+        pushed_items.c.idempotency_key,
+    ).where(pushed_items.c.channel == channel, pushed_items.c.account == account)
+    with engine.connect() as conn:
+        rows = [(*r[:-2], _iso(r[-2]), r[-1]) for r in conn.execute(query)]
+    return pl.DataFrame(rows, schema=ACKNOWLEDGED_SCHEMA, orient="row")
+
+
+def rejected_values(engine: sa.Engine, channel: str, account: str) -> pl.DataFrame:
+    """Each (warehouse, SKU)'s value in its most recent failed batch (`REJECTED_SCHEMA`)."""
+    query = (
+        sa.select(push_items.c.item)
+        .join(pushes, pushes.c.idempotency_key == push_items.c.idempotency_key)
+        .where(pushes.c.channel == channel, pushes.c.account == account, pushes.c.status == "failed")
+        .order_by(pushes.c.updated_at, pushes.c.idempotency_key, push_items.c.position)
+    )
+    latest: dict[tuple, tuple] = {}
+    with engine.connect() as conn:
+        for text in conn.execute(query).scalars():
+            item = ChannelItem.from_canonical(json.loads(text))
+            latest[(item.warehouse_code, item.sku)] = (
+                item.warehouse_code,
+                *item.sku,
+                item.inventory,
+                item.inventory_date,
+                item.base_key,
+            )
+    return pl.DataFrame(list(latest.values()), schema=REJECTED_SCHEMA, orient="row")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _date(iso: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(iso) if iso else None
+
+
+def _iso(value: dt.date | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return value.isoformat()
