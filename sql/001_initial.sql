@@ -116,6 +116,7 @@ CREATE TABLE checkpoints (
     files_applied  INTEGER NOT NULL,
     prefix_hash    CHAR(64) NOT NULL,
     last_file      VARCHAR(300),
+    reason         VARCHAR(20) NOT NULL,       -- overwrite (a natural checkpoint) | tip
     path           VARCHAR(1000) NOT NULL,
     is_tip         BOOLEAN NOT NULL,
     created_at     TIMESTAMP NOT NULL

@@ -79,3 +79,8 @@ _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 def is_safe_name(name: str) -> bool:
     """True when a remote name is a plain file name that cannot escape the landing folder."""
     return bool(_SAFE.match(name)) and ".." not in name
+
+
+# The fold also applies the daily pre-book release, recorded as a pseudo-file of kind `release`
+# that sorts before every file kind at the same as-of.
+FOLD_KIND_ORDER = {"release": -1, **KIND_ORDER}

@@ -13,6 +13,7 @@ from datetime import datetime
 import polars as pl
 
 from pipelines.domain import allocation, catalog
+from pipelines.domain.drop_names import FOLD_KIND_ORDER
 from pipelines.domain.inventory_merge import INVENTORY_SCHEMA, MergeOptions, empty_inventory, merge_inventory
 from pipelines.domain.item_keys import resolve_items
 from pipelines.domain.rejects import concat_rejects, empty_rejects
@@ -60,9 +61,7 @@ class FileToApply:
 
     @property
     def order_key(self) -> tuple:
-        from pipelines.domain.drop_names import KIND_ORDER
-
-        return (self.as_of, KIND_ORDER[self.kind], self.name, self.partner)
+        return (self.as_of, FOLD_KIND_ORDER[self.kind], self.name, self.partner)
 
 
 @dataclass
@@ -100,6 +99,8 @@ def apply_file(state: FoldState, f: FileToApply) -> Applied:
     inventory, lines, release = allocation.release_prebook(state.inventory, state.order_lines, at)
     state = replace(state, inventory=inventory, order_lines=lines)
     metrics: dict = {"prebook_released": release.as_dict()} if release.units else {}
+    if f.kind == "release":
+        return Applied(state, empty_rejects(), metrics)
     if f.kind == "warehouses":
         warehouses, rejects = catalog.upsert_warehouses(state.warehouses, f.rows)
         return Applied(replace(state, warehouses=warehouses), rejects, metrics)
@@ -122,12 +123,6 @@ def apply_file(state: FoldState, f: FileToApply) -> Applied:
         metrics.update(report.as_dict())
         return Applied(replace(state, inventory=inventory, order_lines=lines), concat_rejects(rejects, stale), metrics)
     raise ValueError(f"unknown kind {f.kind!r}")
-
-
-def release_at(state: FoldState, at: datetime) -> tuple[FoldState, dict]:
-    """The daily release: claim for pre-book lines due at `at` (wall clock; never used by replays)."""
-    inventory, lines, report = allocation.release_prebook(state.inventory, state.order_lines, at)
-    return replace(state, inventory=inventory, order_lines=lines), report.as_dict()
 
 
 def prefix_hashes(files: list[FileToApply]) -> list[str]:

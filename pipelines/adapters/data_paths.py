@@ -1,0 +1,35 @@
+"""Where files live on disk: landed raw files, their parsed rows, fold checkpoints, exports."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+DAGSTER_HOME = PROJECT_DIR / "dagster_home"
+
+
+def default_data_dir(store_url: str) -> Path:
+    """Beside a SQLite store (`<db dir>/stockdrop-data`), else `dagster_home/data`."""
+    url = sa.make_url(store_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        return Path(url.database).resolve().parent / "stockdrop-data"
+    return DAGSTER_HOME / "data"
+
+
+def default_store_url() -> str:
+    return f"sqlite:///{DAGSTER_HOME / 'stockdrop.db'}"
+
+
+class DataPaths:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def landing(self, account: str) -> Path:
+        return self.root / "landing" / account
+
+    def checkpoints(self, account: str) -> Path:
+        return self.root / "checkpoints" / account
+
+    def exports(self) -> Path:
+        return self.root / "exports"

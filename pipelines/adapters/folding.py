@@ -1,0 +1,134 @@
+"""Folding an account: from the best checkpoint, apply its files in contract order, store the result.
+
+The whole fold runs inside one transaction holding the account's lock: the state tables, the
+fold-stage rejects and the checkpoint index change together or not at all. A checkpoint is
+usable when it was taken after exactly the same ordered prefix of file versions (prefix hash),
+so a late file, a correction or a re-drop re-folds from the latest checkpoint before it, and a
+new newest file is applied incrementally on top of the tip.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.adapters.checkpoint_files import load_checkpoint, remove_checkpoint, save_checkpoint
+from pipelines.adapters.data_paths import DataPaths
+from pipelines.adapters.store import SqlStore, new_id
+from pipelines.domain.fold import FileToApply, FoldState, apply_file, effective_inventory, initial_state, prefix_hashes
+from pipelines.domain.drop_names import FOLD_KIND_ORDER
+
+# Recent tips kept besides the overwrite checkpoints, so a slightly late file re-folds little.
+RECENT_TIPS_KEPT = 3
+
+
+@dataclass
+class FoldReport:
+    """What one fold of an account did."""
+
+    account: str
+    files_total: int = 0
+    files_applied: int = 0
+    started_from: int = 0
+    rows_written: dict = field(default_factory=dict)
+    ats_change_by_warehouse: dict = field(default_factory=dict)
+    per_file: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def refolded(self) -> bool:
+        return self.files_applied > 0 and self.started_from < self.files_total - self.files_applied
+
+
+def _to_apply(f: dict, rows: pl.DataFrame | None) -> FileToApply:
+    return FileToApply(
+        file_id=f["file_id"], partner=f["partner"], name=f["name"], sha256=f["sha256"], kind=f["kind"],
+        as_of=f["as_of"], rows=rows if rows is not None else pl.DataFrame(), mode=f["mode"] or "update",
+        dec_pending=bool(f["dec_pending"]), overwrite_scope=f["overwrite_scope"] or "account",
+        item_identifier=f["item_identifier"] or "auto", inventory_policy=f["inventory_policy"] or "continue",
+    )
+
+
+def ordered_files(files: list[dict]) -> list[dict]:
+    return sorted(files, key=lambda f: (f["as_of"], FOLD_KIND_ORDER[f["kind"]], f["name"], f["partner"]))
+
+
+def _ats_change(old: pl.DataFrame, new: pl.DataFrame) -> dict:
+    key = ["warehouse_code", "item_key"]
+    joined = new.select(*key, "ats").join(old.select(*key, pl.col("ats").alias("old")), on=key, how="full",
+                                          coalesce=True)
+    delta = joined.group_by("warehouse_code").agg((pl.col("ats").fill_null(0) - pl.col("old").fill_null(0)).sum())
+    return {r["warehouse_code"]: int(r["ats"]) for r in delta.sort("warehouse_code").to_dicts() if r["ats"]}
+
+
+def fold_account(store: SqlStore, paths: DataPaths, account: str) -> FoldReport:
+    """Bring the account's stored state up to date with its current file versions."""
+    started = time.perf_counter()
+    report = FoldReport(account)
+    with store.account_lock(account) as conn:
+        files = ordered_files(store.parsed_files(conn, account))
+        refs = [_to_apply(f, None) for f in files]
+        hashes = prefix_hashes(refs)
+        checkpoints = store.checkpoints(conn, account)
+        tip = next((c for c in checkpoints if c["is_tip"]), None)
+        report.files_total = len(files)
+        if tip and tip["prefix_hash"] == hashes[-1]:
+            report.started_from = len(files)
+            report.seconds = time.perf_counter() - started
+            return report
+        usable = {c["prefix_hash"]: c for c in checkpoints if c["files_applied"] <= len(files)}
+        start = max((i for i, h in enumerate(hashes) if h in usable), default=0)
+        state = load_checkpoint(Path(usable[hashes[start]]["path"])) if hashes[start] in usable else initial_state()
+        # What the store's tables hold now: the tip, or nothing at all before the first fold.
+        previous = load_checkpoint(Path(tip["path"])) if tip else _nothing()
+        report.started_from = start
+        new_checkpoints: list[dict] = []
+        folder = paths.checkpoints(account)
+        for i in range(start, len(files)):
+            f = files[i]
+            rows = pl.read_parquet(f["events_path"]) if f["events_path"] else None
+            applied = apply_file(state, _to_apply(f, rows))
+            state = applied.state
+            store.replace_rejects(conn, f, "fold", applied.rejects)
+            report.per_file[f["name"]] = {**applied.metrics, "rows_rejected_in_fold": applied.rejects.height}
+            report.files_applied += 1
+            if f["kind"] == "inventory" and f["mode"] == "overwrite" and i + 1 < len(files):
+                new_checkpoints.append(_checkpoint(state, folder, i + 1, hashes[i + 1], f["name"], "overwrite"))
+        last = files[-1] if files else None
+        reason = "overwrite" if last and last["kind"] == "inventory" and last["mode"] == "overwrite" else "tip"
+        new_checkpoints.append(_checkpoint(state, folder, len(files), hashes[-1], last and last["name"], reason))
+        for name in FoldState.FRAMES:
+            old_frame = effective_inventory(previous) if name == "inventory" else getattr(previous, name)
+            new_frame = effective_inventory(state) if name == "inventory" else getattr(state, name)
+            report.rows_written[name] = store.sync_table(conn, name, account, old_frame, new_frame)
+        report.ats_change_by_warehouse = _ats_change(previous.inventory, state.inventory)
+        keep = _retained(checkpoints, hashes, start)
+        dropped = store.replace_checkpoints(conn, account, keep, new_checkpoints)
+    for cp in dropped:
+        remove_checkpoint(Path(cp["path"]))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _nothing() -> FoldState:
+    empty = initial_state()
+    return replace(empty, warehouses=empty.warehouses.clear())
+
+
+def _checkpoint(state: FoldState, folder: Path, files_applied: int, prefix_hash: str, last_file: str | None,
+                reason: str) -> dict:
+    cid = new_id()
+    path = save_checkpoint(state, folder / cid)
+    return {"checkpoint_id": cid, "files_applied": files_applied, "prefix_hash": prefix_hash,
+            "last_file": last_file, "reason": reason, "path": str(path)}
+
+
+def _retained(checkpoints: list[dict], hashes: list[str], start: int) -> set[str]:
+    """Checkpoints still describing a prefix of the current history at or before `start`:
+    every overwrite checkpoint and the most recent tips."""
+    valid = [c for c in checkpoints
+             if c["files_applied"] <= start and hashes[c["files_applied"]] == c["prefix_hash"]]
+    tips = sorted((c for c in valid if c["reason"] == "tip"), key=lambda c: c["files_applied"])[-RECENT_TIPS_KEPT:]
+    return {c["checkpoint_id"] for c in valid if c["reason"] == "overwrite"} | {c["checkpoint_id"] for c in tips}

@@ -1,0 +1,79 @@
+"""Landing a partner's file: copy it into the landing folder under its sha256 and record it in the ledger.
+
+A file is identified by (partner, name, sha256): the same content again is a recorded no-op; new
+content under a known name supersedes the earlier version. Whatever happens to the file later
+(unrecognised name, unusable structure), the raw bytes are archived first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines.adapters.data_paths import DataPaths
+from pipelines.adapters.drop_source import DropSource
+from pipelines.adapters.store import SqlStore
+from pipelines.domain.drop_names import UnrecognisedFileName, is_safe_name, parse_drop_name
+from pipelines.domain.partners import PartnerSpec
+from pipelines.domain.rejects import UNRECOGNISED_FILE_NAME
+
+
+@dataclass(frozen=True)
+class LandingResult:
+    """What landing one name did: `new`, `duplicate` (same content as the current version) or `rejected`."""
+
+    partner: str
+    account: str
+    name: str
+    outcome: str
+    file_id: str | None = None
+    sha256: str | None = None
+    size: int = 0
+    reason: str | None = None
+
+
+def file_options(partner: PartnerSpec, name: str) -> dict:
+    """The ledger columns a file's name and its partner's settings decide (tokens beat defaults)."""
+    drop = parse_drop_name(name)
+    mode = drop.mode_token or partner.inventory.mode
+    dec_pending = drop.dec_pending_token
+    return {
+        "kind": drop.kind,
+        "as_of": drop.as_of.replace(tzinfo=None),
+        "mode": mode,
+        "dec_pending": partner.inventory.dec_pending if dec_pending is None else dec_pending,
+        "overwrite_scope": partner.inventory.overwrite_scope,
+        "item_identifier": partner.item_identifier,
+        "inventory_policy": partner.inventory_policy,
+    }
+
+
+def land_file(store: SqlStore, paths: DataPaths, partner: PartnerSpec, source: DropSource, name: str) -> LandingResult:
+    """Fetch `name` from the partner's source into the landing folder and record the version."""
+    base = dict(partner=partner.name, account=partner.account, name=name)
+    if not is_safe_name(name):
+        with store.transaction() as conn:
+            store.ensure_partner(conn, partner.name, partner.account)
+            reason = "unsafe file name: it could escape the landing folder; not downloaded"
+            store.reject_file(conn, partner.name, partner.account, name, None, reason, value=name)
+        return LandingResult(**base, outcome="rejected", reason=reason)
+    landed = source.fetch(name, paths.landing(partner.account))
+    with store.transaction() as conn:
+        store.ensure_partner(conn, partner.name, partner.account)
+        known = store.find_file(conn, partner.name, name, landed.sha256)
+        if known and known["status"] != "superseded":
+            return LandingResult(**base, outcome="duplicate", file_id=known["file_id"], sha256=landed.sha256,
+                                 size=landed.size)
+        row = {"partner": partner.name, "account": partner.account, "name": name, "sha256": landed.sha256,
+               "size": landed.size, "landed_path": str(landed.path), "status": "landed"}
+        try:
+            row.update(file_options(partner, name))
+        except UnrecognisedFileName as e:
+            file_id = store.record_landing(conn, {**row, "status": "rejected"})
+            reason = f"{UNRECOGNISED_FILE_NAME}: {str(e).split(': ', 1)[-1]}"
+            store.reject_file(conn, partner.name, partner.account, name, file_id, reason, value=name)
+            return LandingResult(**base, outcome="rejected", file_id=file_id, sha256=landed.sha256,
+                                 size=landed.size, reason=reason)
+        if known:  # an older content sent again: it becomes the current version once more
+            file_id = store.revive_file(conn, known["file_id"])
+        else:
+            file_id = store.record_landing(conn, row)
+    return LandingResult(**base, outcome="new", file_id=file_id, sha256=landed.sha256, size=landed.size)

@@ -1,0 +1,50 @@
+"""Parsing a landed file version into typed rows (Parquet beside the raw file) and parse-stage rejects."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.adapters.drop_reader import FileRejected, read_drop
+from pipelines.adapters.store import SqlStore
+from pipelines.domain.partners import CsvDialect
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    file_id: str
+    status: str  # parsed | rejected
+    rows_read: int = 0
+    rows_valid: int = 0
+    rejects: pl.DataFrame | None = None
+    reason: str | None = None
+
+
+def rows_path(landed_path: str, dialect: CsvDialect) -> Path:
+    tag = hashlib.sha256(f"{dialect.delimiter}\0{dialect.encoding}".encode()).hexdigest()[:8]
+    return Path(f"{landed_path}-{tag}.rows.parquet")
+
+
+def parse_file(store: SqlStore, file_id: str, dialect: CsvDialect) -> ParseResult:
+    """Validate a landed version; a structurally unusable file is rejected whole."""
+    with store.transaction() as conn:
+        f = store.get_file(conn, file_id)
+    try:
+        parsed = read_drop(Path(f["landed_path"]), f["kind"], dialect, gz=f["name"].endswith(".gz"))
+    except FileRejected as e:
+        with store.transaction() as conn:
+            store.reject_file(conn, f["partner"], f["account"], f["name"], file_id, e.reason,
+                              line=e.line, column=e.column, value=e.value)
+            store.update_file(conn, file_id, status="rejected", rows_read=0, rows_rejected=0)
+        return ParseResult(file_id, "rejected", reason=e.reason)
+    out = rows_path(f["landed_path"], dialect)
+    tmp = out.with_suffix(".part")
+    parsed.rows.write_parquet(tmp)
+    tmp.replace(out)
+    with store.transaction() as conn:
+        store.replace_rejects(conn, f, "parse", parsed.rejects)
+        store.update_file(conn, file_id, status="parsed", events_path=str(out), rows_read=parsed.rows_read,
+                          rows_rejected=parsed.rejects["line"].n_unique())
+    return ParseResult(file_id, "parsed", parsed.rows_read, parsed.rows.height, parsed.rejects)

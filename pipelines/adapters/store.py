@@ -1,0 +1,284 @@
+"""The SQL store (SQLAlchemy 2 Core): the file ledger, rejects, checkpoints index and folded state.
+
+Every write of a fold goes through one transaction that first takes the account's lock, so two
+runs for the same account never interleave and a crash leaves all of a fold's effect or none.
+Bulk writes are executemany calls inside that transaction, writing only rows that changed.
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Iterator
+
+import polars as pl
+import sqlalchemy as sa
+
+from pipelines.adapters.store_schema import create_engine, migrate
+from pipelines.domain.item_keys import SEPARATOR, SKU_COLUMNS
+
+STATE_COLUMNS = ["account", "warehouse_code", "upc", *SKU_COLUMNS, "on_hand", "pending", "ats", "available_date"]
+REJECT_COLUMNS = ["partner", "file", "line", "column", "value", "reason"]
+
+# How each domain frame maps onto its table: key columns (besides account) and value columns.
+TABLE_LAYOUT = {
+    "warehouses": (["warehouse_code"], ["name", "type", "available_date", "is_default"]),
+    "linesheets": (["linesheet_code"], ["name", "made_to_order", "inventory_policy"]),
+    "items": (list(SKU_COLUMNS), ["style_id", "style_color_id", "color_name", "size_code", "upc",
+                                  "continue_selling", "created_by", "skip_push", "skip_joor"]),
+    "inventory": (["warehouse_code", *SKU_COLUMNS], ["on_hand", "pending", "ats", "available_date"]),
+    "order_lines": (["order_id", "warehouse_code", *SKU_COLUMNS],
+                    ["status", "quantity", "claimed", "backordered", "order_date", "updated_at",
+                     "prebook_start", "linesheet_code"]),
+}
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def lock_key(account: str) -> int:
+    """A stable signed 64-bit key for PostgreSQL advisory locks."""
+    return int.from_bytes(hashlib.sha256(f"stockdrop:{account}".encode()).digest()[:8], "big", signed=True)
+
+
+def to_store_frame(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """A domain frame in its table's columns: `item_key` split back into the SKU columns."""
+    keys, values = TABLE_LAYOUT[name]
+    if "item_key" in frame.columns and name != "items":
+        parts = pl.col("item_key").str.split_exact(SEPARATOR, len(SKU_COLUMNS) - 1)
+        frame = frame.with_columns(parts.struct.field(f"field_{i}").alias(c) for i, c in enumerate(SKU_COLUMNS))
+    return frame.select(keys + values)
+
+
+def changed_rows(old: pl.DataFrame, new: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows of `new` that are new or differ from `old`, keys of `old` rows gone from `new`)."""
+    if not old.height:
+        return new, old.select(keys)
+    upserts = new.join(old, on=new.columns, how="anti", nulls_equal=True)
+    gone = old.select(keys).join(new.select(keys), on=keys, how="anti", nulls_equal=True)
+    return upserts, gone
+
+
+class SqlStore:
+    """One store database (SQLite file or PostgreSQL database)."""
+
+    def __init__(self, url: str, *, auto_migrate: bool = True):
+        self.url = url
+        if auto_migrate:
+            migrate(url)
+        self.engine = create_engine(url)
+        self.meta = sa.MetaData()
+        self.meta.reflect(self.engine)
+        self.t = self.meta.tables
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- transactions and locks -------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def account_lock(self, account: str) -> Iterator[sa.Connection]:
+        """A transaction holding the account's write lock until it ends.
+
+        SQLite: BEGIN IMMEDIATE (the database write lock). PostgreSQL: a transaction-scoped
+        advisory lock on the account, so other accounts fold in parallel.
+        """
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(account)})
+            yield conn
+
+    # -- accounts and partners --------------------------------------------------------------
+
+    def ensure_partner(self, conn: sa.Connection, partner: str, account: str) -> None:
+        accounts, partners = self.t["accounts"], self.t["partners"]
+        if conn.execute(sa.select(accounts.c.account).where(accounts.c.account == account)).first() is None:
+            conn.execute(accounts.insert(), {"account": account, "created_at": now_utc()})
+        row = conn.execute(sa.select(partners.c.account).where(partners.c.partner == partner)).first()
+        if row is None:
+            conn.execute(partners.insert(), {"partner": partner, "account": account})
+        elif row.account != account:
+            raise PermissionError(f"partner {partner!r} belongs to account {row.account!r}, not {account!r}")
+
+    # -- the ledger ---------------------------------------------------------------------------
+
+    def find_file(self, conn: sa.Connection, partner: str, name: str, sha256: str) -> dict | None:
+        f = self.t["drop_files"]
+        row = conn.execute(sa.select(f).where(f.c.partner == partner, f.c.name == name, f.c.sha256 == sha256)).first()
+        return dict(row._mapping) if row else None
+
+    def get_file(self, conn: sa.Connection, file_id: str) -> dict:
+        f = self.t["drop_files"]
+        return dict(conn.execute(sa.select(f).where(f.c.file_id == file_id)).one()._mapping)
+
+    def latest_version(self, conn: sa.Connection, partner: str, name: str) -> dict | None:
+        f = self.t["drop_files"]
+        row = conn.execute(
+            sa.select(f).where(f.c.partner == partner, f.c.name == name, f.c.status != "superseded")
+            .order_by(f.c.landed_at.desc()).limit(1)
+        ).first()
+        return dict(row._mapping) if row else None
+
+    def record_landing(self, conn: sa.Connection, row: dict) -> str:
+        """Add a new file version; earlier versions of the same (partner, name) are superseded."""
+        f = self.t["drop_files"]
+        conn.execute(
+            f.update().where(f.c.partner == row["partner"], f.c.name == row["name"], f.c.status != "superseded")
+            .values(status="superseded")
+        )
+        file_id = new_id()
+        conn.execute(f.insert(), {**row, "file_id": file_id, "landed_at": now_utc()})
+        return file_id
+
+    def revive_file(self, conn: sa.Connection, file_id: str) -> str:
+        """Make a superseded version current again (its content was sent once more)."""
+        f = self.t["drop_files"]
+        row = self.get_file(conn, file_id)
+        conn.execute(
+            f.update().where(f.c.partner == row["partner"], f.c.name == row["name"], f.c.status != "superseded")
+            .values(status="superseded")
+        )
+        conn.execute(f.update().where(f.c.file_id == file_id).values(status="landed", landed_at=now_utc()))
+        return file_id
+
+    def update_file(self, conn: sa.Connection, file_id: str, **values) -> None:
+        f = self.t["drop_files"]
+        conn.execute(f.update().where(f.c.file_id == file_id).values(**values))
+
+    def parsed_files(self, conn: sa.Connection, account: str) -> list[dict]:
+        """The account's current file versions that have rows to fold, in any order."""
+        f = self.t["drop_files"]
+        rows = conn.execute(sa.select(f).where(f.c.account == account, f.c.status == "parsed"))
+        return [dict(r._mapping) for r in rows]
+
+    def accounts_with_files(self, conn: sa.Connection) -> list[str]:
+        f = self.t["drop_files"]
+        return list(conn.execute(sa.select(f.c.account).distinct().order_by(f.c.account)).scalars())
+
+    # -- rejects ------------------------------------------------------------------------------
+
+    def replace_rejects(self, conn: sa.Connection, file: dict, stage: str, rejects: pl.DataFrame) -> None:
+        r = self.t["rejects"]
+        conn.execute(r.delete().where(r.c.file_id == file["file_id"], r.c.stage == stage))
+        if rejects.height:
+            base = {"account": file["account"], "partner": file["partner"], "file": file["name"],
+                    "file_id": file["file_id"], "stage": stage}
+            conn.execute(r.insert(), [{**base, **row} for row in rejects.to_dicts()])
+
+    def reject_file(self, conn: sa.Connection, partner: str, account: str | None, name: str,
+                    file_id: str | None, reason: str, line: int | None = None,
+                    column: str | None = None, value: str | None = None) -> None:
+        """Record a whole-file reject (replacing an earlier one for the same file version)."""
+        r = self.t["rejects"]
+        if file_id:
+            conn.execute(r.delete().where(r.c.file_id == file_id, r.c.stage == "file"))
+        else:
+            conn.execute(r.delete().where(r.c.partner == partner, r.c.file == name, r.c.file_id.is_(None)))
+        conn.execute(r.insert(), {"account": account, "partner": partner, "file": name, "file_id": file_id,
+                                  "stage": "file", "line": line, "column": column, "value": value, "reason": reason})
+
+    def rejects(self) -> pl.DataFrame:
+        r, f = self.t["rejects"], self.t["drop_files"]
+        q = (
+            sa.select(*(r.c[c] for c in REJECT_COLUMNS))
+            .select_from(r.outerjoin(f, r.c.file_id == f.c.file_id))
+            .where(sa.or_(f.c.status.is_(None), f.c.status != "superseded"))
+            .order_by(r.c.partner, r.c.file, r.c.line, r.c.column)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return pl.DataFrame([tuple(x) for x in rows], schema={
+            "partner": pl.String, "file": pl.String, "line": pl.Int64, "column": pl.String,
+            "value": pl.String, "reason": pl.String}, orient="row")
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def checkpoints(self, conn: sa.Connection, account: str) -> list[dict]:
+        c = self.t["checkpoints"]
+        rows = conn.execute(sa.select(c).where(c.c.account == account).order_by(c.c.files_applied))
+        return [dict(r._mapping) for r in rows]
+
+    def replace_checkpoints(self, conn: sa.Connection, account: str, keep_ids: set[str], new: list[dict]) -> list[dict]:
+        """Keep `keep_ids`, add `new` (the last one becomes the tip); return the rows dropped."""
+        c = self.t["checkpoints"]
+        dropped = [cp for cp in self.checkpoints(conn, account) if cp["checkpoint_id"] not in keep_ids]
+        for cp in dropped:
+            conn.execute(c.delete().where(c.c.checkpoint_id == cp["checkpoint_id"]))
+        conn.execute(c.update().where(c.c.account == account).values(is_tip=False))
+        for i, cp in enumerate(new):
+            conn.execute(c.insert(), {**cp, "account": account, "is_tip": i == len(new) - 1, "created_at": now_utc()})
+        return dropped
+
+    # -- state --------------------------------------------------------------------------------
+
+    def sync_table(self, conn: sa.Connection, name: str, account: str, old: pl.DataFrame, new: pl.DataFrame) -> int:
+        """Make the account's rows of `name` equal `new`, writing only what differs from `old`."""
+        keys, _ = TABLE_LAYOUT[name]
+        table = self.t[name]
+        upserts, gone = changed_rows(to_store_frame(name, old), to_store_frame(name, new), keys)
+        stale = pl.concat([gone, upserts.select(keys)]) if upserts.height else gone
+        if stale.height:
+            where = sa.and_(table.c.account == sa.bindparam("_account"),
+                            *(table.c[k] == sa.bindparam(f"_k_{k}") for k in keys))
+            conn.execute(table.delete().where(where),
+                         [{"_account": account, **{f"_k_{k}": v for k, v in r.items()}} for r in stale.to_dicts()])
+        if upserts.height:
+            conn.execute(table.insert(), [{"account": account, **r} for r in upserts.to_dicts()])
+        return upserts.height + gone.height
+
+    def state(self, account: str | None = None) -> pl.DataFrame:
+        """`stockdrop state`: one row per (account, warehouse, SKU), in the contract's order."""
+        inv, items = self.t["inventory"], self.t["items"]
+        join = inv.outerjoin(items, sa.and_(inv.c.account == items.c.account,
+                                            *(inv.c[c] == items.c[c] for c in SKU_COLUMNS)))
+        q = sa.select(*(items.c.upc if c == "upc" else inv.c[c] for c in STATE_COLUMNS)).select_from(join)
+        if account:
+            q = q.where(inv.c.account == account)
+        q = q.order_by(inv.c.account, inv.c.warehouse_code, *(inv.c[c] for c in SKU_COLUMNS))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        schema = {c: pl.String for c in STATE_COLUMNS} | {"on_hand": pl.Int64, "pending": pl.Int64, "ats": pl.Int64,
+                                                          "available_date": pl.Date}
+        return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+
+    def export_snapshot(self, account: str) -> pl.DataFrame:
+        """The state joined with the catalog and warehouses: what exports and pushes are made from."""
+        inv, items, wh = self.t["inventory"], self.t["items"], self.t["warehouses"]
+        join = inv.join(items, sa.and_(inv.c.account == items.c.account,
+                                       *(inv.c[c] == items.c[c] for c in SKU_COLUMNS))).join(
+            wh, sa.and_(inv.c.account == wh.c.account, inv.c.warehouse_code == wh.c.warehouse_code))
+        cols = [inv.c.account, inv.c.warehouse_code, wh.c.type.label("warehouse_type"), items.c.upc, items.c.style_id,
+                inv.c.style_number, inv.c.style_identifier, items.c.style_color_id, inv.c.color_code,
+                items.c.color_name, items.c.size_code, inv.c.size_name, inv.c.on_hand, inv.c.pending, inv.c.ats,
+                inv.c.available_date, items.c.created_by, items.c.skip_push, items.c.skip_joor]
+        q = sa.select(*cols).select_from(join).where(inv.c.account == account).order_by(
+            inv.c.warehouse_code, *(inv.c[c] for c in SKU_COLUMNS))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        schema = {c.name: pl.String for c in cols} | {
+            "on_hand": pl.Int64, "pending": pl.Int64, "ats": pl.Int64, "available_date": pl.Date,
+            "skip_push": pl.Boolean, "skip_joor": pl.Boolean}
+        return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+
+    def warehouses(self, account: str | None = None) -> list[tuple[str, str]]:
+        wh = self.t["warehouses"]
+        q = sa.select(wh.c.account, wh.c.warehouse_code).order_by(wh.c.account, wh.c.warehouse_code)
+        if account:
+            q = q.where(wh.c.account == account)
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(q)]

@@ -1,0 +1,73 @@
+"""Opening the store and bringing its schema up to date (numbered SQL files in `sql/`, via yoyo)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from yoyo import get_backend, read_migrations
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+
+class StoreUrlError(ValueError):
+    """The store URL is not one we can open."""
+
+
+def _yoyo_url(url: sa.URL) -> str:
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite:///{url.database}"
+    if url.get_backend_name() == "postgresql":
+        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise StoreUrlError(f"unsupported store {url.get_backend_name()!r}: use sqlite:///path or postgresql+psycopg://")
+
+
+def migration_dirs(dialect: str) -> list[str]:
+    """Portable migrations, then the dialect's own folder when it has one (e.g. sql/postgresql)."""
+    dirs = [str(SQL_DIR)]
+    own = SQL_DIR / dialect
+    if own.is_dir():
+        dirs.append(str(own))
+    return dirs
+
+
+def migrate(url: str | sa.URL) -> list[str]:
+    """Apply every migration not yet applied, in order; return the ids applied now."""
+    url = sa.make_url(url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    backend = get_backend(_yoyo_url(url))
+    migrations = read_migrations(*migration_dirs(url.get_backend_name()))
+    with backend.lock():
+        todo = backend.to_apply(migrations)
+        backend.apply_migrations(todo)
+    return [m.id for m in todo]
+
+
+def create_engine(url: str | sa.URL) -> sa.Engine:
+    """An engine whose transactions take the write lock up front on SQLite (BEGIN IMMEDIATE).
+
+    Taking the lock at BEGIN serialises writers instead of failing one of them mid-transaction;
+    WAL lets readers (the CLI, the UI) run beside a writer.
+    """
+    url = sa.make_url(url)
+    if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 600})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=600000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
