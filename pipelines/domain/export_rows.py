@@ -81,7 +81,7 @@ class ExportTable:
         warehouse_code: the one warehouse of the file.
         file_name: e.g. ``stock_acme_NYC.csv``.
         rows: number of data rows (header excluded).
-        content: the encoded file (UTF-8, `\\n` line ends, header first).
+        content: the encoded file (UTF-8, CRLF line ends, header first).
     """
 
     kind: str
@@ -100,9 +100,11 @@ def safe_cell(value: object) -> str:
 
 
 def render_csv(header: Sequence[str], rows: Iterable[Sequence[object]], delimiter: str = ",") -> bytes:
-    """CSV bytes: header then rows, every cell through `safe_cell`, minimal quoting, `\\n` ends."""
+    """CSV bytes: header then rows, every cell through `safe_cell`, minimal quoting, CRLF line ends."""
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    # CRLF (RFC 4180) also makes the writer quote cells holding a bare CR, which a `\n` terminator
+    # would leave unquoted and a reader would then split into two rows.
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow([safe_cell(h) for h in header])
     writer.writerows([safe_cell(v) for v in row] for row in rows)
     return buffer.getvalue().encode("utf-8")
