@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
 
 from pipelines.domain.partners import ChannelSpec
 
@@ -191,8 +191,9 @@ class HttpPushClient:
             sleep=sleep,
         )
         self._client = httpx.Client(headers=auth_headers, timeout=spec.timeout_s, transport=transport)
-        self._backoff = wait_exponential_jitter(
-            initial=spec.backoff_initial_s, max=spec.backoff_max_s, jitter=spec.backoff_initial_s
+        # Jitter spreads retries of parallel runs so they do not hit a recovering API together.
+        self._backoff = wait_exponential(multiplier=spec.backoff_initial_s, max=spec.backoff_max_s) + wait_random(
+            0, spec.backoff_initial_s
         )
 
     def __enter__(self) -> "HttpPushClient":
