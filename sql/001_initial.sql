@@ -57,6 +57,7 @@ CREATE TABLE drop_files (
     name             VARCHAR(300) NOT NULL,
     sha256           CHAR(64) NOT NULL,
     size             BIGINT NOT NULL,
+    remote_mtime     FLOAT,                   -- as listed at the source; lets `sync` skip what it has
     kind             VARCHAR(20),
     as_of            TIMESTAMP,
     mode             VARCHAR(20),

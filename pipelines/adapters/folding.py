@@ -132,3 +132,23 @@ def _retained(checkpoints: list[dict], hashes: list[str], start: int) -> set[str
              if c["files_applied"] <= start and hashes[c["files_applied"]] == c["prefix_hash"]]
     tips = sorted((c for c in valid if c["reason"] == "tip"), key=lambda c: c["files_applied"])[-RECENT_TIPS_KEPT:]
     return {c["checkpoint_id"] for c in valid if c["reason"] == "overwrite"} | {c["checkpoint_id"] for c in tips}
+
+
+def record_release(store: SqlStore, account: str, at) -> bool:
+    """Add the daily pre-book release at `at` to the account's history (once per `at`).
+
+    The release is a pseudo-file of kind `release` in the ledger, so a later re-fold replays it
+    at the same point and the state stays a function of the recorded history.
+    """
+    name = f"release_{at:%Y%m%dT%H%M%S}"
+    with store.transaction() as conn:
+        if store.latest_version(conn, RELEASE_PARTNER, name + ":" + account):
+            return False
+        store.record_landing(conn, {
+            "partner": RELEASE_PARTNER, "account": account, "name": name + ":" + account, "sha256": "0" * 64,
+            "size": 0, "kind": "release", "as_of": at, "status": "parsed", "landed_path": "",
+        })
+    return True
+
+
+RELEASE_PARTNER = "(daily release)"

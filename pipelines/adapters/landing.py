@@ -46,7 +46,8 @@ def file_options(partner: PartnerSpec, name: str) -> dict:
     }
 
 
-def land_file(store: SqlStore, paths: DataPaths, partner: PartnerSpec, source: DropSource, name: str) -> LandingResult:
+def land_file(store: SqlStore, paths: DataPaths, partner: PartnerSpec, source: DropSource, name: str,
+              remote_mtime: float | None = None) -> LandingResult:
     """Fetch `name` from the partner's source into the landing folder and record the version."""
     base = dict(partner=partner.name, account=partner.account, name=name)
     if not is_safe_name(name):
@@ -63,7 +64,7 @@ def land_file(store: SqlStore, paths: DataPaths, partner: PartnerSpec, source: D
             return LandingResult(**base, outcome="duplicate", file_id=known["file_id"], sha256=landed.sha256,
                                  size=landed.size)
         row = {"partner": partner.name, "account": partner.account, "name": name, "sha256": landed.sha256,
-               "size": landed.size, "landed_path": str(landed.path), "status": "landed"}
+               "size": landed.size, "remote_mtime": remote_mtime, "landed_path": str(landed.path), "status": "landed"}
         try:
             row.update(file_options(partner, name))
         except UnrecognisedFileName as e:

@@ -1,0 +1,134 @@
+"""Reading the partners file (YAML) into frozen PartnerSpec records.
+
+Unknown keys are errors that name the key; secrets stay `{env: NAME}` references here and are
+resolved only by the Dagster resources.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipelines.domain.partners import (
+    DEFAULT_SETTLE_S, MIN_POLL_INTERVAL_S, ChannelSpec, CsvDialect, EnvRef, ExportTargets,
+    InventoryDefaults, PartnerSpec,
+)
+
+
+class PartnersFileError(ValueError):
+    """The partners file is missing, unreadable or invalid; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Env(_Strict):
+    env: str
+
+
+class _Inventory(_Strict):
+    mode: Literal["update", "overwrite", "seed"] = "update"
+    dec_pending: bool = False
+    overwrite_scope: Literal["account", "warehouses_in_file"] = "account"
+
+
+class _Csv(_Strict):
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    encoding: str = "utf-8"
+
+
+class _Exports(_Strict):
+    dir: str | None = None
+    outbox: str | None = None
+    joor_delimiter: Literal[",", "|"] = ","
+
+
+class _Channel(_Strict):
+    base_url: str
+    token: _Env | None = None
+    batch_items: int = Field(1000, ge=1)
+    batch_bytes: int = Field(1_000_000, ge=1000)
+    body_format: Literal["json", "xml"] = "json"
+    min_interval_s: float = Field(0.0, ge=0)
+    rate_credits: int = Field(300, ge=1)
+    rate_window_s: float = Field(300.0, gt=0)
+    credits_per_request: int = Field(5, ge=1)
+    timeout_s: float = Field(30.0, gt=0)
+    max_attempts: int = Field(6, ge=1)
+    locations: dict[str, str] = {}
+
+
+class _Partner(_Strict):
+    account: str = Field(min_length=1)
+    source: str
+    known_hosts: str | None = None
+    private_key: _Env | None = None
+    private_key_file: str | None = None
+    password: _Env | None = None
+    settle_s: float = Field(DEFAULT_SETTLE_S, ge=0)
+    ready_marker: str | None = None
+    after_processing: Literal["leave", "move"] = "leave"
+    item_identifier: Literal["auto", "upc", "style", "ids"] = "auto"
+    inventory_policy: Literal["continue", "deny"] = "continue"
+    inventory: _Inventory = _Inventory()
+    csv: _Csv = _Csv()
+    poll_interval_s: int = MIN_POLL_INTERVAL_S
+    exports: _Exports = _Exports()
+    channels: dict[Literal["joor", "shopify"], _Channel] = {}
+
+    @field_validator("poll_interval_s")
+    @classmethod
+    def _not_below_minimum(cls, v: int) -> int:
+        if v < MIN_POLL_INTERVAL_S:
+            raise ValueError(f"may be raised but never set below the minimum of {MIN_POLL_INTERVAL_S} s")
+        return v
+
+
+class _PartnersFile(_Strict):
+    partners: dict[str, _Partner]
+
+
+def _env(v: _Env | None) -> EnvRef | None:
+    return EnvRef(v.env) if v else None
+
+
+def _spec(name: str, p: _Partner, base_dir: Path) -> PartnerSpec:
+    source = p.source if p.source.startswith("sftp://") else str((base_dir / p.source).resolve())
+    export_dir = str((base_dir / p.exports.dir).resolve()) if p.exports.dir else None
+    if p.source.startswith("sftp://") and not p.known_hosts:
+        raise PartnersFileError(f"partners.{name}.known_hosts: required for an SFTP source (host keys are always verified)")
+    return PartnerSpec(
+        name=name, account=p.account, source=source, known_hosts=p.known_hosts, private_key=_env(p.private_key),
+        private_key_file=p.private_key_file, password=_env(p.password), settle_s=p.settle_s,
+        ready_marker=p.ready_marker, after_processing=p.after_processing, item_identifier=p.item_identifier,
+        inventory_policy=p.inventory_policy, inventory=InventoryDefaults(**p.inventory.model_dump()),
+        csv=CsvDialect(**p.csv.model_dump()), poll_interval_s=p.poll_interval_s,
+        exports=ExportTargets(dir=export_dir, outbox=p.exports.outbox, joor_delimiter=p.exports.joor_delimiter),
+        channels=tuple(
+            ChannelSpec(name=cname, **{**c.model_dump(exclude={"token", "locations"})}, token=_env(c.token),
+                        locations=tuple(sorted(c.locations.items())))
+            for cname, c in sorted(c_items for c_items in p.channels.items())
+        ),
+    )
+
+
+def load_partners(path: str | Path) -> dict[str, PartnerSpec]:
+    """Parse and validate a partners file; relative paths are relative to the file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as e:
+        raise PartnersFileError(f"cannot read partners file {str(path)!r}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise PartnersFileError(f"partners file {str(path)!r} is not valid YAML: {e}") from e
+    try:
+        parsed = _PartnersFile.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        raise PartnersFileError(f"{path.name}: {where}: {what}") from e
+    return {name: _spec(name, p, path.parent) for name, p in parsed.partners.items()}

@@ -1,0 +1,219 @@
+"""`stockdrop`, the operator CLI (../shared/spec/cli.md): it runs the same Dagster definitions.
+
+replay and sync launch the `apply_drop` job once per new file (in contract order), then the
+account-level assets; state and rejects read the store. A user error prints one line on stderr
+and exits 2; a failed pipeline run exits 1.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+import click
+import dagster as dg
+import polars as pl
+import sqlalchemy as sa
+
+from pipelines.adapters.data_paths import default_store_url
+from pipelines.adapters.drop_source import DropSourceError, RemoteFile
+from pipelines.adapters.partners_file import PartnersFileError
+from pipelines.adapters.store_schema import StoreUrlError
+from pipelines.defs import build_definitions
+from pipelines.defs.partitions import drop_files, file_key
+from pipelines.defs.resources import MissingSecret, PartnersResource, StoreResource, open_instance, store_url_from_env
+from pipelines.defs.sensors import contract_order
+from pipelines.domain.partners import PartnerSpec
+from pipelines.domain.settle import observe
+
+USER_ERRORS = (PartnersFileError, StoreUrlError, DropSourceError, MissingSecret, PermissionError,
+               sa.exc.ArgumentError, sa.exc.OperationalError, FileNotFoundError, NotADirectoryError)
+
+
+class PipelineFailed(RuntimeError):
+    """A Dagster run of the pipeline failed."""
+
+
+def _store_option(f):
+    return click.option("--store", "store_url", default=None, metavar="URL",
+                        help="SQLAlchemy URL of the store (default: $STOCKDROP_STORE_URL or SQLite under dagster_home/).")(f)
+
+
+def _store_url(value: str | None) -> str:
+    return value or store_url_from_env() or default_store_url()
+
+
+class Runner:
+    """Runs jobs and assets of one Definitions on one instance."""
+
+    def __init__(self, store: StoreResource, partners: PartnersResource):
+        self.store, self.partners = store, partners
+        self.defs = build_definitions(store, partners)
+        self.instance = open_instance()
+
+    def _check(self, result, what: str) -> None:
+        if result.success:
+            return
+        for event in result.all_events:
+            if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+                err = event.step_failure_data.error
+                while err.cause is not None and "DagsterExecutionStepExecutionError" in err.cls_name:
+                    err = err.cause
+                raise PipelineFailed(f"{what}: {err.message.strip().splitlines()[-1]}")
+        raise PipelineFailed(f"{what} failed")
+
+    def apply_files(self, spec: PartnerSpec, names: list[str]) -> None:
+        job = self.defs.resolve_job_def("apply_drop")
+        keys = [file_key(spec.name, n) for n in names]
+        if keys:
+            self.instance.add_dynamic_partitions(drop_files.name, keys)
+        for key in keys:
+            self._check(job.execute_in_process(partition_key=key, instance=self.instance, raise_on_error=False), key)
+
+    def materialize(self, asset: str, partition_key: str | None = None, run_config: dict | None = None) -> None:
+        selection = [a for a in self.defs.assets if a.key.to_user_string() == asset]
+        result = dg.materialize(
+            selection, instance=self.instance, partition_key=partition_key, raise_on_error=False,
+            resources={"store": self.store, "partners": self.partners}, run_config=run_config,
+        )
+        self._check(result, asset + (f"[{partition_key}]" if partition_key else ""))
+
+    def publish(self, exports: bool, pushes: bool, out_dir: str | None = None) -> None:
+        self.materialize("inventory_state")
+        if exports:
+            config = {"ops": {"warehouse_exports": {"config": {"out_dir": out_dir}}}}
+            for key in self.instance.get_dynamic_partitions("warehouses"):
+                self.materialize("warehouse_exports", key, config)
+        if pushes and any(s.channels for s in self.partners.specs().values()):
+            self.materialize("channel_pushes")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _done(store: StoreResource, spec: PartnerSpec, f: RemoteFile, sha256: str | None) -> bool:
+    """Whether the current version of this name is already processed (same content, or same listing)."""
+    db = store.store()
+    with db.transaction() as conn:
+        current = db.latest_version(conn, spec.name, f.name)
+    if current is None or current["status"] not in ("parsed", "rejected"):
+        return False
+    if sha256 is not None:
+        return current["sha256"] == sha256
+    return current["size"] == f.size and current["remote_mtime"] == f.mtime
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Stockdrop operator CLI: replay, sync, state, rejects, export, push."""
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@_store_option
+@click.option("--partners", "partners_file", type=click.Path(dir_okay=False), help="Partners file (YAML).")
+@click.option("--partner", default=None, help="Which partner's settings DIR is read with (default: `local`).")
+def replay(directory: str, store_url: str | None, partners_file: str | None, partner: str | None) -> None:
+    """Process every file in DIR not yet processed, in contract order (never the wall clock)."""
+    if not Path(directory).is_dir():
+        raise NotADirectoryError(f"inbox folder {directory!r} does not exist")
+    partners = PartnersResource(partners_file=partners_file, partner=partner, inbox=directory)
+    runner = Runner(StoreResource(url=_store_url(store_url)), partners)
+    (spec,) = partners.specs().values()
+    source = partners.source(spec)
+    todo = [f.name for f in source.list_files() if not _done(runner.store, spec, f, _sha256(Path(spec.source) / f.name))]
+    runner.apply_files(spec, sorted(todo, key=contract_order))
+    runner.publish(exports=False, pushes=False)
+    click.echo(f"{len(todo)} file(s) processed for partner {spec.name} (account {spec.account})", err=True)
+
+
+@cli.command()
+@click.option("--partners", "partners_file", required=True, type=click.Path(dir_okay=False), help="Partners file (YAML).")
+@_store_option
+@click.option("--partner", default=None, help="Only this partner.")
+def sync(partners_file: str, store_url: str | None, partner: str | None) -> None:
+    """Poll each partner's source once, like one sensor tick; process what is new and stable."""
+    partners = PartnersResource(partners_file=partners_file, partner=partner)
+    runner = Runner(StoreResource(url=_store_url(store_url)), partners)
+    for spec in partners.specs().values():
+        source = partners.source(spec)
+        first = source.list_files()
+        stable, seen = observe({}, [(f.name, f.size, f.mtime) for f in first], time.time(), spec.settle_s)
+        if spec.settle_s > 0 and first:
+            time.sleep(spec.settle_s)
+            stable, _ = observe(seen, [(f.name, f.size, f.mtime) for f in source.list_files()], time.time(), spec.settle_s)
+        listed = {f.name: f for f in first}
+        todo = [n for n in stable if not _done(runner.store, spec, listed[n], None)]
+        runner.apply_files(spec, sorted(todo, key=contract_order))
+        click.echo(f"{spec.name}: {len(todo)} new stable file(s) of {len(first)} listed", err=True)
+    runner.publish(exports=True, pushes=True)
+
+
+@cli.command()
+@_store_option
+@click.option("--account", default=None)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
+def state(store_url: str | None, account: str | None, fmt: str) -> None:
+    """Current inventory state, one row per (account, warehouse, SKU)."""
+    _print(StoreResource(url=_store_url(store_url)).store().state(account), fmt)
+
+
+@cli.command()
+@_store_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
+def rejects(store_url: str | None, fmt: str) -> None:
+    """Every rejected row or file: partner,file,line,column,value,reason."""
+    _print(StoreResource(url=_store_url(store_url)).store().rejects(), fmt)
+
+
+@cli.command()
+@_store_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--partners", "partners_file", type=click.Path(dir_okay=False), help="Partners file (YAML).")
+def export(store_url: str | None, out_dir: str, partners_file: str | None) -> None:
+    """Write the export files (one set per account and warehouse) to OUT."""
+    runner = Runner(StoreResource(url=_store_url(store_url)), PartnersResource(partners_file=partners_file))
+    runner.publish(exports=True, pushes=False, out_dir=str(Path(out_dir).resolve()))
+    click.echo(f"exports written to {out_dir}", err=True)
+
+
+@cli.command()
+@click.option("--partners", "partners_file", required=True, type=click.Path(dir_okay=False))
+@_store_option
+@click.option("--partner", default=None)
+@click.option("--channel", default=None, help="Only this channel (joor | shopify).")
+def push(partners_file: str, store_url: str | None, partner: str | None, channel: str | None) -> None:
+    """Send what the configured channels have not yet acknowledged."""
+    partners = PartnersResource(partners_file=partners_file, partner=partner, channel=channel)
+    runner = Runner(StoreResource(url=_store_url(store_url)), partners)
+    runner.materialize("inventory_state")
+    runner.materialize("channel_pushes")
+
+
+def _print(frame: pl.DataFrame, fmt: str) -> None:
+    if fmt == "csv":
+        sys.stdout.write(frame.write_csv())
+    else:
+        sys.stdout.write(frame.write_json() + "\n")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except USER_ERRORS as e:
+        click.echo(f"stockdrop: {e}".splitlines()[0], err=True)
+        sys.exit(2)
+    except PipelineFailed as e:
+        click.echo(f"stockdrop: pipeline failed: {e}".splitlines()[0], err=True)
+        sys.exit(1)

@@ -1,0 +1,87 @@
+"""Sensors and schedules: one drop sensor per partner, and the daily pre-book release."""
+
+import json
+import time
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from pipelines.adapters.drop_source import DropSourceError
+from pipelines.adapters.folding import fold_account, record_release
+from pipelines.defs.partitions import drop_files, file_key
+from pipelines.defs.resources import PartnersResource, StoreResource
+from pipelines.domain.drop_names import UnrecognisedFileName, parse_drop_name
+from pipelines.domain.partners import PartnerSpec
+from pipelines.domain.settle import Sighting, observe
+
+apply_drop_job = dg.define_asset_job(
+    "apply_drop", selection=["landed_file", "parsed_rows", "file_events"], partitions_def=drop_files,
+    description="Land, validate and fold one dropped file.",
+)
+
+
+def contract_order(name: str) -> tuple:
+    """Unrecognised names sort last; they are landed (archived) and reported, never skipped."""
+    try:
+        return (0, parse_drop_name(name).order_key)
+    except UnrecognisedFileName:
+        return (1, name)
+
+
+def new_stable_files(spec: PartnerSpec, partners: PartnersResource, cursor: dict, now: float):
+    """One listing folded into the cursor: (files to request now, new cursor)."""
+    listing = partners.source(spec, for_sensor=True).list_files()
+    previous = {n: Sighting.from_json(v) for n, v in cursor.get("seen", {}).items()}
+    stable, seen = observe(previous, [(f.name, f.size, f.mtime) for f in listing], now, spec.settle_s)
+    requested = cursor.get("requested", {})
+    by_name = {f.name: f for f in listing}
+    todo = [by_name[n] for n in stable if requested.get(n) != [by_name[n].size, by_name[n].mtime]]
+    for f in todo:
+        requested[f.name] = [f.size, f.mtime]
+    requested = {n: v for n, v in requested.items() if n in by_name}
+    return sorted(todo, key=lambda f: contract_order(f.name)), {
+        "seen": {n: s.to_json() for n, s in seen.items()}, "requested": requested}
+
+
+def drop_sensor(spec: PartnerSpec) -> dg.SensorDefinition:
+    @dg.sensor(name=f"drops_{spec.name}".replace("-", "_"), job=apply_drop_job,
+               minimum_interval_seconds=spec.poll_interval_s,
+               description=f"Lists {spec.name}'s inbox; requests one run per new file once it is stable.")
+    def _sensor(context: dg.SensorEvaluationContext, partners: PartnersResource) -> dg.SensorResult:
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        try:
+            todo, cursor = new_stable_files(spec, partners, cursor, time.time())
+        except DropSourceError as e:
+            return dg.SkipReason(f"{spec.name}: {e}")
+        keys = [file_key(spec.name, f.name) for f in todo]
+        return dg.SensorResult(
+            run_requests=[dg.RunRequest(partition_key=k, run_key=f"{k}@{f.size}:{f.mtime}")
+                          for k, f in zip(keys, todo)],
+            dynamic_partitions_requests=[drop_files.build_add_request(keys)] if keys else [],
+            cursor=json.dumps(cursor),
+        )
+
+    return _sensor
+
+
+@dg.op
+def release_prebook_lines(context: dg.OpExecutionContext, store: StoreResource, partners: PartnersResource) -> None:
+    """Claim for pre-book lines whose prebook_start is today (the wall clock, unlike replays)."""
+    at = datetime.now(timezone.utc).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+    db = store.store()
+    with db.transaction() as conn:
+        accounts = set(db.accounts_with_files(conn))
+    for account in sorted(accounts | {s.account for s in partners.specs().values()}):
+        if record_release(db, account, at):
+            report = fold_account(db, store.paths(), account)
+            context.log.info(f"{account}: released pre-book lines at {at:%Y-%m-%d}: "
+                             f"{report.per_file.get(next(iter(report.per_file), ''), {})}")
+
+
+@dg.job(description="The daily pre-book release.")
+def daily_release_job():
+    release_prebook_lines()
+
+
+daily_release_schedule = dg.ScheduleDefinition(job=daily_release_job, cron_schedule="5 0 * * *",
+                                               execution_timezone="UTC")

@@ -1,0 +1,104 @@
+"""Account-level assets: the folded inventory state, per-warehouse exports, and API pushes."""
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from pipelines.adapters.export_files import write_exports
+from pipelines.adapters.folding import fold_account
+from pipelines.adapters.push_ledger import push_account
+from pipelines.defs.file_assets import FOLD_POOL, file_events
+from pipelines.defs.metadata import by_warehouse
+from pipelines.defs.partitions import split_warehouse_key, warehouse_key, warehouses
+from pipelines.defs.resources import PartnersResource, StoreResource
+
+EAGER = dg.AutomationCondition.eager()
+
+
+def _accounts(store: StoreResource, partners: PartnersResource) -> list[str]:
+    with store.store().transaction() as conn:
+        known = set(store.store().accounts_with_files(conn))
+    return sorted(known | {s.account for s in partners.specs().values()})
+
+
+@dg.asset(deps=[file_events], group_name="state", pool=FOLD_POOL, automation_condition=EAGER,
+          check_specs=[dg.AssetCheckSpec("no_oversold_rows", asset="inventory_state")])
+def inventory_state(context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource) -> dg.MaterializeResult:
+    """One row per (account, warehouse, SKU): on_hand, pending, ats, available_date — every account folded up to date."""
+    db = store.store()
+    reports = {a: fold_account(db, store.paths(), a) for a in _accounts(store, partners)}
+    state = db.state()
+    keys = [warehouse_key(a, w) for a, w in db.warehouses()]
+    new_keys = [k for k in keys if not context.instance.has_dynamic_partition(warehouses.name, k)]
+    if new_keys:
+        context.instance.add_dynamic_partitions(warehouses.name, new_keys)
+    ats = state.group_by("account", "warehouse_code").agg(pl.col("ats").sum()).sort("account", "warehouse_code")
+    oversold = state.filter(pl.col("ats") < 0)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": state.height,
+            "ats_by_warehouse": by_warehouse({f"{r['account']}/{r['warehouse_code']}": r["ats"] for r in ats.to_dicts()}),
+            "files_folded": dg.MetadataValue.json({a: r.files_applied for a, r in reports.items()}),
+            "ats_change_by_warehouse": by_warehouse({a: r.ats_change_by_warehouse for a, r in reports.items()}),
+        },
+        check_results=[dg.AssetCheckResult(
+            check_name="no_oversold_rows", passed=oversold.height == 0, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"oversold_rows": oversold.height, "units_oversold": int(-oversold["ats"].sum())})],
+    )
+
+
+class ExportConfig(dg.Config):
+    out_dir: str | None = None  # write here instead of the partners' export folders
+
+
+@dg.asset(deps=[inventory_state], partitions_def=warehouses, group_name="outputs", automation_condition=EAGER,
+          kinds={"csv"})
+def warehouse_exports(context: dg.AssetExecutionContext, config: ExportConfig, store: StoreResource,
+                      partners: PartnersResource) -> dg.MaterializeResult:
+    """The warehouse's export files: stock CSV, JOOR flat file and quantity template (one row per SKU)."""
+    account, code = split_warehouse_key(context.partition_key)
+    db = store.store()
+    snapshot = db.export_snapshot(account).filter(pl.col("warehouse_code") == code)
+    specs = [s for s in partners.specs().values() if s.account == account]
+    targets = [s for s in specs if s.exports.dir or s.exports.outbox] or specs[:1]
+    written = []
+    for spec in targets or [None]:
+        folder = config.out_dir or (spec and spec.exports.dir) or store.paths().exports() / account
+        files = write_exports(snapshot, folder, spec.exports if spec else None, spec.item_identifier if spec else "auto")
+        if spec and spec.exports.outbox:
+            source = partners.source(spec)
+            for f in files:
+                source.upload(f.path, f.path.name)
+        written += files
+    return dg.MaterializeResult(metadata={
+        "rows": snapshot.height,
+        "files": dg.MetadataValue.json([{"path": str(f.path), "kind": f.kind, "rows": f.rows, "bytes": f.bytes,
+                                         "sha256": f.sha256} for f in written]),
+        "bytes": sum(f.bytes for f in written),
+        "path": dg.MetadataValue.path(str(Path(written[0].path).parent)) if written else "",
+    })
+
+
+@dg.asset(deps=[inventory_state], group_name="outputs", automation_condition=EAGER,
+          check_specs=[dg.AssetCheckSpec("pushes_acknowledged", asset="channel_pushes")])
+def channel_pushes(context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource) -> dg.MaterializeResult:
+    """What each configured API channel has been sent and has acknowledged, per (partner, channel)."""
+    db = store.store()
+    reports = {}
+    for spec in partners.specs().values():
+        for channel in spec.channels:
+            snapshot = db.export_snapshot(spec.account)
+            mode = "overwrite" if spec.inventory.mode == "overwrite" else "update"
+            report = push_account(db.engine, snapshot, spec, channel, partners.token(channel.token), mode=mode)
+            reports[f"{spec.name}/{channel.name}"] = report
+    failed = {k: r.failures for k, r in reports.items() if not r.ok}
+    return dg.MaterializeResult(
+        metadata={"channels": dg.MetadataValue.json({
+            k: {"items_selected": r.items_selected, "items_acknowledged": r.items_acknowledged,
+                "items_failed": r.items_failed, "batches_pending": r.batches_pending, "skipped": r.skipped}
+            for k, r in reports.items()})},
+        check_results=[dg.AssetCheckResult(
+            check_name="pushes_acknowledged", passed=not failed, severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"failed": dg.MetadataValue.json({k: [list(map(str, f)) for f in v] for k, v in failed.items()})})],
+    )
