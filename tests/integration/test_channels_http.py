@@ -148,10 +148,10 @@ def api():
 
 
 @pytest.fixture
-def engine(tmp_path):
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    migrate(url)
-    engine = create_engine(url)
+def engine(store_url):
+    """A migrated store on each backend (SQLite, then PostgreSQL): the ledger SQL must be portable."""
+    migrate(store_url)
+    engine = create_engine(store_url)
     yield engine
     engine.dispose()
 
