@@ -27,6 +27,9 @@ from pipelines.defs.sensors import contract_order
 from pipelines.domain.partners import PartnerSpec
 from pipelines.domain.settle import observe
 
+# Runs log to the instance (the UI shows them); the terminal gets warnings and errors only.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
 USER_ERRORS = (PartnersFileError, StoreUrlError, DropSourceError, MissingSecret, PermissionError,
                sa.exc.ArgumentError, sa.exc.OperationalError, FileNotFoundError, NotADirectoryError)
 
@@ -69,13 +72,14 @@ class Runner:
         if keys:
             self.instance.add_dynamic_partitions(drop_files.name, keys)
         for key in keys:
-            self._check(job.execute_in_process(partition_key=key, instance=self.instance, raise_on_error=False), key)
+            result = job.execute_in_process(partition_key=key, instance=self.instance, raise_on_error=False, run_config=QUIET)
+            self._check(result, key)
 
     def materialize(self, asset: str, partition_key: str | None = None, run_config: dict | None = None) -> None:
         selection = [a for a in self.defs.assets if a.key.to_user_string() == asset]
         result = dg.materialize(
             selection, instance=self.instance, partition_key=partition_key, raise_on_error=False,
-            resources={"store": self.store, "partners": self.partners}, run_config=run_config,
+            resources={"store": self.store, "partners": self.partners}, run_config={**QUIET, **(run_config or {})},
         )
         self._check(result, asset + (f"[{partition_key}]" if partition_key else ""))
 
@@ -194,6 +198,34 @@ def push(partners_file: str, store_url: str | None, partner: str | None, channel
     runner = Runner(StoreResource(url=_store_url(store_url)), partners)
     runner.materialize("inventory_state")
     runner.materialize("channel_pushes")
+
+
+@cli.command()
+@_store_option
+@click.option("--partners", "partners_file", type=click.Path(dir_okay=False), help="Partners file (YAML).")
+def report(store_url: str | None, partners_file: str | None) -> None:
+    """What the store holds: files and their rows, rejects, ATS by warehouse, where exports go."""
+    store = StoreResource(url=_store_url(store_url))
+    db = store.store()
+    files, state, rejected = db.files(), db.state(), db.rejects()
+    per_file = dict(rejected.group_by("partner", "file").agg(pl.col("line").n_unique())
+                    .select(pl.concat_str("partner", "file", separator="/"), "line").iter_rows())
+    click.echo(f"Files ({files.height}):")
+    for f in files.iter_rows(named=True):
+        bad = per_file.get(f"{f['partner']}/{f['name']}", 0)
+        rows = "" if f["status"] == "rejected" else f"  rows read {f['rows_read']}, rejected {bad}"
+        click.echo(f"  {f['status']:<9} {f['partner']}/{f['name']}{rows}")
+    click.echo(f"Rejects: {rejected.height} (stockdrop rejects --store ...)")
+    ats = state.group_by("account", "warehouse_code").agg(
+        pl.len().alias("skus"), pl.col("on_hand").sum(), pl.col("pending").sum(), pl.col("ats").sum(),
+        (pl.col("ats") < 0).sum().alias("oversold")).sort("account", "warehouse_code")
+    click.echo("ATS by warehouse:")
+    for r in ats.iter_rows(named=True):
+        click.echo(f"  {r['account']}/{r['warehouse_code']:<10} skus {r['skus']:>5}  on_hand {r['on_hand']:>7}"
+                   f"  pending {r['pending']:>5}  ats {r['ats']:>7}  oversold rows {r['oversold']}")
+    specs = PartnersResource(partners_file=partners_file).specs()
+    dirs = sorted({s.exports.dir for s in specs.values() if s.exports.dir}) or [str(store.paths().exports())]
+    click.echo("Exports: " + ", ".join(dirs))
 
 
 def _print(frame: pl.DataFrame, fmt: str) -> None:

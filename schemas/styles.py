@@ -23,6 +23,7 @@ class StylesFile(pa.DataFrameModel):
     created_by: Optional[str] = pa.Field(nullable=True)
     skip_push: Optional[str] = pa.Field(nullable=True)
     skip_joor: Optional[str] = pa.Field(nullable=True)
+    inventory_item_id: Optional[str] = pa.Field(nullable=True)  # Shopify inventory item (for the shopify channel)
 
     @pa.check("upc", "style_id", "style_color_id", "size_code", "color_code", "style_number",
               name="identifier in scientific notation")

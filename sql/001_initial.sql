@@ -45,6 +45,7 @@ CREATE TABLE items (
     created_by        VARCHAR(100),
     skip_push         BOOLEAN NOT NULL,
     skip_joor         BOOLEAN NOT NULL,
+    inventory_item_id VARCHAR(200),        -- Shopify inventory item id, for the shopify channel
     PRIMARY KEY (account, style_number, style_identifier, color_code, size_name)
 );
 CREATE INDEX items_upc ON items (account, upc);

@@ -58,6 +58,9 @@ class _Channel(_Strict):
     credits_per_request: int = Field(5, ge=1)
     timeout_s: float = Field(30.0, gt=0)
     max_attempts: int = Field(6, ge=1)
+    backoff_initial_s: float = Field(1.0, ge=0)
+    backoff_max_s: float = Field(60.0, ge=0)
+    retry_after_max_s: float = Field(300.0, ge=0)
     locations: dict[str, str] = {}
 
 

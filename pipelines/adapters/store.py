@@ -26,7 +26,7 @@ TABLE_LAYOUT = {
     "warehouses": (["warehouse_code"], ["name", "type", "available_date", "is_default"]),
     "linesheets": (["linesheet_code"], ["name", "made_to_order", "inventory_policy"]),
     "items": (list(SKU_COLUMNS), ["style_id", "style_color_id", "color_name", "size_code", "upc",
-                                  "continue_selling", "created_by", "skip_push", "skip_joor"]),
+                                  "continue_selling", "created_by", "skip_push", "skip_joor", "inventory_item_id"]),
     "inventory": (["warehouse_code", *SKU_COLUMNS], ["on_hand", "pending", "ats", "available_date"]),
     "order_lines": (["order_id", "warehouse_code", *SKU_COLUMNS],
                     ["status", "quantity", "claimed", "backordered", "order_date", "updated_at",
@@ -265,7 +265,8 @@ class SqlStore:
         cols = [inv.c.account, inv.c.warehouse_code, wh.c.type.label("warehouse_type"), items.c.upc, items.c.style_id,
                 inv.c.style_number, inv.c.style_identifier, items.c.style_color_id, inv.c.color_code,
                 items.c.color_name, items.c.size_code, inv.c.size_name, inv.c.on_hand, inv.c.pending, inv.c.ats,
-                inv.c.available_date, items.c.created_by, items.c.skip_push, items.c.skip_joor]
+                inv.c.available_date, items.c.created_by, items.c.skip_push, items.c.skip_joor,
+                items.c.inventory_item_id]
         q = sa.select(*cols).select_from(join).where(inv.c.account == account).order_by(
             inv.c.warehouse_code, *(inv.c[c] for c in SKU_COLUMNS))
         with self.engine.connect() as conn:
@@ -274,6 +275,18 @@ class SqlStore:
             "on_hand": pl.Int64, "pending": pl.Int64, "ats": pl.Int64, "available_date": pl.Date,
             "skip_push": pl.Boolean, "skip_joor": pl.Boolean}
         return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+
+    def files(self) -> pl.DataFrame:
+        """The ledger's current file versions: what arrived, and what became of it."""
+        f = self.t["drop_files"]
+        cols = [f.c.partner, f.c.account, f.c.name, f.c.status, f.c.rows_read, f.c.rows_rejected, f.c.sha256]
+        q = sa.select(*cols).where(f.c.status != "superseded", f.c.kind.is_distinct_from("release")).order_by(
+            f.c.account, f.c.as_of, f.c.name)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return pl.DataFrame([tuple(r) for r in rows], schema={
+            "partner": pl.String, "account": pl.String, "name": pl.String, "status": pl.String,
+            "rows_read": pl.Int64, "rows_rejected": pl.Int64, "sha256": pl.String}, orient="row")
 
     def warehouses(self, account: str | None = None) -> list[tuple[str, str]]:
         wh = self.t["warehouses"]

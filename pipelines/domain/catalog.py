@@ -23,7 +23,7 @@ ITEM_SCHEMA = {
     "item_key": pl.String, "style_number": pl.String, "style_identifier": pl.String, "color_code": pl.String,
     "size_name": pl.String, "style_id": pl.String, "style_color_id": pl.String, "color_name": pl.String,
     "size_code": pl.String, "upc": pl.String, "continue_selling": pl.Boolean, "created_by": pl.String,
-    "skip_push": pl.Boolean, "skip_joor": pl.Boolean,
+    "skip_push": pl.Boolean, "skip_joor": pl.Boolean, "inventory_item_id": pl.String,
 }
 
 

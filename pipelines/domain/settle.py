@@ -42,4 +42,6 @@ def observe(
                 stable.append(name)
         else:
             seen[name] = Sighting(size, mtime, now)
+            if settle_s <= 0:  # the partner uploads atomically (rename or marker): no need to wait
+                stable.append(name)
     return sorted(stable), seen
