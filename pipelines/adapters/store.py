@@ -2,7 +2,8 @@
 
 Every write of a fold goes through one transaction that first takes the account's lock, so two
 runs for the same account never interleave and a crash leaves all of a fold's effect or none.
-Bulk writes are executemany calls inside that transaction, writing only rows that changed.
+Bulk writes send only the rows that changed, through the dialect's bulk writer (store_bulk.py:
+executemany on SQLite, COPY + MERGE on PostgreSQL) inside that transaction.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Iterator
 import polars as pl
 import sqlalchemy as sa
 
+from pipelines.adapters.store_bulk import writer_for
 from pipelines.adapters.store_schema import create_engine, migrate
 from pipelines.domain.item_keys import SEPARATOR, SKU_COLUMNS
 
@@ -74,8 +76,11 @@ class SqlStore:
             migrate(url)
         self.engine = create_engine(url)
         self.meta = sa.MetaData()
-        self.meta.reflect(self.engine)
+        # inventory_* are PostgreSQL partitions of `inventory` (sql/postgresql/003), reached
+        # through their parent; there may be thousands, so they are not reflected one by one.
+        self.meta.reflect(self.engine, only=lambda name, _meta: not name.startswith("inventory_"))
         self.t = self.meta.tables
+        self.bulk = writer_for(self.dialect)
 
     @property
     def dialect(self) -> str:
@@ -229,16 +234,8 @@ class SqlStore:
     def sync_table(self, conn: sa.Connection, name: str, account: str, old: pl.DataFrame, new: pl.DataFrame) -> int:
         """Make the account's rows of `name` equal `new`, writing only what differs from `old`."""
         keys, _ = TABLE_LAYOUT[name]
-        table = self.t[name]
         upserts, gone = changed_rows(to_store_frame(name, old), to_store_frame(name, new), keys)
-        stale = pl.concat([gone, upserts.select(keys)]) if upserts.height else gone
-        if stale.height:
-            where = sa.and_(table.c.account == sa.bindparam("_account"),
-                            *(table.c[k] == sa.bindparam(f"_k_{k}") for k in keys))
-            conn.execute(table.delete().where(where),
-                         [{"_account": account, **{f"_k_{k}": v for k, v in r.items()}} for r in stale.to_dicts()])
-        if upserts.height:
-            conn.execute(table.insert(), [{"account": account, **r} for r in upserts.to_dicts()])
+        self.bulk.write(conn, self.t[name], account, keys, upserts, gone)
         return upserts.height + gone.height
 
     def state(self, account: str | None = None) -> pl.DataFrame:

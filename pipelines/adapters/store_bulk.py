@@ -89,10 +89,13 @@ def _sqlite_values(table: sa.Table, frame: pl.DataFrame) -> pl.DataFrame:
 class PostgresBulkWriter:
     """COPY into a staging table, then one MERGE / DELETE … USING, in the caller's transaction."""
 
+    def __init__(self):
+        self._partitioned: bool | None = None  # whether migration 003 has made `inventory` partitioned
+
     def write(self, conn, table, account, keys, upserts, gone):
         raw = conn.connection.driver_connection
         name = _quote(table.name)
-        if table.name == "inventory" and upserts.height:
+        if table.name == "inventory" and upserts.height and self._inventory_partitioned(conn):
             ensure_inventory_partitions(conn, account, upserts.get_column("warehouse_code").unique().to_list())
         with raw.cursor() as cur:
             if gone.height:
@@ -117,6 +120,14 @@ class PostgresBulkWriter:
                 f"WHEN NOT MATCHED THEN INSERT ({', '.join(map(_quote, columns))}) "
                 f"VALUES ({', '.join(f's.{_quote(c)}' for c in columns)})"
             )
+
+
+    def _inventory_partitioned(self, conn: sa.Connection) -> bool:
+        if self._partitioned is None:
+            self._partitioned = conn.execute(sa.text(
+                "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = to_regclass('inventory'))"
+            )).scalar()
+        return self._partitioned
 
 
 def _stage(cur, table: str, columns: list[str]) -> str:

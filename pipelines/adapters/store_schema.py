@@ -31,13 +31,20 @@ def migration_dirs(dialect: str) -> list[str]:
     return dirs
 
 
-def migrate(url: str | sa.URL) -> list[str]:
-    """Apply every migration not yet applied, in order; return the ids applied now."""
+def migrate(url: str | sa.URL, upto: str | None = None) -> list[str]:
+    """Apply every migration not yet applied, in order; return the ids applied now.
+
+    `upto` stops after the migration with that id (e.g. "001_initial"): how the upgrade tests
+    make a store "at the previous version".
+    """
     url = sa.make_url(url)
     if url.get_backend_name() == "sqlite" and url.database:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     backend = get_backend(_yoyo_url(url))
     migrations = read_migrations(*migration_dirs(url.get_backend_name()))
+    if upto is not None:
+        ids = [m.id for m in migrations]
+        migrations = migrations[: ids.index(upto) + 1]
     with backend.lock():
         todo = backend.to_apply(migrations)
         backend.apply_migrations(todo)
