@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
-from pipelines.domain.rejects import STALE_UPDATE, REJECT_SCHEMA
+from pipelines.domain.rejects import CONFLICTING_DUPLICATE, REJECT_SCHEMA, STALE_UPDATE, concat_rejects, rejects_from
 
 ALLOCATING = frozenset({"Pending", "Approved", "Shipped"})
 PENDING = frozenset({"Pending", "Approved"})
@@ -121,6 +121,20 @@ def _no_return_reason(row: dict) -> str | None:
     return None
 
 
+def drop_duplicate_lines(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A file states each line once: identical repeats count once, differing ones are all rejected.
+
+    (Two different states of one line in one file would make re-applying the file change the
+    result; the partner must send the line's current state.)
+    """
+    state = [c for c in rows.columns if c != "line"]
+    variants = pl.struct(state).n_unique().over(LINE_KEY)
+    conflicting = rows.filter(variants > 1)
+    kept = rows.filter(variants == 1).unique(subset=LINE_KEY, keep="first", maintain_order=True)
+    reason = CONFLICTING_DUPLICATE + ": the order line appears more than once with different values"
+    return kept, rejects_from(conflicting, "order_id", reason)
+
+
 def apply_orders(
     inventory: pl.DataFrame, lines: pl.DataFrame, rows: pl.DataFrame, applied_time: datetime,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, AllocationReport]:
@@ -130,6 +144,7 @@ def apply_orders(
     updated_at (filled), prebook_start, linesheet_code, cancelled_by, restock, made_to_order,
     policy. Returns (inventory, order lines, rejects, report).
     """
+    rows, duplicates = drop_duplicate_lines(rows)
     work = _Allocator(inventory, lines, rows)
     stale: list[dict] = []
     for row in rows.sort("line").to_dicts():
@@ -168,12 +183,12 @@ def apply_orders(
         work.sync_pending(line, before_pending)
     work.report.stale_updates = len(stale)
     inv, ol = work.frames(inventory, lines)
-    rejects = pl.DataFrame(
+    stale_rejects = pl.DataFrame(
         [{"line": r["line"], "column": "updated_at", "value": str(r["updated_at"]),
           "reason": f"{STALE_UPDATE}: older than the line's stored update"} for r in stale],
         schema=REJECT_SCHEMA,
     )
-    return inv, ol, rejects, work.report
+    return inv, ol, concat_rejects(duplicates, stale_rejects), work.report
 
 
 def release_prebook(

@@ -194,6 +194,15 @@ def test_market_cancel_within_14_days_leaves_ats_exactly_as_before(ats, status, 
     assert dict(inv.select("item_key", "pending").iter_rows())["i1"] == 0
 
 
+def test_a_line_stated_twice_differently_in_one_file_is_rejected(fold):
+    collect = []
+    s = fold([INV, orders("orders_20261103T000000.csv", "A1,012345678905,3,Pending,2026-11-03,,,,,,",
+                          "A1,012345678905,3,Cancelled,2026-11-03,,,,,,", "A2,012345678905,1,Pending,2026-11-03,,,,,,",
+                          "A2,012345678905,1,Pending,2026-11-03,,,,,,")], collect=collect)
+    assert stock(s)[A] == (10, 1, 9)
+    assert sorted(collect[-1][2].rejects["line"].to_list()) == [2, 3]
+
+
 @settings(max_examples=100, deadline=None)
 @given(starting_ats, events, st.sampled_from(["continue", "deny"]))
 def test_reapplying_the_same_orders_file_changes_nothing(ats, evs, policy):
