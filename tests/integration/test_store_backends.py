@@ -3,39 +3,17 @@ PostgreSQL, and the two backends agree row for row (state and rejects)."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from pipelines.adapters.data_paths import DataPaths
-from pipelines.adapters.drop_source import LocalDropSource
-from pipelines.adapters.folding import fold_account
-from pipelines.adapters.landing import land_file
-from pipelines.adapters.parsing import parse_file
 from pipelines.adapters.store import SqlStore
-from pipelines.domain.partners import PartnerSpec
+from tests.integration.store_replay import EXAMPLES_DIR, as_text, replay
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES_DIR = Path("/work/shared/examples")
 EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir()) if EXAMPLES_DIR.is_dir() else []
-
-
-def replay(store: SqlStore, paths: DataPaths, inbox: Path) -> None:
-    """What `stockdrop replay INBOX` does through the adapters: land and parse every file, then fold."""
-    partner = PartnerSpec(source=str(inbox))
-    source = LocalDropSource(inbox)
-    for remote in source.list_files():
-        landed = land_file(store, paths, partner, source, remote.name)
-        if landed.outcome == "new":
-            parse_file(store, landed.file_id, partner.csv)
-    fold_account(store, paths, partner.account)
-
-
-def as_text(frame: pl.DataFrame) -> pl.DataFrame:
-    """Every cell as the CLI prints it (text, empty for null), for comparing with the expected CSVs."""
-    return frame.select(pl.col(c).cast(pl.String).fill_null("") for c in frame.columns)
 
 
 @pytest.fixture
