@@ -197,7 +197,8 @@ class SqlStore:
         conn.execute(r.insert(), {"account": account, "partner": partner, "file": name, "file_id": file_id,
                                   "stage": "file", "line": line, "column": column, "value": value, "reason": reason})
 
-    def rejects(self) -> pl.DataFrame:
+    def rejects(self, partner: str | None = None, file: str | None = None) -> pl.DataFrame:
+        """Rejects of the current file versions (and of files never landed), optionally of one file."""
         r, f = self.t["rejects"], self.t["drop_files"]
         q = (
             sa.select(*(r.c[c] for c in REJECT_COLUMNS))
@@ -205,6 +206,10 @@ class SqlStore:
             .where(sa.or_(f.c.status.is_(None), f.c.status != "superseded"))
             .order_by(r.c.partner, r.c.file, r.c.line, r.c.column)
         )
+        if partner is not None:
+            q = q.where(r.c.partner == partner)
+        if file is not None:
+            q = q.where(r.c.file == file)
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         return pl.DataFrame([tuple(x) for x in rows], schema={

@@ -29,16 +29,16 @@ def landed_file(context: dg.AssetExecutionContext, store: StoreResource, partner
     listed = {f.name: f for f in source.list_files()}
     mtime = listed[name].mtime if name in listed else None
     result = land_file(store.store(), store.paths(), spec, source, name, mtime)
-    if result.outcome == "new" and spec.after_processing == "move":
-        source.after_processing(name, rejected=False)
+    # Moved only once the landing is committed; parsed_rows moves the files it parses.
+    if result.outcome != "new" and spec.after_processing == "move" and name in listed:
+        source.after_processing(name, rejected=result.outcome == "rejected")
     return dg.MaterializeResult(metadata={
         "outcome": result.outcome, "account": result.account, "sha256": result.sha256 or "",
         "bytes": result.size, "reason": result.reason or "", "seconds": round(time.perf_counter() - started, 3),
     })
 
 
-@dg.asset(partitions_def=drop_files, deps=[landed_file], group_name="drops", kinds={"polars", "pandera"},
-          check_specs=[dg.AssetCheckSpec("reject_ratio", asset="parsed_rows")])
+@dg.asset(partitions_def=drop_files, deps=[landed_file], group_name="drops", kinds={"polars", "pandera"})
 def parsed_rows(context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource) -> dg.MaterializeResult:
     """The file's rows validated by its pandera model: typed rows (Parquet) and parse rejects."""
     started = time.perf_counter()
@@ -49,28 +49,21 @@ def parsed_rows(context: dg.AssetExecutionContext, store: StoreResource, partner
         current = db.latest_version(conn, partner_name, name)
     if current is None or current["status"] != "landed":
         status = current["status"] if current else "not landed"
-        return dg.MaterializeResult(
-            metadata={"status": status, "note": "nothing new to parse"},
-            check_results=[dg.AssetCheckResult(passed=status != "rejected", check_name="reject_ratio",
-                                               metadata={"status": status})],
-        )
+        return dg.MaterializeResult(metadata={"status": status, "note": "nothing new to parse"})
     parsed = parse_file(db, current["file_id"], spec.csv)
+    if spec.after_processing == "move":
+        partners.source(spec).after_processing(name, rejected=parsed.status == "rejected")
     rejected = 0 if parsed.rejects is None else parsed.rejects["line"].n_unique()
-    ratio = (rejected / parsed.rows_read) if parsed.rows_read else (1.0 if parsed.status == "rejected" else 0.0)
-    return dg.MaterializeResult(
-        metadata={
-            "status": parsed.status, "reason": parsed.reason or "", "rows_read": parsed.rows_read,
-            "rows_accepted": parsed.rows_valid, "rows_rejected": rejected,
-            "first_rejects": rejects_table(parsed.rejects), "seconds": round(time.perf_counter() - started, 3),
-        },
-        check_results=[dg.AssetCheckResult(
-            check_name="reject_ratio", passed=parsed.status == "parsed" and ratio <= REJECT_RATIO_LIMIT,
-            severity=dg.AssetCheckSeverity.WARN, metadata={"ratio": round(ratio, 4), "limit": REJECT_RATIO_LIMIT})],
-    )
+    return dg.MaterializeResult(metadata={
+        "status": parsed.status, "reason": parsed.reason or "", "rows_read": parsed.rows_read,
+        "rows_accepted": parsed.rows_valid, "rows_rejected": rejected,
+        "first_rejects": rejects_table(parsed.rejects), "seconds": round(time.perf_counter() - started, 3),
+    })
 
 
 @dg.asset(partitions_def=drop_files, deps=[parsed_rows], group_name="drops", pool=FOLD_POOL,
-          check_specs=[dg.AssetCheckSpec("no_unknown_warehouses", asset="file_events")])
+          check_specs=[dg.AssetCheckSpec("reject_ratio", asset="file_events"),
+                       dg.AssetCheckSpec("no_unknown_warehouses", asset="file_events")])
 def file_events(context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource) -> dg.MaterializeResult:
     """The file's rows resolved against the catalog as of the file and folded into its account's state.
 
@@ -79,11 +72,16 @@ def file_events(context: dg.AssetExecutionContext, store: StoreResource, partner
     """
     partner_name, name = split_file_key(context.partition_key)
     spec = partners.spec(partner_name)
-    report = fold_account(store.store(), store.paths(), spec.account)
-    mine = report.per_file.get(name, {})
     db = store.store()
-    rejects = db.rejects().filter((db.rejects()["partner"] == partner_name) & (db.rejects()["file"] == name))
+    report = fold_account(db, store.paths(), spec.account)
+    mine = report.per_file.get(name, {})
+    with db.transaction() as conn:
+        current = db.latest_version(conn, partner_name, name)
+    rejects = db.rejects(partner=partner_name, file=name)
     unknown_wh = rejects.filter(rejects["reason"].str.starts_with("unknown warehouse")).height
+    read = (current or {}).get("rows_read") or 0
+    whole_file_rejected = current is None or current["status"] == "rejected"
+    ratio = 1.0 if whole_file_rejected else (rejects["line"].n_unique() / read if read else 0.0)
     return dg.MaterializeResult(
         metadata={
             "account": spec.account, "files_in_fold": report.files_applied,
@@ -93,6 +91,11 @@ def file_events(context: dg.AssetExecutionContext, store: StoreResource, partner
             "rejects_total": rejects.height, "first_rejects": rejects_table(rejects),
             "seconds": round(report.seconds, 3),
         },
-        check_results=[dg.AssetCheckResult(check_name="no_unknown_warehouses", passed=unknown_wh == 0,
-                                           severity=dg.AssetCheckSeverity.WARN, metadata={"rows": unknown_wh})],
+        check_results=[
+            dg.AssetCheckResult(check_name="reject_ratio", passed=ratio <= REJECT_RATIO_LIMIT,
+                                severity=dg.AssetCheckSeverity.WARN,
+                                metadata={"ratio": round(ratio, 4), "limit": REJECT_RATIO_LIMIT}),
+            dg.AssetCheckResult(check_name="no_unknown_warehouses", passed=unknown_wh == 0,
+                                severity=dg.AssetCheckSeverity.WARN, metadata={"rows": unknown_wh}),
+        ],
     )

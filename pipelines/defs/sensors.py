@@ -15,7 +15,7 @@ from pipelines.domain.partners import PartnerSpec
 from pipelines.domain.settle import Sighting, observe
 
 apply_drop_job = dg.define_asset_job(
-    "apply_drop", selection=["landed_file", "parsed_rows", "file_events"], partitions_def=drop_files,
+    "apply_drop", selection=["landed_file", "parsed_rows", "file_events"],
     description="Land, validate and fold one dropped file.",
 )
 

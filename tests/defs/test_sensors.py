@@ -1,0 +1,51 @@
+"""The drop sensor: one partition and run per new stable file, in contract order, never twice."""
+import json
+import os
+
+import dagster as dg
+
+from pipelines.defs.sensors import drop_sensor, new_stable_files
+from pipelines.domain.drop_names import parse_drop_name
+
+
+def test_sensor_requests_each_new_file_once_in_contract_order(wired, inbox):
+    defs, store, partners, instance = wired
+    spec = partners.spec("brand")
+    sensor = drop_sensor(spec)
+    ctx = dg.build_sensor_context(instance=instance, resources={"partners": partners, "store": store})
+    result = sensor(ctx)
+    keys = [r.partition_key for r in result.run_requests]
+    names = [k.split("/", 1)[1] for k in keys]
+    recognised = [n for n in names if n != "stock_update_final.csv"]
+    assert len(names) == len(os.listdir(inbox))
+    assert recognised == sorted(recognised, key=lambda n: parse_drop_name(n).order_key)
+    assert names[-1] == "stock_update_final.csv"  # unrecognised names are still requested, to be reported
+    assert result.dynamic_partitions_requests[0].partition_keys == keys
+
+    again = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor,
+                                           resources={"partners": partners, "store": store}))
+    assert again.run_requests == []
+
+    (inbox / "inventory_20261123T060000.csv").write_text("upc,quantity\n040000300922,5\n")
+    third = sensor(dg.build_sensor_context(instance=instance, cursor=again.cursor,
+                                           resources={"partners": partners, "store": store}))
+    assert [r.partition_key for r in third.run_requests] == ["brand/inventory_20261123T060000.csv"]
+
+
+def test_a_growing_file_is_not_requested_until_stable(wired, inbox):
+    _, _, partners, _ = wired
+    spec = partners.spec("brand").__class__(**{**partners.spec("brand").__dict__, "settle_s": 30})
+    for f in inbox.iterdir():
+        f.unlink()
+    growing = inbox / "inventory_20261123T060000.csv"
+    growing.write_text("upc,quantity\n")
+    todo, cursor = new_stable_files(spec, partners, {}, now=1000.0)
+    assert todo == []
+    with open(growing, "a") as f:
+        f.write("040000300922,5\n")
+    todo, cursor = new_stable_files(spec, partners, cursor, now=1040.0)
+    assert todo == []
+    todo, cursor = new_stable_files(spec, partners, cursor, now=1069.0)
+    assert todo == []
+    todo, cursor = new_stable_files(spec, partners, json.loads(json.dumps(cursor)), now=1071.0)
+    assert [f.name for f in todo] == ["inventory_20261123T060000.csv"]

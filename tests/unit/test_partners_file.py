@@ -1,0 +1,69 @@
+"""The partners file: every key, defaults, unknown keys and the poll-interval floor."""
+import pytest
+
+from pipelines.adapters.partners_file import PartnersFileError, load_partners
+from pipelines.domain.partners import MIN_POLL_INTERVAL_S, EnvRef
+
+
+def write(tmp_path, text):
+    path = tmp_path / "partners.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_full_partner_is_parsed_with_env_references_and_relative_paths(tmp_path):
+    specs = load_partners(write(tmp_path, """
+partners:
+  acme:
+    account: acme
+    source: sftp://acme@sftp.example.com:22/outbound
+    known_hosts: /etc/stockdrop/known_hosts
+    private_key: {env: ACME_SFTP_KEY}
+    settle_s: 45
+    item_identifier: upc
+    inventory_policy: deny
+    inventory: {mode: overwrite, dec_pending: true, overwrite_scope: warehouses_in_file}
+    csv: {delimiter: ";", encoding: cp1252}
+    poll_interval_s: 600
+    exports: {dir: out/, outbox: /inbound/stock}
+    channels:
+      joor: {base_url: "https://api.jooraccess.com", token: {env: ACME_JOOR_TOKEN}, batch_items: 500}
+      shopify: {base_url: "https://x/graphql.json", locations: {NYC: "gid://shopify/Location/1"}}
+  local:
+    account: brand2
+    source: inbox
+"""))
+    acme = specs["acme"]
+    assert acme.is_sftp and acme.private_key == EnvRef("ACME_SFTP_KEY")
+    assert (acme.inventory.mode, acme.inventory.dec_pending, acme.inventory.overwrite_scope) == (
+        "overwrite", True, "warehouses_in_file")
+    assert acme.csv.delimiter == ";" and acme.exports.dir == str(tmp_path / "out")
+    assert [c.name for c in acme.channels] == ["joor", "shopify"]
+    assert acme.channels[0].token == EnvRef("ACME_JOOR_TOKEN") and acme.channels[0].batch_items == 500
+    assert acme.channels[1].locations == (("NYC", "gid://shopify/Location/1"),)
+    local = specs["local"]
+    assert local.source == str(tmp_path / "inbox")
+    assert (local.settle_s, local.item_identifier, local.inventory_policy, local.poll_interval_s) == (
+        30, "auto", "continue", MIN_POLL_INTERVAL_S)
+
+
+def test_unknown_key_is_an_error_naming_it(tmp_path):
+    with pytest.raises(PartnersFileError, match=r"partners\.a\.inventory\.moed: unknown key"):
+        load_partners(write(tmp_path, "partners:\n  a: {account: x, source: d, inventory: {moed: seed}}\n"))
+
+
+def test_poll_interval_below_the_minimum_names_the_minimum(tmp_path):
+    with pytest.raises(PartnersFileError, match=f"never set below the minimum of {MIN_POLL_INTERVAL_S}"):
+        load_partners(write(tmp_path, "partners:\n  a: {account: x, source: d, poll_interval_s: 10}\n"))
+
+
+def test_sftp_source_requires_known_hosts(tmp_path):
+    with pytest.raises(PartnersFileError, match="known_hosts: required"):
+        load_partners(write(tmp_path, "partners:\n  a: {account: x, source: 'sftp://u@h/in'}\n"))
+
+
+def test_bad_values_and_missing_file(tmp_path):
+    with pytest.raises(PartnersFileError, match="item_identifier"):
+        load_partners(write(tmp_path, "partners:\n  a: {account: x, source: d, item_identifier: sku}\n"))
+    with pytest.raises(PartnersFileError, match="cannot read partners file"):
+        load_partners(tmp_path / "nope.yaml")
