@@ -1,0 +1,108 @@
+"""The operator CLI as a user runs it: a subprocess, exit codes, one-line errors, no tracebacks."""
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "pipelines", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def inbox(tmp_path):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    return folder
+
+
+def test_replay_processes_only_what_is_new_and_handles_late_files(tmp_path, inbox):
+    store = f"sqlite:///{tmp_path}/s.db"
+    example = EXAMPLES / "03-late-drop"
+    for f in (example / "drops").iterdir():
+        shutil.copy2(f, inbox)
+    first = cli("replay", str(inbox), "--store", store)
+    assert first.returncode == 0, first.stderr
+    assert "4 file(s) processed" in first.stderr
+    again = cli("replay", str(inbox), "--store", store)
+    assert "0 file(s) processed" in again.stderr
+    for f in (example / "late").iterdir():
+        shutil.copy2(f, inbox)
+    late = cli("replay", str(inbox), "--store", store)
+    assert "1 file(s) processed" in late.stderr
+    state = cli("state", "--store", store, "--format", "csv").stdout
+    assert state == (example / "expected_state.csv").read_text()
+
+
+def test_rejects_and_json_formats(tmp_path, inbox):
+    store = f"sqlite:///{tmp_path}/s.db"
+    for f in (EXAMPLES / "01-keys-update-overwrite" / "drops").iterdir():
+        shutil.copy2(f, inbox)
+    (inbox / "stock_final_v2.csv").write_text("upc,quantity\n1,2\n")
+    assert cli("replay", str(inbox), "--store", store).returncode == 0
+    rows = list(csv.DictReader(io.StringIO(cli("rejects", "--store", store).stdout)))
+    assert list(rows[0]) == ["partner", "file", "line", "column", "value", "reason"]
+    got = {(r["file"], r["line"], r["reason"].split(":")[0]) for r in rows}
+    assert ("inventory_20261102T080000.csv", "6", "unknown warehouse") in got
+    assert ("inventory_20261102T080000.csv", "8", "unknown item") in got
+    assert ("stock_final_v2.csv", "", "unrecognised file name") in got
+    state_json = cli("state", "--store", store, "--format", "json", "--account", "default").stdout
+    assert '"warehouse_code":"SPRING"' in state_json and '"available_date":"2027-02-01"' in state_json
+
+
+def test_export_writes_one_set_of_files_per_warehouse(tmp_path, inbox):
+    store = f"sqlite:///{tmp_path}/s.db"
+    for f in (EXAMPLES / "01-keys-update-overwrite" / "drops").iterdir():
+        shutil.copy2(f, inbox)
+    assert cli("replay", str(inbox), "--store", store).returncode == 0
+    out = tmp_path / "out"
+    result = cli("export", "--store", store, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert "stock_default_NYC.csv" in names and "joor_default_SPRING.csv" in names
+    first = (out / "stock_default_DEFAULT.csv").read_bytes()
+    assert cli("export", "--store", store, "--out", str(out)).returncode == 0
+    assert (out / "stock_default_DEFAULT.csv").read_bytes() == first
+
+
+@pytest.mark.parametrize("args,message", [
+    (["replay", "/no/such/inbox", "--store", "sqlite:///{tmp}/s.db"], "inbox folder '/no/such/inbox' does not exist"),
+    (["state", "--store", "mysql://x/y"], "unsupported store 'mysql'"),
+    (["sync", "--partners", "{tmp}/missing.yaml", "--store", "sqlite:///{tmp}/s.db"], "cannot read partners file"),
+    (["sync", "--partners", "{tmp}/bad.yaml", "--store", "sqlite:///{tmp}/s.db"], "partners.a.colour: unknown key"),
+    (["replay", "{tmp}", "--partner", "nobody", "--store", "sqlite:///{tmp}/s.db"], "unknown partner 'nobody'"),
+])
+def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):
+    (tmp_path / "bad.yaml").write_text("partners:\n  a: {account: x, source: d, colour: red}\n")
+    result = cli(*[a.format(tmp=tmp_path) for a in args])
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_sync_takes_only_stable_files_and_report_summarises(tmp_path):
+    inbox = tmp_path / "drops"
+    shutil.copytree(SAMPLE / "drops", inbox)
+    partners = tmp_path / "partners.yaml"
+    partners.write_text("partners:\n  brand:\n    account: brand\n    source: drops\n    settle_s: 0.5\n"
+                        "    exports: {dir: exports}\n")
+    store = f"sqlite:///{tmp_path}/s.db"
+    result = cli("sync", "--partners", str(partners), "--store", store)
+    assert result.returncode == 0, result.stderr
+    assert "13 new stable file(s) of 13 listed" in result.stderr
+    exported = {p.name for p in (tmp_path / "exports").iterdir()}
+    assert {"stock_brand_LA.csv", "joor_brand_NYC.csv", "quantity_brand_SPRING27.csv"} <= exported
+    again = cli("sync", "--partners", str(partners), "--store", store)
+    assert "0 new stable file(s)" in again.stderr
+    report = cli("report", "--partners", str(partners), "--store", store).stdout
+    assert "Files (13):" in report and "brand/LA" in report and "Rejects: 11" in report
