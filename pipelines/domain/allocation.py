@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
-from pipelines.domain.rejects import CONFLICTING_DUPLICATE, REJECT_SCHEMA, STALE_UPDATE, concat_rejects, rejects_from
+from pipelines.domain.rejects import REJECT_SCHEMA, STALE_UPDATE, concat_rejects, rejects_from
 
 ALLOCATING = frozenset({"Pending", "Approved", "Shipped"})
 PENDING = frozenset({"Pending", "Approved"})
@@ -121,18 +121,18 @@ def _no_return_reason(row: dict) -> str | None:
     return None
 
 
-def drop_duplicate_lines(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """A file states each line once: identical repeats count once, differing ones are all rejected.
+def latest_row_per_line(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A file states each line's current state: of several rows for one line, the latest counts.
 
-    (Two different states of one line in one file would make re-applying the file change the
-    result; the partner must send the line's current state.)
+    Latest = greatest updated_at, then last in file order. The others are stale updates. (Applying
+    every row in turn would make re-applying the same file change the result.)
     """
-    state = [c for c in rows.columns if c != "line"]
-    variants = pl.struct(state).n_unique().over(LINE_KEY)
-    conflicting = rows.filter(variants > 1)
-    kept = rows.filter(variants == 1).unique(subset=LINE_KEY, keep="first", maintain_order=True)
-    reason = CONFLICTING_DUPLICATE + ": the order line appears more than once with different values"
-    return kept, rejects_from(conflicting, "order_id", reason)
+    ranked = rows.with_columns(
+        pl.col("line").sort_by(["updated_at", "line"]).last().over(LINE_KEY).alias("_latest"))
+    kept = ranked.filter(pl.col("line") == pl.col("_latest")).drop("_latest")
+    earlier = ranked.filter(pl.col("line") != pl.col("_latest"))
+    reason = pl.format(STALE_UPDATE + ": line {} of the same file states this order line later", pl.col("_latest"))
+    return kept, rejects_from(earlier, "updated_at", reason)
 
 
 def apply_orders(
@@ -144,7 +144,7 @@ def apply_orders(
     updated_at (filled), prebook_start, linesheet_code, cancelled_by, restock, made_to_order,
     policy. Returns (inventory, order lines, rejects, report).
     """
-    rows, duplicates = drop_duplicate_lines(rows)
+    rows, superseded = latest_row_per_line(rows)
     work = _Allocator(inventory, lines, rows)
     stale: list[dict] = []
     for row in rows.sort("line").to_dicts():
@@ -181,14 +181,14 @@ def apply_orders(
             line.update(claimed=line["claimed"] if now else 0, claim_due=False)
         work.lines[key] = line
         work.sync_pending(line, before_pending)
-    work.report.stale_updates = len(stale)
+    work.report.stale_updates = len(stale) + superseded.height
     inv, ol = work.frames(inventory, lines)
     stale_rejects = pl.DataFrame(
         [{"line": r["line"], "column": "updated_at", "value": str(r["updated_at"]),
           "reason": f"{STALE_UPDATE}: older than the line's stored update"} for r in stale],
         schema=REJECT_SCHEMA,
     )
-    return inv, ol, concat_rejects(duplicates, stale_rejects), work.report
+    return inv, ol, concat_rejects(superseded, stale_rejects), work.report
 
 
 def release_prebook(

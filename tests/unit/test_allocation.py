@@ -194,13 +194,17 @@ def test_market_cancel_within_14_days_leaves_ats_exactly_as_before(ats, status, 
     assert dict(inv.select("item_key", "pending").iter_rows())["i1"] == 0
 
 
-def test_a_line_stated_twice_differently_in_one_file_is_rejected(fold):
+def test_of_several_rows_for_one_line_in_a_file_the_latest_counts(fold):
     collect = []
-    s = fold([INV, orders("orders_20261103T000000.csv", "A1,012345678905,3,Pending,2026-11-03,,,,,,",
-                          "A1,012345678905,3,Cancelled,2026-11-03,,,,,,", "A2,012345678905,1,Pending,2026-11-03,,,,,,",
-                          "A2,012345678905,1,Pending,2026-11-03,,,,,,")], collect=collect)
-    assert stock(s)[A] == (10, 1, 9)
-    assert sorted(collect[-1][2].rejects["line"].to_list()) == [2, 3]
+    s = fold([INV, orders("orders_20261103T000000.csv", "A1,012345678905,3,Cancelled,2026-11-03,2026-11-03T12:00:00,,,,,",
+                          "A1,012345678905,3,Pending,2026-11-03,2026-11-03T08:00:00,,,,,",
+                          "A2,012345678905,1,Cancelled,2026-11-03,,,,,,", "A2,012345678905,1,Pending,2026-11-03,,,,,,")],
+             collect=collect)
+    assert stock(s)[A] == (10, 1, 9)  # A1 is cancelled (its latest row); A2's last row in file order is Pending
+    rejects = collect[-1][2].rejects.to_dicts()
+    assert [(r["line"], r["reason"]) for r in rejects] == [
+        (3, "stale update: line 2 of the same file states this order line later"),
+        (4, "stale update: line 5 of the same file states this order line later")]
 
 
 @settings(max_examples=100, deadline=None)
