@@ -1,0 +1,75 @@
+"""SFTP drops end to end through Dagster: `sync` and the sensor on a real sshd, exports to the outbox."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.defs import build_definitions
+from pipelines.defs.resources import PartnersResource, StoreResource
+from tests.conftest import EXAMPLES
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "drops"
+
+
+def partners_yaml(tmp_path, sshd, inbox, outbox, **extra) -> Path:
+    options = "".join(f"    {k}: {v}\n" for k, v in extra.items())
+    path = tmp_path / "partners.yaml"
+    path.write_text(
+        "partners:\n  acme:\n    account: acme\n"
+        f"    source: sftp://{sshd.user}@{sshd.host}:{sshd.port}{inbox}\n"
+        f"    known_hosts: {sshd.known_hosts}\n    private_key: {{env: ACME_SFTP_KEY}}\n"
+        f"    settle_s: 0\n    exports: {{dir: {tmp_path / 'exports'}, outbox: {outbox}}}\n" + options)
+    return path
+
+
+def test_sync_over_sftp_lands_every_kind_and_uploads_exports(tmp_path, sshd):
+    inbox, outbox = sshd.folder("inbox"), sshd.folder("outbox")
+    for f in (EXAMPLES / "02-orders-allocation" / "drops").iterdir():
+        shutil.copy(f, inbox / f.name)
+    sshd.give_to_user(inbox)
+    partners = partners_yaml(tmp_path, sshd, inbox, outbox)
+    store = f"sqlite:///{tmp_path}/s.db"
+    env = {**os.environ, "ACME_SFTP_KEY": sshd.client_key_pem}
+    run = subprocess.run([sys.executable, "-m", "pipelines", "sync", "--partners", str(partners), "--store", store],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "7 new stable file(s) of 7 listed" in run.stderr
+    assert sshd.client_key_pem.splitlines()[1] not in run.stderr + run.stdout
+    state = subprocess.run([sys.executable, "-m", "pipelines", "state", "--store", store], capture_output=True,
+                           text=True, env=env).stdout
+    expected = (EXAMPLES / "02-orders-allocation" / "expected_state.csv").read_text().replace("default,", "acme,")
+    assert state == expected
+    uploaded = sorted(p.name for p in outbox.iterdir())
+    assert "stock_acme_DEFAULT.csv" in uploaded and not [n for n in uploaded if n.endswith(".part")]
+    assert (outbox / "stock_acme_DEFAULT.csv").read_bytes() == (tmp_path / "exports" / "stock_acme_DEFAULT.csv").read_bytes()
+
+
+def test_sensor_and_job_over_sftp_with_move_after_processing(tmp_path, sshd, monkeypatch):
+    inbox, outbox = sshd.folder("inbox"), sshd.folder("outbox")
+    for f in (EXAMPLES / "01-keys-update-overwrite" / "drops").iterdir():
+        shutil.copy(f, inbox / f.name)
+    (inbox / "not_a_drop.csv").write_text("x\n")
+    sshd.give_to_user(inbox)
+    monkeypatch.setenv("ACME_SFTP_KEY", sshd.client_key_pem)
+    partners = PartnersResource(partners_file=str(partners_yaml(tmp_path, sshd, inbox, outbox,
+                                                                after_processing="move")))
+    store = StoreResource(url=f"sqlite:///{tmp_path}/s.db")
+    defs = build_definitions(store, partners)
+    (sensor,) = defs.sensors
+    with dg.instance_for_test() as instance:
+        result = sensor(dg.build_sensor_context(instance=instance, resources={"partners": partners, "store": store}))
+        keys = [r.partition_key for r in result.run_requests]
+        assert len(keys) == 5
+        instance.add_dynamic_partitions("drop_files", keys)
+        job = defs.resolve_job_def("apply_drop")
+        for key in keys:
+            assert job.execute_in_process(partition_key=key, instance=instance).success
+    state = store.store().state()
+    assert state.height == 4 and state.filter(state["warehouse_code"] == "DEFAULT")["on_hand"].to_list() == [8]
+    assert sorted(p.name for p in (inbox / "processed").iterdir()) == sorted(
+        p.name for p in (EXAMPLES / "01-keys-update-overwrite" / "drops").iterdir())
+    assert [p.name for p in (inbox / "rejected").iterdir()] == ["not_a_drop.csv"]
+    assert [p.name for p in inbox.iterdir() if p.is_file()] == []
