@@ -1,0 +1,369 @@
+"""A million-row inventory drop end to end (SFTP → landed → parsed → folded → exports), on SQLite and
+PostgreSQL, against the floors of each step measured in the same run.
+
+Run: `.venv/bin/python benchmarks/million_rows.py [--rows 1000000] [--warehouses 5] [--backends sqlite,postgresql]`
+(needs OpenSSH sshd and the PostgreSQL server binaries, as the integration tests do; dlt is
+compared when the `bench` extra is installed: `.venv/bin/pip install -e '.[bench]'`).
+
+What it does:
+- generates a warehouses file, a catalog (styles) of rows/warehouses SKUs, a full inventory file
+  (`_overwrite`, every SKU in every warehouse), a delta touching 1% of the rows, and two small late
+  files: one dated before the full file, one between the full file and the delta;
+- serves them from a throwaway local sshd and runs each backend's pipeline in a child process
+  (through the adapters: SftpDropSource → land_file → parse_file → fold_account → write_exports),
+  so peak RSS is that run's own (`ru_maxrss`); the fixed per-run overhead (imports, store
+  open and migrations, SFTP connect, an empty fold) is timed separately;
+- measures the floors: OpenSSH `sftp` get of the file, polars `read_csv` of it (all text),
+  SQLite one raw executemany upsert of every row, PostgreSQL COPY into a staging table plus one
+  MERGE into a table already holding every row; and, if installed, dlt loading the same file
+  into the same PostgreSQL with `write_disposition="merge"` on (warehouse_code, upc);
+- prints each phase in seconds and rows/s, as a ratio to its floor, the delta as a % of the full
+  file, and the re-fold cost of a late file before the full overwrite versus after it.
+
+Targets: the 1% delta costs ≤ 5% of the full file; end to end ≤ 2× the sum of the floors.
+`--mode cli` drives the files through `python -m pipelines replay` instead (a local inbox: no SFTP).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+START = time.perf_counter()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import polars as pl  # noqa: E402
+
+FULL = "inventory_20261102T080000_overwrite.csv"
+DELTA = "inventory_20261103T080000.csv"
+LATE_BEFORE = "inventory_20261102T070000.csv"  # before the full overwrite: re-folds the million rows
+LATE_AFTER = "inventory_20261102T090000.csv"  # after it: re-folds from the overwrite's checkpoint
+CATALOG = ["warehouses_20261101T000000.csv", "styles_20261101T000000.csv"]
+SIZES = ["XS", "S", "M", "L"]
+
+
+# -- the files ----------------------------------------------------------------------------------
+
+def generate(folder: Path, rows: int, warehouses: int) -> dict[str, int]:
+    """The drop files; returns rows per file."""
+    skus = rows // warehouses
+    codes = [f"WH{w}" for w in range(1, warehouses + 1)]
+    pl.DataFrame({"warehouse_code": codes, "name": [f"Warehouse {c}" for c in codes], "type": "IMMEDIATE"}).write_csv(
+        folder / CATALOG[0])
+    i = pl.int_range(0, skus, eager=True).alias("i")
+    styles = pl.DataFrame(i).select(
+        pl.format("ST{}", (pl.col("i") // 20).cast(pl.String).str.zfill(6)).alias("style_number"),
+        pl.lit("FW26").alias("style_identifier"),
+        pl.format("C{}", (pl.col("i") // 4) % 5).alias("color_code"),
+        pl.col("i").mod(4).replace_strict(dict(enumerate(SIZES)), return_dtype=pl.String).alias("size_name"),
+        ("0" + pl.col("i").cast(pl.String).str.zfill(11)).alias("upc"),
+    )
+    styles.write_csv(folder / CATALOG[1])
+    full = pl.concat([
+        styles.select("upc", "style_number", "style_identifier", "color_code", "size_name",
+                      pl.lit(code).alias("warehouse_code"),
+                      ((pl.int_range(0, skus) * 7 + w) % 500).alias("quantity"))
+        for w, code in enumerate(codes)
+    ])
+    full.write_csv(folder / FULL)
+    delta = full.gather_every(100).with_columns(pl.col("quantity") + 1)
+    delta.write_csv(folder / DELTA)
+    late = full.gather_every(1000).with_columns(pl.col("quantity") + 2)
+    late.write_csv(folder / LATE_BEFORE)
+    late.write_csv(folder / LATE_AFTER)
+    return {FULL: full.height, DELTA: delta.height, LATE_BEFORE: late.height, LATE_AFTER: late.height,
+            CATALOG[1]: styles.height}
+
+
+# -- the pipeline, in a child process ------------------------------------------------------------
+
+def child(args: argparse.Namespace) -> None:
+    """One backend's run; prints one JSON line of timings."""
+    from pipelines.adapters.data_paths import DataPaths
+    from pipelines.adapters.export_files import write_exports
+    from pipelines.adapters.folding import fold_account
+    from pipelines.adapters.landing import land_file
+    from pipelines.adapters.parsing import parse_file
+    from pipelines.adapters.sftp_source import SftpDropSource
+    from pipelines.adapters.store import SqlStore
+    from pipelines.domain.partners import PartnerSpec
+
+    timings: dict[str, float] = {"imports": time.perf_counter() - START}
+    cfg = json.loads(args.child)
+    t = time.perf_counter()
+    store = SqlStore(cfg["url"])
+    timings["store_open"] = time.perf_counter() - t
+    paths = DataPaths(Path(cfg["data"]))
+    partner = PartnerSpec(source=cfg["inbox"])
+    t = time.perf_counter()
+    source = SftpDropSource(host=cfg["host"], port=cfg["port"], username=cfg["user"], path=cfg["inbox"],
+                            known_hosts=cfg["known_hosts"], private_key_file=cfg["key"])
+    source.__enter__()
+    source.list_files()
+    timings["sftp_connect"] = time.perf_counter() - t
+
+    def run(name: str, prefix: str) -> None:
+        t0 = time.perf_counter()
+        landed = land_file(store, paths, partner, source, name)
+        t1 = time.perf_counter()
+        parse_file(store, landed.file_id, partner.csv)
+        t2 = time.perf_counter()
+        report = fold_account(store, paths, partner.account)
+        t3 = time.perf_counter()
+        write_exports(store.export_snapshot(partner.account), paths.exports() / prefix)
+        t4 = time.perf_counter()
+        timings.update({f"{prefix}.land": t1 - t0, f"{prefix}.parse": t2 - t1, f"{prefix}.fold": t3 - t2,
+                        f"{prefix}.export": t4 - t3, f"{prefix}.refolded_files": report.files_applied})
+
+    for name in CATALOG:
+        run(name, name.split("_")[0])
+    t = time.perf_counter()
+    fold_account(store, paths, partner.account)
+    timings["noop_fold"] = time.perf_counter() - t
+    run(FULL, "full")
+    run(DELTA, "delta")
+    run(LATE_AFTER, "late_after")
+    run(LATE_BEFORE, "late_before")
+    source.__exit__(None, None, None)
+    store.dispose()
+    timings["child_total"] = time.perf_counter() - START
+    timings["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(timings))
+
+
+def run_child(cfg: dict) -> tuple[dict, float]:
+    """Run one backend in a fresh process; returns its timings and its peak RSS in MB (measured by the
+    child itself: RUSAGE_CHILDREN would report the largest of every child so far, not this one's)."""
+    out = subprocess.run([sys.executable, __file__, "--child", json.dumps(cfg)], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"the benchmark run failed:\n{out.stderr[-4000:]}")
+    timings = json.loads(out.stdout.strip().splitlines()[-1])
+    return timings, timings.pop("peak_rss_mb")
+
+
+def run_cli(url: str, inbox: Path, names: list[str], env: dict) -> dict:
+    """The same files through `python -m pipelines replay`, one file added to the inbox per call."""
+    timings = {}
+    local = inbox.parent / "cli-inbox"
+    local.mkdir()
+    for name in names:
+        shutil.copy(inbox / name, local / name)
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pipelines", "replay", str(local), "--store", url], check=True,
+                       capture_output=True, env=env, cwd=Path(__file__).resolve().parents[1])
+        timings[name] = time.perf_counter() - t
+    return timings
+
+
+# -- the floors ------------------------------------------------------------------------------------
+
+def floor_sftp(sshd, remote: Path, scratch: Path) -> float:
+    batch = scratch / "get.batch"
+    batch.write_text(f'get "{remote}" "{scratch / "floor.csv"}"\n')
+    cmd = ["sftp", "-q", "-b", str(batch), "-o", f"UserKnownHostsFile={sshd.known_hosts}",
+           "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+           "-i", str(sshd.client_key_file), "-P", str(sshd.port), f"{sshd.user}@{sshd.host}"]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def floor_read_csv(path: Path) -> float:
+    t = time.perf_counter()
+    pl.read_csv(path, infer_schema=False)
+    return time.perf_counter() - t
+
+
+def state_rows(path: Path) -> pl.DataFrame:
+    """The file as inventory table rows (what the store ends up holding)."""
+    return pl.read_csv(path, infer_schema=False).select(
+        pl.lit("default").alias("account"), "warehouse_code", "style_number", "style_identifier", "color_code",
+        "size_name", pl.col("quantity").cast(pl.Int64).alias("on_hand"), pl.lit(0).alias("pending"),
+        pl.col("quantity").cast(pl.Int64).alias("ats"), pl.lit(None, pl.Date).alias("available_date"))
+
+
+INVENTORY_DDL = """CREATE TABLE {name} (account VARCHAR(100) NOT NULL, warehouse_code VARCHAR(100) NOT NULL,
+ style_number VARCHAR(100) NOT NULL, style_identifier VARCHAR(100) NOT NULL, color_code VARCHAR(100) NOT NULL,
+ size_name VARCHAR(100) NOT NULL, on_hand BIGINT NOT NULL, pending BIGINT NOT NULL, ats BIGINT NOT NULL,
+ available_date DATE, PRIMARY KEY (account, warehouse_code, style_number, style_identifier, color_code, size_name))"""
+KEYS = "account, warehouse_code, style_number, style_identifier, color_code, size_name"
+
+
+def floor_sqlite(rows: pl.DataFrame, scratch: Path) -> float:
+    """One raw executemany upsert of every row, one transaction, the store's pragmas."""
+    db = sqlite3.connect(scratch / "floor.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(INVENTORY_DDL.format(name="inventory"))
+    params = rows.rows()
+    t = time.perf_counter()
+    db.execute("BEGIN IMMEDIATE")
+    db.executemany(f"INSERT INTO inventory VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT ({KEYS}) DO UPDATE SET "
+                   "on_hand = excluded.on_hand, pending = excluded.pending, ats = excluded.ats, "
+                   "available_date = excluded.available_date", params)
+    db.execute("COMMIT")
+    elapsed = time.perf_counter() - t
+    db.close()
+    return elapsed
+
+
+def floor_postgres(rows: pl.DataFrame, url: str) -> float:
+    """COPY every row into a staging table, then one MERGE into a table already holding them all."""
+    import io
+
+    import psycopg
+
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(INVENTORY_DDL.format(name="floor_inventory"))
+        buf = io.BytesIO()
+        rows.write_csv(buf, include_header=False)
+        with conn.cursor() as cur, cur.copy("COPY floor_inventory FROM STDIN (FORMAT csv)") as copy:
+            copy.write(buf.getvalue())
+        conn.commit()
+        changed = io.BytesIO()
+        rows.with_columns(pl.col("on_hand") + 1, pl.col("ats") + 1).write_csv(changed, include_header=False)
+        t = time.perf_counter()
+        with conn.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE stage (LIKE floor_inventory) ON COMMIT DROP")
+            with cur.copy("COPY stage FROM STDIN (FORMAT csv)") as copy:
+                copy.write(changed.getvalue())
+            on = " AND ".join(f"t.{k} = s.{k}" for k in KEYS.split(", "))
+            cur.execute(f"MERGE INTO floor_inventory t USING stage s ON {on} WHEN MATCHED THEN UPDATE SET "
+                        "on_hand = s.on_hand, pending = s.pending, ats = s.ats, available_date = s.available_date "
+                        "WHEN NOT MATCHED THEN INSERT VALUES (s.account, s.warehouse_code, s.style_number, "
+                        "s.style_identifier, s.color_code, s.size_name, s.on_hand, s.pending, s.ats, s.available_date)")
+        conn.commit()
+        elapsed = time.perf_counter() - t
+        conn.execute("DROP TABLE floor_inventory")
+        conn.commit()
+    return elapsed
+
+
+def dlt_load(path: Path, url: str) -> float | str:
+    """dlt loading the same file into the same PostgreSQL, merge on (warehouse_code, upc)."""
+    try:
+        import dlt
+    except ImportError:
+        return "dlt not installed (pip install -e '.[bench]')"
+    # dlt insists on a password; the throwaway cluster trusts local connections and ignores it.
+    conninfo = url.replace("postgresql+psycopg://postgres@", "postgresql://postgres:unused@")
+    os.environ["RUNTIME__LOG_LEVEL"] = "WARNING"
+    pipeline = dlt.pipeline(pipeline_name="bench_million", destination=dlt.destinations.postgres(conninfo),
+                            dataset_name="dlt_bench", pipelines_dir=str(path.parent / "dlt"))
+    frame = pl.read_csv(path, infer_schema=False).with_columns(pl.col("quantity").cast(pl.Int64))
+    t = time.perf_counter()
+    pipeline.run(frame.to_arrow(), table_name="inventory", write_disposition="merge",
+                 primary_key=("warehouse_code", "upc"))
+    return time.perf_counter() - t
+
+
+# -- the report ---------------------------------------------------------------------------------------
+
+def report(backend: str, t: dict, peak_mb: float, rows: dict, floors: dict) -> None:
+    n = rows[FULL]
+    overhead = t["imports"] + t["store_open"] + t["sftp_connect"] + t["noop_fold"]
+    floor_db = floors[f"db_{backend}"]
+    full = {p: t[f"full.{p}"] for p in ("land", "parse", "fold", "export")}
+    total = sum(full.values())
+    delta = sum(t[f"delta.{p}"] for p in ("land", "parse", "fold", "export"))
+    late_before = t["late_before.fold"]
+    late_after = t["late_after.fold"]
+    floor_total = floors["sftp_get"] + floors["read_csv"] + floor_db
+    print(f"\n== {backend}: {n:,} rows, peak RSS {peak_mb:,.0f} MB, fixed overhead per run {overhead:.2f} s "
+          f"(imports {t['imports']:.2f}, store open {t['store_open']:.2f}, SFTP connect {t['sftp_connect']:.2f}, "
+          f"fold with nothing new {t['noop_fold']:.2f})")
+    print(f"  catalog ({rows[CATALOG[1]]:,} SKUs): land+parse+fold {sum(t[f'styles.{p}'] for p in ('land', 'parse', 'fold')):.2f} s")
+    for phase, floor_name, floor in (("land", "OpenSSH sftp get", floors["sftp_get"]),
+                                     ("parse", "polars read_csv", floors["read_csv"]),
+                                     ("fold", "DB floor", floor_db), ("export", None, None)):
+        ratio = f"{full[phase] / floor:5.2f}× {floor_name} ({floor:.2f} s)" if floor else ""
+        print(f"  full {phase:<6} {full[phase]:6.2f} s {n / full[phase]:>12,.0f} rows/s  {ratio}")
+    print(f"  full total  {total:6.2f} s  = {total / floor_total:.2f}× the floors ({floor_total:.2f} s); "
+          f"without exports {(total - full['export']) / floor_total:.2f}×")
+    print(f"  delta (1%)  {delta:6.2f} s  = {100 * delta / total:.1f}% of the full file "
+          f"(land {t['delta.land']:.2f}, parse {t['delta.parse']:.2f}, fold {t['delta.fold']:.2f}, "
+          f"export {t['delta.export']:.2f})")
+    print(f"  late file after the overwrite: fold {late_after:.2f} s ({t['late_after.refolded_files']} files "
+          f"re-applied); before it: fold {late_before:.2f} s ({t['late_before.refolded_files']} files re-applied)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--warehouses", type=int, default=5)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--mode", choices=["adapters", "cli"], default="adapters")
+    parser.add_argument("--no-dlt", action="store_true")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return 0
+
+    from tests.integration.postgres_server import create_database, start_postgres
+    from tests.integration.sshd_server import start_sshd
+
+    backends = args.backends.split(",")
+    scratch = Path(tempfile.mkdtemp(prefix="stockdrop-bench-"))
+    scratch.chmod(0o755)  # sshd's login user and the postgres user must reach their folders inside
+    sshd = start_sshd(scratch / "sshd")
+    pg = start_postgres(scratch / "pg") if "postgresql" in backends else None
+    try:
+        inbox = sshd.folder("inbox")
+        rows = generate(inbox, args.rows, args.warehouses)
+        for f in inbox.iterdir():
+            sshd.give_to_user(f)
+        size_mb = (inbox / FULL).stat().st_size / 1e6
+        print(f"files: {rows[FULL]:,}-row inventory ({size_mb:.0f} MB) over {args.warehouses} warehouses, "
+              f"{rows[CATALOG[1]]:,} SKUs, delta {rows[DELTA]:,} rows")
+        floors = {"sftp_get": min(floor_sftp(sshd, inbox / FULL, scratch) for _ in range(2)),
+                  "read_csv": min(floor_read_csv(inbox / FULL) for _ in range(2))}
+        table_rows = state_rows(inbox / FULL)
+        floors["db_sqlite"] = floor_sqlite(table_rows, scratch)
+        if pg:
+            floors["db_postgresql"] = floor_postgres(table_rows, create_database(pg, "floor"))
+        del table_rows
+        print("floors: " + ", ".join(f"{k} {v:.2f} s" for k, v in floors.items()))
+        results = {}
+        for backend in backends:
+            url = f"sqlite:///{scratch / backend / 'stockdrop.db'}" if backend == "sqlite" else create_database(pg)
+            if args.mode == "cli":
+                env = {**os.environ, "STOCKDROP_STORE_URL": url}
+                order = [*CATALOG, FULL, DELTA, LATE_AFTER, LATE_BEFORE]
+                timings = run_cli(url, inbox, order, env)
+                print(f"\n== {backend} via `python -m pipelines replay`: " +
+                      ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
+                continue
+            cfg = {"url": url, "data": str(scratch / backend / "data"), "inbox": str(inbox), "host": sshd.host,
+                   "port": sshd.port, "user": sshd.user, "known_hosts": str(sshd.known_hosts),
+                   "key": str(sshd.client_key_file)}
+            timings, peak = run_child(cfg)
+            results[backend] = timings
+            report(backend, timings, peak, rows, floors)
+        if pg and not args.no_dlt and "postgresql" in results:
+            dlt_s = dlt_load(inbox / FULL, create_database(pg, "dlt"))
+            if isinstance(dlt_s, str):
+                print(f"\ndlt: {dlt_s}")
+            else:
+                ours = sum(results["postgresql"][f"full.{p}"] for p in ("land", "parse", "fold"))
+                print(f"\ndlt merge load of the same file: {dlt_s:.2f} s; ours (SFTP+parse+fold, PostgreSQL) "
+                      f"{ours:.2f} s = {ours / dlt_s:.2f}× dlt's time")
+    finally:
+        if pg:
+            pg.stop()
+        sshd.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
