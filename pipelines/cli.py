@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import click
@@ -130,8 +131,9 @@ def replay(directory: str, store_url: str | None, partners_file: str | None, par
     partners = PartnersResource(partners_file=partners_file, partner=partner, inbox=directory)
     runner = Runner(StoreResource(url=_store_url(store_url)), partners)
     (spec,) = partners.specs().values()
-    source = partners.source(spec)
-    todo = [f.name for f in source.list_files() if not _done(runner.store, spec, f, _sha256(Path(spec.source) / f.name))]
+    with closing(partners.source(spec)) as source:
+        listing = source.list_files()
+    todo = [f.name for f in listing if not _done(runner.store, spec, f, _sha256(Path(spec.source) / f.name))]
     runner.apply_files(spec, sorted(todo, key=contract_order))
     runner.publish(exports=False, pushes=False)
     click.echo(f"{len(todo)} file(s) processed for partner {spec.name} (account {spec.account})", err=True)
@@ -146,12 +148,13 @@ def sync(partners_file: str, store_url: str | None, partner: str | None) -> None
     partners = PartnersResource(partners_file=partners_file, partner=partner)
     runner = Runner(StoreResource(url=_store_url(store_url)), partners)
     for spec in partners.specs().values():
-        source = partners.source(spec)
-        first = source.list_files()
-        stable, seen = observe({}, [(f.name, f.size, f.mtime) for f in first], time.time(), spec.settle_s)
-        if spec.settle_s > 0 and first:
-            time.sleep(spec.settle_s)
-            stable, _ = observe(seen, [(f.name, f.size, f.mtime) for f in source.list_files()], time.time(), spec.settle_s)
+        with closing(partners.source(spec)) as source:
+            first = source.list_files()
+            stable, seen = observe({}, [(f.name, f.size, f.mtime) for f in first], time.time(), spec.settle_s)
+            if spec.settle_s > 0 and first:
+                time.sleep(spec.settle_s)
+                again = [(f.name, f.size, f.mtime) for f in source.list_files()]
+                stable, _ = observe(seen, again, time.time(), spec.settle_s)
         listed = {f.name: f for f in first}
         todo = [n for n in stable if not _done(runner.store, spec, listed[n], None)]
         runner.apply_files(spec, sorted(todo, key=contract_order))

@@ -54,6 +54,9 @@ class DropSource(Protocol):
     def upload(self, local: Path, remote_name: str) -> None:
         """Put a file into the partner's outbox, visible only when complete."""
 
+    def close(self) -> None:
+        """Release the connection, if any."""
+
 
 def landing_path(landing_dir: Path, sha256: str) -> Path:
     return landing_dir / sha256
@@ -136,6 +139,9 @@ class LocalDropSource:
         target = self.folder / ("rejected" if rejected else "processed")
         target.mkdir(exist_ok=True)
         os.replace(self.folder / name, target / name)
+
+    def close(self) -> None:
+        """A folder holds no connection."""
 
     def upload(self, local: Path, remote_name: str) -> None:
         check_name(remote_name)

@@ -5,6 +5,7 @@ is what an operator looks at when asking "what happened to this file?".
 """
 
 import time
+from contextlib import closing
 
 import dagster as dg
 
@@ -25,13 +26,13 @@ def landed_file(context: dg.AssetExecutionContext, store: StoreResource, partner
     started = time.perf_counter()
     partner_name, name = split_file_key(context.partition_key)
     spec = partners.spec(partner_name)
-    source = partners.source(spec)
-    listed = {f.name: f for f in source.list_files()}
-    mtime = listed[name].mtime if name in listed else None
-    result = land_file(store.store(), store.paths(), spec, source, name, mtime)
-    # Moved only once the landing is committed; parsed_rows moves the files it parses.
-    if result.outcome != "new" and spec.after_processing == "move" and name in listed:
-        source.after_processing(name, rejected=result.outcome == "rejected")
+    with closing(partners.source(spec)) as source:
+        listed = {f.name: f for f in source.list_files()}
+        mtime = listed[name].mtime if name in listed else None
+        result = land_file(store.store(), store.paths(), spec, source, name, mtime)
+        # Moved only once the landing is committed; parsed_rows moves the files it parses.
+        if result.outcome != "new" and spec.after_processing == "move" and name in listed:
+            source.after_processing(name, rejected=result.outcome == "rejected")
     return dg.MaterializeResult(metadata={
         "outcome": result.outcome, "account": result.account, "sha256": result.sha256 or "",
         "bytes": result.size, "reason": result.reason or "", "seconds": round(time.perf_counter() - started, 3),
@@ -52,7 +53,8 @@ def parsed_rows(context: dg.AssetExecutionContext, store: StoreResource, partner
         return dg.MaterializeResult(metadata={"status": status, "note": "nothing new to parse"})
     parsed = parse_file(db, current["file_id"], spec.csv)
     if spec.after_processing == "move":
-        partners.source(spec).after_processing(name, rejected=parsed.status == "rejected")
+        with closing(partners.source(spec)) as source:
+            source.after_processing(name, rejected=parsed.status == "rejected")
     rejected = 0 if parsed.rejects is None else parsed.rejects["line"].n_unique()
     return dg.MaterializeResult(metadata={
         "status": parsed.status, "reason": parsed.reason or "", "rows_read": parsed.rows_read,

@@ -1,6 +1,7 @@
 """Sensors and schedules: one drop sensor per partner, and the daily pre-book release."""
 
 import json
+from contextlib import closing
 import time
 from datetime import datetime, timezone
 
@@ -30,7 +31,8 @@ def contract_order(name: str) -> tuple:
 
 def new_stable_files(spec: PartnerSpec, partners: PartnersResource, cursor: dict, now: float):
     """One listing folded into the cursor: (files to request now, new cursor)."""
-    listing = partners.source(spec, for_sensor=True).list_files()
+    with closing(partners.source(spec, for_sensor=True)) as source:
+        listing = source.list_files()
     previous = {n: Sighting.from_json(v) for n, v in cursor.get("seen", {}).items()}
     stable, seen = observe(previous, [(f.name, f.size, f.mtime) for f in listing], now, spec.settle_s)
     requested = cursor.get("requested", {})

@@ -1,5 +1,6 @@
 """Account-level assets: the folded inventory state, per-warehouse exports, and API pushes."""
 
+from contextlib import closing
 from pathlib import Path
 
 import dagster as dg
@@ -67,9 +68,9 @@ def warehouse_exports(context: dg.AssetExecutionContext, config: ExportConfig, s
         folder = config.out_dir or (spec and spec.exports.dir) or store.paths().exports() / account
         files = write_exports(snapshot, folder, spec.exports if spec else None, spec.item_identifier if spec else "auto")
         if spec and spec.exports.outbox:
-            source = partners.source(spec)
-            for f in files:
-                source.upload(f.path, f.path.name)
+            with closing(partners.source(spec)) as source:
+                for f in files:
+                    source.upload(f.path, f.path.name)
         written += files
     return dg.MaterializeResult(metadata={
         "rows": snapshot.height,
