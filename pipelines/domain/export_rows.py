@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipelines.domain import joor_fields
-from pipelines.domain.channel_items import KEY_SETS, SKU_COLUMNS, key_set_for, pushed_inventory
+from pipelines.domain.channel_items import KEY_SETS, SKU_COLUMNS
 
 EXPORT_SNAPSHOT_SCHEMA: dict[str, pl.DataType] = {
     "account": pl.String,
@@ -110,6 +110,59 @@ def render_csv(header: Sequence[str], rows: Iterable[Sequence[object]], delimite
     return buffer.getvalue().encode("utf-8")
 
 
+def _safe(expr: pl.Expr) -> pl.Expr:
+    """`safe_cell` as a polars expression: text, with a leading `'` before a formula character."""
+    text = expr.cast(pl.String)
+    return pl.when(text.str.contains(r"^[=+\-@\t\r]")).then(pl.lit("'") + text).otherwise(text)
+
+
+def _render(frame: pl.DataFrame, delimiter: str = ",") -> bytes:
+    """Like `render_csv` for a frame: every cell neutralised, minimal quoting, CRLF line ends."""
+    safe = frame.select(_safe(pl.col(c)).alias(safe_cell(c)) for c in frame.columns)
+    # Quote every cell holding a bare CR too (polars quotes only separator, quote char and LF).
+    needs_quote = [c for c in safe.columns if safe[c].str.contains("\r", literal=True).any()]
+    if needs_quote:
+        return render_csv(frame.columns, frame.rows(), delimiter)
+    text = safe.write_csv(separator=delimiter, line_terminator="\r\n", quote_style="necessary", null_value="")
+    return text.encode("utf-8")
+
+
+def _ats() -> pl.Expr:
+    return pl.max_horizontal(pl.col("ats"), pl.lit(0)).alias("ats")
+
+
+def stock_frame(rows: pl.DataFrame) -> pl.DataFrame:
+    """The stock file: item keys, warehouse, ats (clamped), on_hand, pending, available_date."""
+    return rows.select(*(_ats() if c == "ats" else pl.col(c) for c in STOCK_COLUMNS))
+
+
+def joor_frame(rows: pl.DataFrame, item_identifier: str) -> pl.DataFrame:
+    """The JOOR flat file (see the module docstring for the rules)."""
+    key_sets = ("upc", "style") if item_identifier == "auto" else (item_identifier,)
+    if item_identifier == "auto":
+        chosen = pl.when(pl.col("upc").is_not_null() & (pl.col("upc") != "")).then(pl.lit("upc")).otherwise(pl.lit("style"))
+    else:
+        complete = pl.all_horizontal(pl.col(c).is_not_null() & (pl.col(c) != "") for c in KEY_SETS[item_identifier])
+        chosen = pl.when(complete).then(pl.lit(item_identifier))
+    rows = rows.filter(~pl.col("skip_push") & ~pl.col("skip_joor")).with_columns(chosen.alias("_set"))
+    rows = rows.filter(pl.col("_set").is_not_null())
+    keys = [pl.when(pl.col("_set") == name).then(pl.col(ours)).alias(wire)
+            for name in key_sets for ours, wire in joor_fields.ITEM_KEY_FIELDS[name]]
+    return rows.select(
+        *keys,
+        pl.col("warehouse_code").alias(joor_fields.WAREHOUSE),
+        _ats().alias(joor_fields.INVENTORY),
+        pl.when(pl.col("warehouse_type") == "FUTURE").then(pl.col("available_date")).alias(joor_fields.INVENTORY_DATE),
+    )
+
+
+def quantity_frame(rows: pl.DataFrame) -> pl.DataFrame:
+    """The `sku,quantity` template (sku = upc, else the style keys joined by `|`)."""
+    sku = pl.when(pl.col("upc").is_not_null() & (pl.col("upc") != "")).then(pl.col("upc")).otherwise(
+        pl.concat_str([pl.col(c) for c in SKU_COLUMNS], separator=SKU_SEPARATOR))
+    return rows.filter(~pl.col("skip_push")).select(sku.alias("sku"), _ats().alias("quantity"))
+
+
 def export_tables(
     snapshot: pl.DataFrame, item_identifier: str = "auto", joor_delimiter: str = ","
 ) -> list[ExportTable]:
@@ -120,14 +173,15 @@ def export_tables(
         item_identifier: the partner's auto | upc | style | ids (keys of the JOOR file).
         joor_delimiter: delimiter of the JOOR file (`,` or `|`).
     """
+    if item_identifier not in ("auto", *KEY_SETS):
+        raise ValueError(f"unknown item_identifier {item_identifier!r} (auto, upc, style, ids)")
     tables: list[ExportTable] = []
     ordered = snapshot.sort(["account", "warehouse_code", *SKU_COLUMNS])
     for (account, warehouse_code), rows in ordered.group_by(["account", "warehouse_code"], maintain_order=True):
-        records = list(rows.iter_rows(named=True))
-        for kind, (header, body) in (
-            ("stock", stock_rows(records)),
-            ("joor", joor_rows(records, item_identifier)),
-            ("quantity", quantity_rows(records)),
+        for kind, frame in (
+            ("stock", stock_frame(rows)),
+            ("joor", joor_frame(rows, item_identifier)),
+            ("quantity", quantity_frame(rows)),
         ):
             delimiter = joor_delimiter if kind == "joor" else ","
             tables.append(
@@ -135,44 +189,8 @@ def export_tables(
                     kind=kind,
                     warehouse_code=warehouse_code,
                     file_name=f"{kind}_{account}_{warehouse_code}.csv",
-                    rows=len(body),
-                    content=render_csv(header, body, delimiter),
+                    rows=frame.height,
+                    content=_render(frame, delimiter),
                 )
             )
     return tables
-
-
-def stock_rows(records: Sequence[dict]) -> tuple[tuple[str, ...], list[tuple]]:
-    """Header and rows of the stock file: item keys, warehouse, ats (clamped), on_hand, pending, date."""
-    body = [
-        tuple(pushed_inventory(r["ats"]) if c == "ats" else r[c] for c in STOCK_COLUMNS) for r in records
-    ]
-    return STOCK_COLUMNS, body
-
-
-def joor_rows(records: Sequence[dict], item_identifier: str) -> tuple[tuple[str, ...], list[tuple]]:
-    """Header and rows of the JOOR flat file (see the module docstring for the rules)."""
-    key_sets = ("upc", "style") if item_identifier == "auto" else (item_identifier,)
-    key_fields = [pair for name in key_sets for pair in joor_fields.ITEM_KEY_FIELDS[name]]
-    header = (*(wire for _, wire in key_fields), joor_fields.WAREHOUSE, joor_fields.INVENTORY, joor_fields.INVENTORY_DATE)
-    body = []
-    for r in records:
-        if r["skip_push"] or r["skip_joor"]:
-            continue
-        chosen = key_set_for(r, item_identifier)
-        if chosen is None:
-            continue
-        keys = tuple(r[ours] if ours in KEY_SETS[chosen] else None for ours, _ in key_fields)
-        future = r["warehouse_type"] == "FUTURE"
-        body.append((*keys, r["warehouse_code"], pushed_inventory(r["ats"]), r["available_date"] if future else None))
-    return header, body
-
-
-def quantity_rows(records: Sequence[dict]) -> tuple[tuple[str, ...], list[tuple]]:
-    """Header and rows of the `sku,quantity` template (sku = upc, else the style keys joined by `|`)."""
-    body = [
-        (r["upc"] or SKU_SEPARATOR.join(r[c] for c in SKU_COLUMNS), pushed_inventory(r["ats"]))
-        for r in records
-        if not r["skip_push"]
-    ]
-    return QUANTITY_COLUMNS, body

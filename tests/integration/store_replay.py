@@ -12,8 +12,9 @@ from pipelines.adapters.landing import land_file
 from pipelines.adapters.parsing import parse_file
 from pipelines.adapters.store import SqlStore
 from pipelines.domain.partners import PartnerSpec
+from tests.conftest import EXAMPLES
 
-EXAMPLES_DIR = Path("/work/shared/examples")
+EXAMPLES_DIR = EXAMPLES
 
 
 def replay(store: SqlStore, paths: DataPaths, inbox: Path) -> None:
