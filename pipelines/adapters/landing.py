@@ -57,7 +57,9 @@ def land_file(store: SqlStore, paths: DataPaths, partner: PartnerSpec, source: D
             store.reject_file(conn, partner.name, partner.account, name, None, reason, value=name)
         return LandingResult(**base, outcome="rejected", reason=reason)
     landed = source.fetch(name, paths.landing(partner.account))
-    with store.transaction() as conn:
+    # Under the account's lock: two runs landing the same version at once must see each other's
+    # row (on PostgreSQL a plain transaction lets both insert it and one dies on the unique key).
+    with store.account_lock(partner.account) as conn:
         store.ensure_partner(conn, partner.name, partner.account)
         known = store.find_file(conn, partner.name, name, landed.sha256)
         if known and known["status"] != "superseded":

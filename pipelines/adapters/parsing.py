@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.adapters.drop_reader import FileRejected, read_drop
-from pipelines.adapters.store import SqlStore
+from pipelines.adapters.store import SqlStore, new_id
 from pipelines.domain.partners import CsvDialect
 
 
@@ -34,16 +34,23 @@ def parse_file(store: SqlStore, file_id: str, dialect: CsvDialect) -> ParseResul
     try:
         parsed = read_drop(Path(f["landed_path"]), f["kind"], dialect, gz=f["name"].endswith(".gz"))
     except FileRejected as e:
-        with store.transaction() as conn:
+        with store.account_lock(f["account"]) as conn:
+            if store.get_file(conn, file_id)["status"] != "landed":  # another run recorded it first
+                return ParseResult(file_id, "rejected", reason=e.reason)
             store.reject_file(conn, f["partner"], f["account"], f["name"], file_id, e.reason,
                               line=e.line, column=e.column, value=e.value)
             store.update_file(conn, file_id, status="rejected", rows_read=0, rows_rejected=0)
         return ParseResult(file_id, "rejected", reason=e.reason)
     out = rows_path(f["landed_path"], dialect)
-    tmp = out.with_suffix(".part")
+    # A temporary name of our own: another run may be parsing the same version right now.
+    tmp = out.with_name(f"{out.name}.{new_id()}.part")
     parsed.rows.write_parquet(tmp)
-    tmp.replace(out)
-    with store.transaction() as conn:
+    with store.account_lock(f["account"]) as conn:
+        status = store.get_file(conn, file_id)["status"]
+        if status != "landed":  # another run recorded this version first
+            tmp.unlink()
+            return ParseResult(file_id, status, parsed.rows_read, parsed.rows.height, parsed.rejects)
+        tmp.replace(out)
         store.replace_rejects(conn, f, "parse", parsed.rejects)
         store.update_file(conn, file_id, status="parsed", events_path=str(out), rows_read=parsed.rows_read,
                           rows_rejected=parsed.rejects["line"].n_unique())
