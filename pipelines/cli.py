@@ -23,7 +23,8 @@ from pipelines.adapters.partners_file import PartnersFileError
 from pipelines.adapters.store_schema import StoreUrlError
 from pipelines.defs import build_definitions
 from pipelines.defs.partitions import drop_files, file_key
-from pipelines.defs.resources import MissingSecret, PartnersResource, StoreResource, open_instance, store_url_from_env
+from pipelines.defs.resources import (MissingSecret, PartnersResource, StoreResource, data_dir_from_env, open_instance,
+                                      store_url_from_env)
 from pipelines.defs.sensors import contract_order
 from pipelines.domain.partners import PartnerSpec
 from pipelines.domain.settle import observe
@@ -46,6 +47,11 @@ def _store_option(f):
 
 def _store_url(value: str | None) -> str:
     return value or store_url_from_env() or default_store_url()
+
+
+def _store(value: str | None) -> StoreResource:
+    """The store at --store (or its default), with the data folder STOCKDROP_DATA_DIR names."""
+    return StoreResource(url=_store_url(value), data_dir=data_dir_from_env())
 
 
 class Runner:
@@ -129,7 +135,7 @@ def replay(directory: str, store_url: str | None, partners_file: str | None, par
     if not Path(directory).is_dir():
         raise NotADirectoryError(f"inbox folder {directory!r} does not exist")
     partners = PartnersResource(partners_file=partners_file, partner=partner, inbox=directory)
-    runner = Runner(StoreResource(url=_store_url(store_url)), partners)
+    runner = Runner(_store(store_url), partners)
     (spec,) = partners.specs().values()
     with closing(partners.source(spec)) as source:
         listing = source.list_files()
@@ -146,7 +152,7 @@ def replay(directory: str, store_url: str | None, partners_file: str | None, par
 def sync(partners_file: str, store_url: str | None, partner: str | None) -> None:
     """Poll each partner's source once, like one sensor tick; process what is new and stable."""
     partners = PartnersResource(partners_file=partners_file, partner=partner)
-    runner = Runner(StoreResource(url=_store_url(store_url)), partners)
+    runner = Runner(_store(store_url), partners)
     for spec in partners.specs().values():
         with closing(partners.source(spec)) as source:
             first = source.list_files()
@@ -168,7 +174,7 @@ def sync(partners_file: str, store_url: str | None, partner: str | None) -> None
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 def state(store_url: str | None, account: str | None, fmt: str) -> None:
     """Current inventory state, one row per (account, warehouse, SKU)."""
-    _print(StoreResource(url=_store_url(store_url)).store().state(account), fmt)
+    _print(_store(store_url).store().state(account), fmt)
 
 
 @cli.command()
@@ -176,7 +182,7 @@ def state(store_url: str | None, account: str | None, fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 def rejects(store_url: str | None, fmt: str) -> None:
     """Every rejected row or file: partner,file,line,column,value,reason."""
-    _print(StoreResource(url=_store_url(store_url)).store().rejects(), fmt)
+    _print(_store(store_url).store().rejects(), fmt)
 
 
 @cli.command()
@@ -185,7 +191,7 @@ def rejects(store_url: str | None, fmt: str) -> None:
 @click.option("--partners", "partners_file", type=click.Path(dir_okay=False), help="Partners file (YAML).")
 def export(store_url: str | None, out_dir: str, partners_file: str | None) -> None:
     """Write the export files (one set per account and warehouse) to OUT."""
-    runner = Runner(StoreResource(url=_store_url(store_url)), PartnersResource(partners_file=partners_file))
+    runner = Runner(_store(store_url), PartnersResource(partners_file=partners_file))
     runner.publish(exports=True, pushes=False, out_dir=str(Path(out_dir).resolve()))
     click.echo(f"exports written to {out_dir}", err=True)
 
@@ -198,7 +204,7 @@ def export(store_url: str | None, out_dir: str, partners_file: str | None) -> No
 def push(partners_file: str, store_url: str | None, partner: str | None, channel: str | None) -> None:
     """Send what the configured channels have not yet acknowledged."""
     partners = PartnersResource(partners_file=partners_file, partner=partner, channel=channel)
-    runner = Runner(StoreResource(url=_store_url(store_url)), partners)
+    runner = Runner(_store(store_url), partners)
     runner.materialize("inventory_state")
     runner.materialize("channel_pushes")
 
@@ -208,7 +214,7 @@ def push(partners_file: str, store_url: str | None, partner: str | None, channel
 @click.option("--partners", "partners_file", type=click.Path(dir_okay=False), help="Partners file (YAML).")
 def report(store_url: str | None, partners_file: str | None) -> None:
     """What the store holds: files and their rows, rejects, ATS by warehouse, where exports go."""
-    store = StoreResource(url=_store_url(store_url))
+    store = _store(store_url)
     db = store.store()
     files, state, rejected = db.files(), db.state(), db.rejects()
     per_file = dict(rejected.group_by("partner", "file").agg(pl.col("line").n_unique())

@@ -111,6 +111,10 @@ def store_url_from_env() -> str | None:
     return dg.EnvVar("STOCKDROP_STORE_URL").get_value()
 
 
+def data_dir_from_env() -> str | None:
+    return dg.EnvVar("STOCKDROP_DATA_DIR").get_value()
+
+
 def open_instance() -> dg.DagsterInstance:
     """The Dagster instance under $DAGSTER_HOME when set (runs show in the UI), else an ephemeral one."""
     if dg.EnvVar("DAGSTER_HOME").get_value():
