@@ -89,7 +89,8 @@ def child(args: argparse.Namespace) -> None:
     """One backend's run; prints one JSON line of timings."""
     from pipelines.adapters.data_paths import DataPaths
     from pipelines.adapters.export_files import write_exports
-    from pipelines.adapters.folding import fold_account
+    from pipelines.adapters.folding import current_state, fold_account
+    from pipelines.domain.fold import export_snapshot
     from pipelines.adapters.landing import land_file
     from pipelines.adapters.parsing import parse_file
     from pipelines.adapters.sftp_source import SftpDropSource
@@ -118,7 +119,8 @@ def child(args: argparse.Namespace) -> None:
         t2 = time.perf_counter()
         report = fold_account(store, paths, partner.account)
         t3 = time.perf_counter()
-        write_exports(store.export_snapshot(partner.account), paths.exports() / prefix)
+        snapshot = export_snapshot(current_state(store, partner.account), partner.account)
+        write_exports(snapshot, paths.exports() / prefix)
         t4 = time.perf_counter()
         timings.update({f"{prefix}.land": t1 - t0, f"{prefix}.parse": t2 - t1, f"{prefix}.fold": t3 - t2,
                         f"{prefix}.export": t4 - t3, f"{prefix}.refolded_files": report.files_applied})

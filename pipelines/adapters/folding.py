@@ -17,7 +17,8 @@ import polars as pl
 from pipelines.adapters.checkpoint_files import load_checkpoint, remove_checkpoint, save_checkpoint
 from pipelines.adapters.data_paths import DataPaths
 from pipelines.adapters.store import SqlStore, new_id
-from pipelines.domain.fold import FileToApply, FoldState, apply_file, effective_inventory, initial_state, prefix_hashes
+from pipelines.domain.fold import (FileToApply, FoldState, apply_file, effective_inventory, initial_state, merge_touched,
+                                   prefix_hashes, touched_keys)
 from pipelines.domain.drop_names import FOLD_KIND_ORDER
 
 # Recent tips kept besides the overwrite checkpoints, so a slightly late file re-folds little.
@@ -82,7 +83,11 @@ def fold_account(store: SqlStore, paths: DataPaths, account: str) -> FoldReport:
         start = max((i for i, h in enumerate(hashes) if h in usable), default=0)
         state = load_checkpoint(Path(usable[hashes[start]]["path"])) if hashes[start] in usable else initial_state()
         # What the store's tables hold now: the tip, or nothing at all before the first fold.
-        previous = load_checkpoint(Path(tip["path"])) if tip else _nothing()
+        incremental = tip is not None and usable.get(hashes[start]) is not None and \
+            usable[hashes[start]]["checkpoint_id"] == tip["checkpoint_id"]
+        previous = state if incremental else load_checkpoint(Path(tip["path"])) if tip else _nothing()
+        # Applied on top of the tip, only the rows the files touched can differ from the tables.
+        touched = touched_keys() if incremental else None
         report.started_from = start
         new_checkpoints: list[dict] = []
         folder = paths.checkpoints(account)
@@ -91,6 +96,7 @@ def fold_account(store: SqlStore, paths: DataPaths, account: str) -> FoldReport:
             rows = pl.read_parquet(f["events_path"]) if f["events_path"] else None
             applied = apply_file(state, _to_apply(f, rows))
             state = applied.state
+            touched = merge_touched(touched, applied.touched)
             store.replace_rejects(conn, f, "fold", applied.rejects)
             report.per_file[f["name"]] = {**applied.metrics, "rows_rejected_in_fold": applied.rejects.height}
             report.files_applied += 1
@@ -99,17 +105,40 @@ def fold_account(store: SqlStore, paths: DataPaths, account: str) -> FoldReport:
         last = files[-1] if files else None
         reason = "overwrite" if last and last["kind"] == "inventory" and last["mode"] == "overwrite" else "tip"
         new_checkpoints.append(_checkpoint(state, folder, len(files), hashes[-1], last and last["name"], reason))
+        old, new = _narrowed(previous, touched), _narrowed(state, touched)
         for name in FoldState.FRAMES:
-            old_frame = effective_inventory(previous) if name == "inventory" else getattr(previous, name)
-            new_frame = effective_inventory(state) if name == "inventory" else getattr(state, name)
+            old_frame = effective_inventory(old) if name == "inventory" else getattr(old, name)
+            new_frame = effective_inventory(new) if name == "inventory" else getattr(new, name)
             report.rows_written[name] = store.sync_table(conn, name, account, old_frame, new_frame)
-        report.ats_change_by_warehouse = _ats_change(previous.inventory, state.inventory)
+        report.ats_change_by_warehouse = _ats_change(old.inventory, new.inventory)
         keep = _retained(checkpoints, hashes, start)
         dropped = store.replace_checkpoints(conn, account, keep, new_checkpoints)
     for cp in dropped:
         remove_checkpoint(Path(cp["path"]))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def current_state(store: SqlStore, account: str) -> FoldState:
+    """The state the store's tables hold now (its tip checkpoint), read without a row-by-row query."""
+    for _ in range(3):
+        with store.transaction() as conn:
+            tip = next((c for c in store.checkpoints(conn, account) if c["is_tip"]), None)
+        if tip is None:
+            return _nothing()
+        try:
+            return load_checkpoint(Path(tip["path"]))
+        except FileNotFoundError:  # a fold replaced the tip while we read it: read the new one
+            continue
+    raise RuntimeError(f"the tip checkpoint of account {account!r} keeps changing; try again")
+
+
+def _narrowed(state: FoldState, touched: dict[str, pl.DataFrame] | None) -> FoldState:
+    """The state with `inventory` and `order_lines` cut down to the touched keys (all when None)."""
+    if touched is None:
+        return state
+    return replace(state, **{name: getattr(state, name).join(keys, on=keys.columns, how="semi")
+                             for name, keys in touched.items()})
 
 
 def _nothing() -> FoldState:

@@ -258,26 +258,6 @@ class SqlStore:
                                                           "available_date": pl.Date}
         return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
 
-    def export_snapshot(self, account: str) -> pl.DataFrame:
-        """The state joined with the catalog and warehouses: what exports and pushes are made from."""
-        inv, items, wh = self.t["inventory"], self.t["items"], self.t["warehouses"]
-        join = inv.join(items, sa.and_(inv.c.account == items.c.account,
-                                       *(inv.c[c] == items.c[c] for c in SKU_COLUMNS))).join(
-            wh, sa.and_(inv.c.account == wh.c.account, inv.c.warehouse_code == wh.c.warehouse_code))
-        cols = [inv.c.account, inv.c.warehouse_code, wh.c.type.label("warehouse_type"), items.c.upc, items.c.style_id,
-                inv.c.style_number, inv.c.style_identifier, items.c.style_color_id, inv.c.color_code,
-                items.c.color_name, items.c.size_code, inv.c.size_name, inv.c.on_hand, inv.c.pending, inv.c.ats,
-                inv.c.available_date, items.c.created_by, items.c.skip_push, items.c.skip_joor,
-                items.c.inventory_item_id]
-        q = sa.select(*cols).select_from(join).where(inv.c.account == account).order_by(
-            inv.c.warehouse_code, *(inv.c[c] for c in SKU_COLUMNS))
-        with self.engine.connect() as conn:
-            rows = conn.execute(q).all()
-        schema = {c.name: pl.String for c in cols} | {
-            "on_hand": pl.Int64, "pending": pl.Int64, "ats": pl.Int64, "available_date": pl.Date,
-            "skip_push": pl.Boolean, "skip_joor": pl.Boolean}
-        return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
-
     def files(self) -> pl.DataFrame:
         """The ledger's current file versions: what arrived, and what became of it."""
         f = self.t["drop_files"]

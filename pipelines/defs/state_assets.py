@@ -7,12 +7,13 @@ import dagster as dg
 import polars as pl
 
 from pipelines.adapters.export_files import write_exports
-from pipelines.adapters.folding import fold_account
+from pipelines.adapters.folding import current_state, fold_account
 from pipelines.adapters.push_ledger import push_account
 from pipelines.defs.file_assets import FOLD_POOL, file_events
 from pipelines.defs.metadata import by_warehouse
 from pipelines.defs.partitions import split_warehouse_key, warehouse_key, warehouses
 from pipelines.defs.resources import PartnersResource, StoreResource
+from pipelines.domain.fold import export_snapshot
 
 EAGER = dg.AutomationCondition.eager()
 
@@ -60,7 +61,7 @@ def warehouse_exports(context: dg.AssetExecutionContext, config: ExportConfig, s
     """The warehouse's export files: stock CSV, JOOR flat file and quantity template (one row per SKU)."""
     account, code = split_warehouse_key(context.partition_key)
     db = store.store()
-    snapshot = db.export_snapshot(account).filter(pl.col("warehouse_code") == code)
+    snapshot = export_snapshot(current_state(db, account), account).filter(pl.col("warehouse_code") == code)
     specs = [s for s in partners.specs().values() if s.account == account]
     targets = [s for s in specs if s.exports.dir or s.exports.outbox] or specs[:1]
     written = []
@@ -89,7 +90,7 @@ def channel_pushes(context: dg.AssetExecutionContext, store: StoreResource, part
     reports = {}
     for spec in partners.specs().values():
         for channel in spec.channels:
-            snapshot = db.export_snapshot(spec.account)
+            snapshot = export_snapshot(current_state(db, spec.account), spec.account)
             mode = "overwrite" if spec.inventory.mode == "overwrite" else "update"
             report = push_account(db.engine, snapshot, spec, channel, partners.token(channel.token), mode=mode)
             reports[f"{spec.name}/{channel.name}"] = report

@@ -66,11 +66,34 @@ class FileToApply:
 
 @dataclass
 class Applied:
-    """The result of applying one file: new state, its fold-time rejects, and what it did."""
+    """The result of applying one file: new state, its fold-time rejects, and what it did.
+
+    `touched` holds, for `inventory` and `order_lines`, the keys of every row the file may have
+    changed (the other rows are untouched), or is None when any row may have changed (a
+    warehouses file changes the available_date in force of whole warehouses).
+    """
 
     state: FoldState
     rejects: pl.DataFrame
     metrics: dict = field(default_factory=dict)
+    touched: dict[str, pl.DataFrame] | None = None
+
+
+INVENTORY_KEY = ["warehouse_code", "item_key"]
+LINE_KEY = ["order_id", "item_key", "warehouse_code"]
+
+
+def touched_keys(inventory: list | pl.DataFrame = (), lines: list = ()) -> dict[str, pl.DataFrame]:
+    inv = inventory if isinstance(inventory, pl.DataFrame) else pl.DataFrame(
+        list(inventory), schema={k: pl.String for k in INVENTORY_KEY}, orient="row")
+    return {"inventory": inv.select(INVENTORY_KEY),
+            "order_lines": pl.DataFrame(list(lines), schema={k: pl.String for k in LINE_KEY}, orient="row")}
+
+
+def merge_touched(*parts: dict[str, pl.DataFrame] | None) -> dict[str, pl.DataFrame] | None:
+    if any(p is None for p in parts):
+        return None
+    return {name: pl.concat([p[name] for p in parts]).unique() for name in ("inventory", "order_lines")}
 
 
 def _resolve(state: FoldState, f: FileToApply) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -95,33 +118,43 @@ def _with_policy(rows: pl.DataFrame, state: FoldState, partner_policy: str) -> p
 
 def apply_file(state: FoldState, f: FileToApply) -> Applied:
     """Apply one file at its as-of time (releasing due pre-book lines first)."""
-    at = f.as_of
-    inventory, lines, release = allocation.release_prebook(state.inventory, state.order_lines, at)
+    inventory, lines, release = allocation.release_prebook(state.inventory, state.order_lines, f.as_of)
     state = replace(state, inventory=inventory, order_lines=lines)
-    metrics: dict = {"prebook_released": release.as_dict()} if release.units else {}
+    released = touched_keys(release.touched_inventory, release.touched_lines)
+    applied = _apply_kind(state, f)
+    if release.units:
+        applied.metrics["prebook_released"] = release.as_dict()
+    applied.touched = merge_touched(released, applied.touched)
+    return applied
+
+
+def _apply_kind(state: FoldState, f: FileToApply) -> Applied:
+    nothing = touched_keys()
     if f.kind == "release":
-        return Applied(state, empty_rejects(), metrics)
+        return Applied(state, empty_rejects(), {}, nothing)
     if f.kind == "warehouses":
         warehouses, rejects = catalog.upsert_warehouses(state.warehouses, f.rows)
-        return Applied(replace(state, warehouses=warehouses), rejects, metrics)
+        return Applied(replace(state, warehouses=warehouses), rejects, {}, None)
     if f.kind == "linesheets":
-        return Applied(replace(state, linesheets=catalog.upsert_linesheets(state.linesheets, f.rows)), empty_rejects(), metrics)
+        return Applied(replace(state, linesheets=catalog.upsert_linesheets(state.linesheets, f.rows)),
+                       empty_rejects(), {}, nothing)
     if f.kind == "styles":
-        return Applied(replace(state, items=catalog.upsert_items(state.items, f.rows)), empty_rejects(), metrics)
+        return Applied(replace(state, items=catalog.upsert_items(state.items, f.rows)), empty_rejects(), {}, nothing)
     rows, rejects = _resolve(state, f)
     if f.kind == "inventory":
         outcome = merge_inventory(state.inventory, rows, MergeOptions(f.mode, f.dec_pending, f.overwrite_scope))
-        metrics.update(rows_set=outcome.rows_set, rows_zeroed=outcome.rows_zeroed,
+        metrics = dict(rows_set=outcome.rows_set, rows_zeroed=outcome.rows_zeroed,
                        rows_kept_by_seed=outcome.rows_kept_by_seed, mode=f.mode, dec_pending=f.dec_pending)
-        return Applied(replace(state, inventory=outcome.inventory), concat_rejects(rejects, outcome.rejects), metrics)
+        return Applied(replace(state, inventory=outcome.inventory), concat_rejects(rejects, outcome.rejects), metrics,
+                       touched_keys(outcome.touched))
     if f.kind == "orders":
         rows = _with_policy(rows, state, f.inventory_policy).with_columns(
-            pl.col("updated_at").fill_null(at),
+            pl.col("updated_at").fill_null(f.as_of),
             pl.col("cancelled_by").fill_null("market"),
         )
-        inventory, lines, stale, report = allocation.apply_orders(state.inventory, state.order_lines, rows, at)
-        metrics.update(report.as_dict())
-        return Applied(replace(state, inventory=inventory, order_lines=lines), concat_rejects(rejects, stale), metrics)
+        inventory, lines, stale, report = allocation.apply_orders(state.inventory, state.order_lines, rows, f.as_of)
+        return Applied(replace(state, inventory=inventory, order_lines=lines), concat_rejects(rejects, stale),
+                       report.as_dict(), touched_keys(report.touched_inventory, report.touched_lines))
     raise ValueError(f"unknown kind {f.kind!r}")
 
 
@@ -145,4 +178,19 @@ def effective_inventory(state: FoldState) -> pl.DataFrame:
         .with_columns(pl.coalesce("available_date", pl.when(pl.col("_type") == "FUTURE").then(pl.col("_wh_date")))
                       .alias("available_date"))
         .select(list(INVENTORY_SCHEMA))
+    )
+
+
+def export_snapshot(state: FoldState, account: str) -> pl.DataFrame:
+    """One row per (warehouse, SKU) with state, joined with its item and warehouse: what exports
+    and pushes are made from (the columns of `export_rows.EXPORT_SNAPSHOT_SCHEMA`)."""
+    warehouses = state.warehouses.select("warehouse_code", pl.col("type").alias("warehouse_type"))
+    items = state.items.drop("continue_selling")
+    return (
+        effective_inventory(state).join(items, on="item_key", how="inner").join(warehouses, on="warehouse_code")
+        .select(
+            pl.lit(account).alias("account"), "warehouse_code", "warehouse_type", "upc", "style_id", "style_number",
+            "style_identifier", "style_color_id", "color_code", "color_name", "size_code", "size_name", "on_hand",
+            "pending", "ats", "available_date", "created_by", "skip_push", "skip_joor", "inventory_item_id")
+        .sort("warehouse_code", "style_number", "style_identifier", "color_code", "size_name")
     )
