@@ -75,7 +75,7 @@ def fold_account(store: SqlStore, paths: DataPaths, account: str) -> FoldReport:
         checkpoints = store.checkpoints(conn, account)
         tip = next((c for c in checkpoints if c["is_tip"]), None)
         report.files_total = len(files)
-        if tip and tip["prefix_hash"] == hashes[-1]:
+        if (tip and tip["prefix_hash"] == hashes[-1]) or (tip is None and not files):
             report.started_from = len(files)
             report.seconds = time.perf_counter() - started
             return report
@@ -170,7 +170,7 @@ def record_release(store: SqlStore, account: str, at) -> bool:
     at the same point and the state stays a function of the recorded history.
     """
     name = f"release_{at:%Y%m%dT%H%M%S}"
-    with store.transaction() as conn:
+    with store.account_lock(account) as conn:  # two schedulers must see each other's row
         if store.latest_version(conn, RELEASE_PARTNER, name + ":" + account):
             return False
         store.record_landing(conn, {
