@@ -27,8 +27,11 @@ log = logging.getLogger(__name__)
 # How long making a missing partition may wait for other runs' locks on `inventory` before the
 # rows go to the account's DEFAULT partition instead (still correct, just not pruned).
 PARTITION_LOCK_TIMEOUT = "10s"
-# A write of at least this many rows refreshes the table's planner statistics (see _analyze_if_big).
+# A write of at least this many rows refreshes the table's planner statistics (see _analyze_if_big):
+# a first load from nothing, and a merge big enough to change the table's shape (a 1% delta
+# into a million-row table is not: its ANALYZE would cost more than the merge).
 ANALYZE_AFTER_ROWS = 10_000
+ANALYZE_AFTER_MERGED_ROWS = 200_000
 
 
 class BulkWriter(Protocol):
@@ -123,7 +126,7 @@ class PostgresBulkWriter:
                 f"WHEN NOT MATCHED THEN INSERT ({', '.join(map(_quote, columns))}) "
                 f"VALUES ({', '.join(f's.{_quote(c)}' for c in columns)})"
             )
-            _analyze_if_big(cur, name, upserts.height)
+            _analyze_if_big(cur, name, upserts.height, ANALYZE_AFTER_MERGED_ROWS)
 
 
     def _inventory_partitioned(self, conn: sa.Connection) -> bool:
@@ -134,14 +137,14 @@ class PostgresBulkWriter:
         return self._partitioned
 
 
-def _analyze_if_big(cur, table: str, rows: int) -> None:
+def _analyze_if_big(cur, table: str, rows: int, threshold: int = ANALYZE_AFTER_ROWS) -> None:
     """Refresh the planner's statistics after a big write, in the same transaction.
 
     Autovacuum analyses a table only some time after a load; until then the planner takes a
     freshly filled table for nearly empty and joins it by nested loops (an export of 100k rows
     took minutes). ANALYZE samples a fixed number of rows, so it costs well under a second.
     """
-    if rows >= ANALYZE_AFTER_ROWS:
+    if rows >= threshold:
         cur.execute(f"ANALYZE {table}")
 
 
