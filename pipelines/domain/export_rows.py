@@ -118,10 +118,12 @@ def _safe(expr: pl.Expr) -> pl.Expr:
 
 def _render(frame: pl.DataFrame, delimiter: str = ",") -> bytes:
     """Like `render_csv` for a frame: every cell neutralised, minimal quoting, CRLF line ends."""
-    safe = frame.select(_safe(pl.col(c)).alias(safe_cell(c)) for c in frame.columns)
+    # Numbers and dates cannot start with a formula character (quantities are clamped at 0).
+    text = [c for c, dtype in frame.schema.items() if dtype == pl.String]
+    safe = frame.with_columns(_safe(pl.col(c)).alias(c) for c in text)
+    safe.columns = [safe_cell(c) for c in frame.columns]
     # Quote every cell holding a bare CR too (polars quotes only separator, quote char and LF).
-    needs_quote = [c for c in safe.columns if safe[c].str.contains("\r", literal=True).any()]
-    if needs_quote:
+    if any(safe[safe_cell(c)].str.contains("\r", literal=True).any() for c in text):
         return render_csv(frame.columns, frame.rows(), delimiter)
     text = safe.write_csv(separator=delimiter, line_terminator="\r\n", quote_style="necessary", null_value="")
     return text.encode("utf-8")

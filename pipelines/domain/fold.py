@@ -93,7 +93,8 @@ def touched_keys(inventory: list | pl.DataFrame = (), lines: list = ()) -> dict[
 def merge_touched(*parts: dict[str, pl.DataFrame] | None) -> dict[str, pl.DataFrame] | None:
     if any(p is None for p in parts):
         return None
-    return {name: pl.concat([p[name] for p in parts]).unique() for name in ("inventory", "order_lines")}
+    # Repeated keys are harmless: the touched keys are only ever used in semi-joins.
+    return {name: pl.concat([p[name] for p in parts]) for name in ("inventory", "order_lines")}
 
 
 def _resolve(state: FoldState, f: FileToApply) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -192,5 +193,4 @@ def export_snapshot(state: FoldState, account: str) -> pl.DataFrame:
             pl.lit(account).alias("account"), "warehouse_code", "warehouse_type", "upc", "style_id", "style_number",
             "style_identifier", "style_color_id", "color_code", "color_name", "size_code", "size_name", "on_hand",
             "pending", "ats", "available_date", "created_by", "skip_push", "skip_joor", "inventory_item_id")
-        .sort("warehouse_code", "style_number", "style_identifier", "color_code", "size_name")
-    )
+    )  # unordered: export files and channel batches put their rows in order themselves

@@ -41,6 +41,9 @@ def empty_inventory() -> pl.DataFrame:
 
 def drop_duplicates(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Identical duplicate (warehouse, SKU) rows count once; conflicting ones are all rejected."""
+    repeated = rows.select(pl.struct(KEY).is_duplicated()).to_series()
+    if not repeated.any():
+        return rows, rejects_from(rows.clear(), "quantity", CONFLICTING_DUPLICATE)
     variants = pl.struct("quantity", "available_date").n_unique().over(KEY)
     conflicting = rows.filter(variants > 1)
     kept = rows.filter(variants == 1).unique(subset=KEY, keep="first", maintain_order=True)

@@ -47,12 +47,12 @@ def resolve_items(rows: pl.DataFrame, items: pl.DataFrame, item_identifier: str)
         frame = frame.with_columns(pl.all_horizontal(pl.col(c).is_not_null() for c in columns).alias(f"has_{name}"))
         frame = frame.join(_set_lookup(items, columns, name), on=list(columns), how="left", nulls_equal=False)
     found = [pl.col(f"sku_{n}") for n in sets]
-    frame = frame.with_columns(
-        pl.coalesce(found).alias("item_key"),
-        pl.concat_list(found).list.drop_nulls().list.n_unique().alias("_skus"),
+    frame = frame.with_columns(pl.coalesce(found).alias("item_key")).with_columns(
+        # the first resolving set decides; any other set resolving elsewhere is a conflict
+        pl.any_horizontal((f.is_not_null() & (f != pl.col("item_key"))) for f in found).alias("_conflict"),
         pl.any_horizontal(pl.col(f"has_{n}") for n in sets).alias("_has_key"),
     )
-    conflicting = frame.filter(pl.col("_skus") > 1)
+    conflicting = frame.filter(pl.col("_conflict"))
     unknown = frame.filter(pl.col("item_key").is_null())
     first_set = pl.coalesce([pl.when(pl.col(f"has_{n}")).then(pl.lit(KEY_SETS[n][0])) for n in sets])
     first_value = pl.coalesce([pl.when(pl.col(f"has_{n}")).then(pl.col(KEY_SETS[n][0])) for n in sets])
@@ -70,7 +70,7 @@ def resolve_items(rows: pl.DataFrame, items: pl.DataFrame, item_identifier: str)
             .alias("reason"),
         ),
     )
-    resolved = frame.filter((pl.col("_skus") <= 1) & pl.col("item_key").is_not_null())
+    resolved = frame.filter(~pl.col("_conflict") & pl.col("item_key").is_not_null())
     drop = [c for c in resolved.columns if c.startswith(("sku_", "has_", "_")) or c in KEY_COLUMNS]
     return resolved.drop(drop).sort("line"), rejects
 
