@@ -15,6 +15,7 @@ from pipelines.adapters.parsing import parse_file
 from pipelines.defs.metadata import by_warehouse, rejects_table
 from pipelines.defs.partitions import drop_files, split_file_key
 from pipelines.defs.resources import PartnersResource, StoreResource
+from pipelines.domain.rejects import UNKNOWN_WAREHOUSE
 
 REJECT_RATIO_LIMIT = 0.05
 FOLD_POOL = "stockdrop_fold"
@@ -80,7 +81,7 @@ def file_events(context: dg.AssetExecutionContext, store: StoreResource, partner
     with db.transaction() as conn:
         current = db.latest_version(conn, partner_name, name)
     rejects = db.rejects(partner=partner_name, file=name)
-    unknown_wh = rejects.filter(rejects["reason"].str.starts_with("unknown warehouse")).height
+    unknown_wh = rejects.filter(rejects["reason"].str.starts_with(UNKNOWN_WAREHOUSE)).height
     read = (current or {}).get("rows_read") or 0
     whole_file_rejected = current is None or current["status"] == "rejected"
     ratio = 1.0 if whole_file_rejected else (rejects["line"].n_unique() / read if read else 0.0)
