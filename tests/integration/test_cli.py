@@ -26,6 +26,22 @@ def inbox(tmp_path):
     return folder
 
 
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir() if (p / "drops").is_dir()))
+def test_contract_examples_through_the_cli_on_both_backends(tmp_path, inbox, store_url, example):
+    """What ../shared/tools/check-examples does, on SQLite and PostgreSQL (data folder in tmp)."""
+    env = {"STOCKDROP_DATA_DIR": str(tmp_path / "data")}
+    folder = EXAMPLES / example
+    for phase in ("drops", "late"):
+        if not (folder / phase).is_dir():
+            continue
+        for f in (folder / phase).iterdir():
+            shutil.copy2(f, inbox)
+        result = cli("replay", str(inbox), "--store", store_url, env=env)
+        assert result.returncode == 0, result.stderr
+    assert cli("state", "--store", store_url, env=env).stdout == (folder / "expected_state.csv").read_text()
+    assert (tmp_path / "data" / "checkpoints").is_dir()
+
+
 def test_replay_processes_only_what_is_new_and_handles_late_files(tmp_path, inbox):
     store = f"sqlite:///{tmp_path}/s.db"
     example = EXAMPLES / "03-late-drop"
