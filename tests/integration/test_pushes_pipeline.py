@@ -42,3 +42,24 @@ def test_push_sends_each_change_once_with_the_token_from_the_environment(tmp_pat
     missing = run("push", "--partners", str(partners), "--store", store,
                   env={k: v for k, v in env.items() if k != "BRAND_JOOR"})
     assert missing.returncode != 0 and "BRAND_JOOR" in missing.stderr
+
+
+def test_after_a_late_file_refolds_the_push_carries_only_the_net_change(tmp_path, httpserver: HTTPServer):
+    inbox = tmp_path / "drops"
+    shutil.copytree(EXAMPLES / "03-late-drop" / "drops", inbox)
+    partners = tmp_path / "partners.yaml"
+    partners.write_text("partners:\n  brand:\n    account: brand\n    source: drops\n    settle_s: 0\n"
+                        f"    channels:\n      joor: {{base_url: '{httpserver.url_for('')[:-1]}', token: {{env: BRAND_JOOR}}}}\n")
+    httpserver.expect_request("/v2/bulk-inventory", method="POST").respond_with_json({"ok": True})
+    env = {**os.environ, "BRAND_JOOR": "tok-123", "STOCKDROP_DATA_DIR": str(tmp_path / "data")}
+    store = f"sqlite:///{tmp_path}/s.db"
+    assert run("sync", "--partners", str(partners), "--store", store, env=env).returncode == 0
+    first = [i for req, _ in httpserver.log for i in json.loads(req.data)["inventory_items"]["inventory_item"]]
+    assert [(i["upc"], i["inventory"]) for i in first] == [("012345678905", 6)]
+
+    # a late overwrite before the last file: 905 ends at 6 again (net unchanged), 912 appears with 9
+    shutil.copy(EXAMPLES / "03-late-drop" / "late" / "inventory_20261103T080000_overwrite.csv", inbox)
+    seen = len(httpserver.log)
+    assert run("sync", "--partners", str(partners), "--store", store, env=env).returncode == 0
+    second = [i for req, _ in list(httpserver.log)[seen:] for i in json.loads(req.data)["inventory_items"]["inventory_item"]]
+    assert [(i["upc"], i["inventory"]) for i in second] == [("012345678912", 9)]
