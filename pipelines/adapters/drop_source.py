@@ -78,26 +78,34 @@ def listable(name: str, ready_marker: str | None, names: set[str]) -> bool:
     return True
 
 
-def land_stream(read_into, landing_dir: Path, name: str) -> LandedFile:
-    """Write a file through `read_into(fileobj)` into a temp file, hashing it, then rename to its sha256.
+class _HashingWriter:
+    """A write-only file object that hashes and counts what passes through it."""
 
-    A failure leaves nothing behind in the landing folder.
+    def __init__(self, out):
+        self.out, self.digest, self.size = out, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self.out.write(data)
+
+
+def land_stream(read_into, landing_dir: Path, name: str) -> LandedFile:
+    """Stream a file through `read_into(fileobj)` into a temp file in the landing folder, hashing
+    it on the way, then rename it to its sha256. A failure leaves nothing behind.
+
+    `read_into` must write the bytes in order (copyfileobj and paramiko's getfo do).
     """
     landing_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=landing_dir, prefix=".landing-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:
-            read_into(out)
-        digest = hashlib.sha256()
-        size = 0
-        with open(tmp, "rb") as f:
-            while chunk := f.read(CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-        sha = digest.hexdigest()
+            writer = _HashingWriter(out)
+            read_into(writer)
+        sha = writer.digest.hexdigest()
         final = landing_path(landing_dir, sha)
         os.replace(tmp, final)
-        return LandedFile(name=name, path=final, sha256=sha, size=size)
+        return LandedFile(name=name, path=final, sha256=sha, size=writer.size)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -356,8 +356,7 @@ class SftpDropSource:
         remote = posixpath.join(self.path, name)
 
         def download(sftp: paramiko.SFTPClient) -> LandedFile:
-            # getfo with prefetch: a read() loop is ~25x slower (paramiko #2453). Hashing while
-            # streaming measured no faster than land_stream's re-read of the fresh (cached) file.
+            # getfo with prefetch: a read() loop is ~25x slower (paramiko #2453).
             return land_stream(lambda out: sftp.getfo(remote, out), Path(landing_dir), name)
 
         try:
