@@ -78,9 +78,17 @@ class Runner:
         keys = [file_key(spec.name, n) for n in names]
         if keys:
             self.instance.add_dynamic_partitions(drop_files.name, keys)
-        for key in keys:
-            result = job.execute_in_process(partition_key=key, instance=self.instance, raise_on_error=False, run_config=QUIET)
-            self._check(result, key)
+        failures = []
+        for key in keys:  # one file failing (e.g. unreadable on the server) does not hold the others back
+            result = job.execute_in_process(partition_key=key, instance=self.instance, raise_on_error=False,
+                                            run_config=QUIET)
+            try:
+                self._check(result, key)
+            except PipelineFailed as e:
+                failures.append(str(e))
+                click.echo(f"stockdrop: {e}", err=True)
+        if failures:
+            raise PipelineFailed(f"{len(failures)} of {len(keys)} file(s) failed; first: {failures[0]}")
 
     def materialize(self, asset: str, partition_key: str | None = None, run_config: dict | None = None) -> None:
         selection = [a for a in self.defs.assets if a.key.to_user_string() == asset]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipelines.adapters.data_paths import DataPaths
-from pipelines.adapters.drop_source import DropSource
+from pipelines.adapters.drop_source import DropSource, DropSourceError
 from pipelines.adapters.store import SqlStore
 from pipelines.domain.drop_names import UnrecognisedFileName, is_safe_name, parse_drop_name
 from pipelines.domain.partners import PartnerSpec
@@ -56,11 +56,19 @@ def land_file(store: SqlStore, paths: DataPaths, partner: PartnerSpec, source: D
             reason = "unsafe file name: it could escape the landing folder; not downloaded"
             store.reject_file(conn, partner.name, partner.account, name, None, reason, value=name)
         return LandingResult(**base, outcome="rejected", reason=reason)
-    landed = source.fetch(name, paths.landing(partner.account))
+    try:
+        landed = source.fetch(name, paths.landing(partner.account))
+    except DropSourceError as e:
+        # Reported where operators look for what went wrong with a file, then raised: the run fails.
+        with store.transaction() as conn:
+            store.ensure_partner(conn, partner.name, partner.account)
+            store.reject_file(conn, partner.name, partner.account, name, None, f"not downloaded: {e}")
+        raise
     # Under the account's lock: two runs landing the same version at once must see each other's
     # row (on PostgreSQL a plain transaction lets both insert it and one dies on the unique key).
     with store.account_lock(partner.account) as conn:
         store.ensure_partner(conn, partner.name, partner.account)
+        store.clear_unlanded_rejects(conn, partner.name, name)
         known = store.find_file(conn, partner.name, name, landed.sha256)
         if known and known["status"] != "superseded":
             return LandingResult(**base, outcome="duplicate", file_id=known["file_id"], sha256=landed.sha256,

@@ -193,9 +193,14 @@ class SqlStore:
         if file_id:
             conn.execute(r.delete().where(r.c.file_id == file_id, r.c.stage == "file"))
         else:
-            conn.execute(r.delete().where(r.c.partner == partner, r.c.file == name, r.c.file_id.is_(None)))
+            self.clear_unlanded_rejects(conn, partner, name)
         conn.execute(r.insert(), {"account": account, "partner": partner, "file": name, "file_id": file_id,
                                   "stage": "file", "line": line, "column": column, "value": value, "reason": reason})
+
+    def clear_unlanded_rejects(self, conn: sa.Connection, partner: str, name: str) -> None:
+        """Forget why `name` could not be landed before, now that it has been."""
+        r = self.t["rejects"]
+        conn.execute(r.delete().where(r.c.partner == partner, r.c.file == name, r.c.file_id.is_(None)))
 
     def rejects(self, partner: str | None = None, file: str | None = None) -> pl.DataFrame:
         """Rejects of the current file versions (and of files never landed), optionally of one file."""

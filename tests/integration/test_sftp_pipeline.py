@@ -73,3 +73,33 @@ def test_sensor_and_job_over_sftp_with_move_after_processing(tmp_path, sshd, mon
         p.name for p in (EXAMPLES / "01-keys-update-overwrite" / "drops").iterdir())
     assert [p.name for p in (inbox / "rejected").iterdir()] == ["not_a_drop.csv"]
     assert [p.name for p in inbox.iterdir() if p.is_file()] == []
+
+
+def test_an_unreadable_file_is_reported_and_the_others_are_processed(tmp_path, sshd):
+    assert sshd.created_user, "permissions need a non-root login user (the fixture makes one as root)"
+    inbox, outbox = sshd.folder("inbox"), sshd.folder("outbox")
+    for f in (EXAMPLES / "03-late-drop" / "drops").iterdir():
+        shutil.copy(f, inbox / f.name)
+    locked = inbox / "inventory_20261103T080000.csv"
+    locked.write_text("upc,quantity\n012345678905,1\n")
+    locked.chmod(0)
+    partners = partners_yaml(tmp_path, sshd, inbox, outbox)
+    store = f"sqlite:///{tmp_path}/s.db"
+    env = {**os.environ, "ACME_SFTP_KEY": sshd.client_key_pem, "STOCKDROP_DATA_DIR": str(tmp_path / "data")}
+    run = subprocess.run([sys.executable, "-m", "pipelines", "sync", "--partners", str(partners), "--store", store],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 1
+    assert "1 of 5 file(s) failed" in run.stderr and "permission denied" in run.stderr
+    rejects = subprocess.run([sys.executable, "-m", "pipelines", "rejects", "--store", store], capture_output=True,
+                             text=True, env=env).stdout
+    assert "acme,inventory_20261103T080000.csv,,,,not downloaded: permission denied" in rejects
+    state = subprocess.run([sys.executable, "-m", "pipelines", "state", "--store", store], capture_output=True,
+                           text=True, env=env).stdout
+    assert "acme,DEFAULT,012345678905,TS100,FW26,BLK,Small,6,0,6," in state
+
+    locked.chmod(0o644)  # fixed on the server: the next sync lands it and the reject is gone
+    rerun = subprocess.run([sys.executable, "-m", "pipelines", "sync", "--partners", str(partners), "--store", store],
+                           capture_output=True, text=True, env=env, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "not downloaded" not in subprocess.run([sys.executable, "-m", "pipelines", "rejects", "--store", store],
+                                                  capture_output=True, text=True, env=env).stdout
