@@ -5,7 +5,7 @@ import dagster as dg
 
 from pipelines.defs.file_assets import file_events, landed_file, parsed_rows
 from pipelines.defs.resources import PartnersResource, StoreResource
-from pipelines.defs.sensors import apply_drop_job, daily_release_job, daily_release_schedule, drop_sensor
+from pipelines.defs.sensors import apply_drop_job, daily_release_job, daily_release_schedule, drop_sensor, publish_sensor
 from pipelines.defs.state_assets import channel_pushes, inventory_state, warehouse_exports
 
 ASSETS = [landed_file, parsed_rows, file_events, inventory_state, warehouse_exports, channel_pushes]
@@ -16,7 +16,7 @@ def build_definitions(store: StoreResource, partners: PartnersResource) -> dg.De
     return dg.Definitions(
         assets=ASSETS,
         jobs=[apply_drop_job, daily_release_job],
-        sensors=[drop_sensor(spec) for spec in partners.specs().values()],
+        sensors=[*(drop_sensor(spec) for spec in partners.specs().values()), publish_sensor],
         schedules=[daily_release_schedule],
         resources={"store": store, "partners": partners},
     )

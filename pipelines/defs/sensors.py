@@ -47,7 +47,7 @@ def new_stable_files(spec: PartnerSpec, partners: PartnersResource, cursor: dict
 
 def drop_sensor(spec: PartnerSpec) -> dg.SensorDefinition:
     @dg.sensor(name=f"drops_{spec.name}".replace("-", "_"), job=apply_drop_job,
-               minimum_interval_seconds=spec.poll_interval_s,
+               minimum_interval_seconds=spec.poll_interval_s, default_status=dg.DefaultSensorStatus.RUNNING,
                description=f"Lists {spec.name}'s inbox; requests one run per new file once it is stable.")
     def _sensor(context: dg.SensorEvaluationContext, partners: PartnersResource) -> dg.SensorResult:
         cursor = json.loads(context.cursor) if context.cursor else {}
@@ -86,4 +86,11 @@ def daily_release_job():
 
 
 daily_release_schedule = dg.ScheduleDefinition(job=daily_release_job, cron_schedule="5 0 * * *",
-                                               execution_timezone="UTC")
+                                               execution_timezone="UTC",
+                                               default_status=dg.DefaultScheduleStatus.RUNNING)
+
+# Folds the state, then writes exports and pushes, after new files: on from the start, so a
+# fresh deployment needs no toggling in the UI.
+publish_sensor = dg.AutomationConditionSensorDefinition(
+    "publish_on_new_files", target=dg.AssetSelection.assets("inventory_state", "warehouse_exports", "channel_pushes"),
+    default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30)

@@ -15,7 +15,13 @@ from pipelines.defs.partitions import split_warehouse_key, warehouse_key, wareho
 from pipelines.defs.resources import PartnersResource, StoreResource
 from pipelines.domain.fold import export_snapshot
 
-EAGER = dg.AutomationCondition.eager()
+# Like AutomationCondition.eager(), but a missing or failed file partition upstream does not hold
+# the account's state and exports back (eager waits until every upstream partition exists).
+ON_NEW_FILES = (
+    (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()).since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("on new files")
 
 
 def _accounts(store: StoreResource, partners: PartnersResource) -> list[str]:
@@ -24,7 +30,7 @@ def _accounts(store: StoreResource, partners: PartnersResource) -> list[str]:
     return sorted(known | {s.account for s in partners.specs().values()})
 
 
-@dg.asset(deps=[file_events], group_name="state", pool=FOLD_POOL, automation_condition=EAGER,
+@dg.asset(deps=[file_events], group_name="state", pool=FOLD_POOL, automation_condition=ON_NEW_FILES,
           check_specs=[dg.AssetCheckSpec("no_oversold_rows", asset="inventory_state")])
 def inventory_state(context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource) -> dg.MaterializeResult:
     """One row per (account, warehouse, SKU): on_hand, pending, ats, available_date — every account folded up to date."""
@@ -54,7 +60,7 @@ class ExportConfig(dg.Config):
     out_dir: str | None = None  # write here instead of the partners' export folders
 
 
-@dg.asset(deps=[inventory_state], partitions_def=warehouses, group_name="outputs", automation_condition=EAGER,
+@dg.asset(deps=[inventory_state], partitions_def=warehouses, group_name="outputs", automation_condition=ON_NEW_FILES,
           kinds={"csv"})
 def warehouse_exports(context: dg.AssetExecutionContext, config: ExportConfig, store: StoreResource,
                       partners: PartnersResource) -> dg.MaterializeResult:
@@ -82,7 +88,7 @@ def warehouse_exports(context: dg.AssetExecutionContext, config: ExportConfig, s
     })
 
 
-@dg.asset(deps=[inventory_state], group_name="outputs", automation_condition=EAGER,
+@dg.asset(deps=[inventory_state], group_name="outputs", automation_condition=ON_NEW_FILES,
           check_specs=[dg.AssetCheckSpec("pushes_acknowledged", asset="channel_pushes")])
 def channel_pushes(context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource) -> dg.MaterializeResult:
     """What each configured API channel has been sent and has acknowledged, per (partner, channel)."""

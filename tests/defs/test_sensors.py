@@ -49,3 +49,19 @@ def test_a_growing_file_is_not_requested_until_stable(wired, inbox):
     assert todo == []
     todo, cursor = new_stable_files(spec, partners, json.loads(json.dumps(cursor)), now=1071.0)
     assert [f.name for f in todo] == ["inventory_20261123T060000.csv"]
+
+
+def test_new_files_request_the_state_and_its_exports_even_with_a_failed_file_upstream(wired, inbox):
+    from pipelines.defs.partitions import drop_files, file_key
+
+    defs, store, partners, instance = wired
+    names = ["warehouses_20261116T000000.csv", "styles_20261116T000000.csv", "inventory_20261116T060000_seed.csv"]
+    keys = [file_key("brand", n) for n in names]
+    # a partition whose file vanished before its run: it stays missing (its run would fail)
+    instance.add_dynamic_partitions(drop_files.name, [*keys, file_key("brand", "inventory_20261199T000000.csv")])
+    before = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    for key in keys:
+        assert defs.resolve_job_def("apply_drop").execute_in_process(partition_key=key, instance=instance).success
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=before.cursor)
+    assert after.get_num_requested(dg.AssetKey("inventory_state")) == 1
+    assert after.get_num_requested(dg.AssetKey("file_events")) == 0  # file runs come from the drop sensor
