@@ -4,6 +4,7 @@ from typing import Optional
 import pandera.polars as pa
 
 from schemas import checks
+from schemas.item_keys import ItemKeyColumns
 
 KIND = "orders"
 STATUSES = ("Notes", "Pending", "Approved", "Shipped", "Cancelled")
@@ -19,16 +20,8 @@ CASTS = {
 }
 
 
-class OrdersFile(pa.DataFrameModel):
+class OrdersFile(ItemKeyColumns):
     order_id: str = pa.Field(nullable=False)
-    upc: Optional[str] = pa.Field(nullable=True)
-    style_number: Optional[str] = pa.Field(nullable=True)
-    style_identifier: Optional[str] = pa.Field(nullable=True)
-    color_code: Optional[str] = pa.Field(nullable=True)
-    size_name: Optional[str] = pa.Field(nullable=True)
-    style_id: Optional[str] = pa.Field(nullable=True)
-    style_color_id: Optional[str] = pa.Field(nullable=True)
-    size_code: Optional[str] = pa.Field(nullable=True)
     quantity: str = pa.Field(nullable=False)
     status: str = pa.Field(nullable=False)
     order_date: str = pa.Field(nullable=False)
@@ -38,11 +31,6 @@ class OrdersFile(pa.DataFrameModel):
     prebook_start: Optional[str] = pa.Field(nullable=True)
     cancelled_by: Optional[str] = pa.Field(nullable=True)
     restock: Optional[str] = pa.Field(nullable=True)
-
-    @pa.check("upc", "style_id", "style_color_id", "size_code", "color_code", "style_number",
-              name="identifier in scientific notation")
-    def _identifier(cls, data):
-        return checks.identifier(data)
 
     @pa.check("quantity", name="quantity must be a whole number > 0")
     def _quantity(cls, data):

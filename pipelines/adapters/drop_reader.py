@@ -16,7 +16,7 @@ import polars as pl
 
 import schemas
 from pipelines.domain.partners import CsvDialect
-from pipelines.domain.rejects import REJECT_SCHEMA, concat_rejects, empty_rejects
+from pipelines.domain.rejects import concat_rejects, empty_rejects
 from schemas import checks
 
 

@@ -15,7 +15,6 @@ file is parsed exactly once.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import subprocess
