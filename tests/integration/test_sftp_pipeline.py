@@ -58,7 +58,7 @@ def test_sensor_and_job_over_sftp_with_move_after_processing(tmp_path, sshd, mon
                                                                 after_processing="move")))
     store = StoreResource(url=f"sqlite:///{tmp_path}/s.db")
     defs = build_definitions(store, partners)
-    (sensor,) = defs.sensors
+    sensor = defs.resolve_sensor_def("drops_acme")
     with dg.instance_for_test() as instance:
         result = sensor(dg.build_sensor_context(instance=instance, resources={"partners": partners, "store": store}))
         keys = [r.partition_key for r in result.run_requests]
