@@ -18,7 +18,8 @@ import polars as pl
 import sqlalchemy as sa
 
 from pipelines.adapters.data_paths import default_store_url
-from pipelines.adapters.drop_source import DropSourceError, RemoteFile
+from pipelines.adapters.drop_source import DropSourceError
+from pipelines.adapters.landing import already_processed
 from pipelines.adapters.partners_file import PartnersFileError
 from pipelines.adapters.store_schema import StoreUrlError
 from pipelines.defs import build_definitions
@@ -116,18 +117,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _done(store: StoreResource, spec: PartnerSpec, f: RemoteFile, sha256: str | None) -> bool:
-    """Whether the current version of this name is already processed (same content, or same listing)."""
-    db = store.store()
-    with db.transaction() as conn:
-        current = db.latest_version(conn, spec.name, f.name)
-    if current is None or current["status"] not in ("parsed", "rejected"):
-        return False
-    if sha256 is not None:
-        return current["sha256"] == sha256
-    return current["size"] == f.size and current["remote_mtime"] == f.mtime
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Stockdrop operator CLI: replay, sync, state, rejects, export, push."""
@@ -147,7 +136,8 @@ def replay(directory: str, store_url: str | None, partners_file: str | None, par
     (spec,) = partners.specs().values()
     with closing(partners.source(spec)) as source:
         listing = source.list_files()
-    todo = [f.name for f in listing if not _done(runner.store, spec, f, _sha256(Path(spec.source) / f.name))]
+    db = runner.store.store()
+    todo = [f.name for f in listing if not already_processed(db, spec.name, f, _sha256(Path(spec.source) / f.name))]
     runner.apply_files(spec, sorted(todo, key=contract_order))
     runner.publish(exports=False, pushes=False)
     click.echo(f"{len(todo)} file(s) processed for partner {spec.name} (account {spec.account})", err=True)
@@ -170,7 +160,7 @@ def sync(partners_file: str, store_url: str | None, partner: str | None) -> None
                 again = [(f.name, f.size, f.mtime) for f in source.list_files()]
                 stable, _ = observe(seen, again, time.time(), spec.settle_s)
         listed = {f.name: f for f in first}
-        todo = [n for n in stable if not _done(runner.store, spec, listed[n], None)]
+        todo = [n for n in stable if not already_processed(runner.store.store(), spec.name, listed[n])]
         runner.apply_files(spec, sorted(todo, key=contract_order))
         click.echo(f"{spec.name}: {len(todo)} new stable file(s) of {len(first)} listed", err=True)
     runner.publish(exports=True, pushes=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipelines.adapters.data_paths import DataPaths
-from pipelines.adapters.drop_source import DropSource, DropSourceError
+from pipelines.adapters.drop_source import DropSource, DropSourceError, RemoteFile
 from pipelines.adapters.store import SqlStore
 from pipelines.domain.drop_names import UnrecognisedFileName, is_safe_name, parse_drop_name
 from pipelines.domain.partners import PartnerSpec
@@ -88,3 +88,15 @@ def land_file(store: SqlStore, paths: DataPaths, partner: PartnerSpec, source: D
         else:
             file_id = store.record_landing(conn, row)
     return LandingResult(**base, outcome="new", file_id=file_id, sha256=landed.sha256, size=landed.size)
+
+
+def already_processed(store: SqlStore, partner: str, remote: RemoteFile, sha256: str | None = None) -> bool:
+    """Whether the current version of this name was processed from the same content: the same
+    sha256 when the caller could hash it (a local folder), else the same listed size and mtime."""
+    with store.transaction() as conn:
+        current = store.latest_version(conn, partner, remote.name)
+    if current is None or current["status"] not in ("parsed", "rejected"):
+        return False
+    if sha256 is not None:
+        return current["sha256"] == sha256
+    return current["size"] == remote.size and current["remote_mtime"] == remote.mtime

@@ -9,6 +9,7 @@ import dagster as dg
 
 from pipelines.adapters.drop_source import DropSourceError
 from pipelines.adapters.folding import fold_account, record_release
+from pipelines.adapters.landing import already_processed
 from pipelines.defs.partitions import drop_files, file_key
 from pipelines.defs.resources import PartnersResource, StoreResource
 from pipelines.domain.drop_names import UnrecognisedFileName, parse_drop_name
@@ -29,8 +30,13 @@ def contract_order(name: str) -> tuple:
         return (1, name)
 
 
-def new_stable_files(spec: PartnerSpec, partners: PartnersResource, cursor: dict, now: float):
-    """One listing folded into the cursor: (files to request now, new cursor)."""
+def new_stable_files(spec: PartnerSpec, partners: PartnersResource, cursor: dict, now: float,
+                     store: StoreResource | None = None):
+    """One listing folded into the cursor: (files to request now, new cursor).
+
+    With a store, files whose current version was already processed from the same listing
+    (e.g. by `stockdrop sync`) are not requested again.
+    """
     with closing(partners.source(spec, for_sensor=True)) as source:
         listing = source.list_files()
     previous = {n: Sighting.from_json(v) for n, v in cursor.get("seen", {}).items()}
@@ -38,6 +44,8 @@ def new_stable_files(spec: PartnerSpec, partners: PartnersResource, cursor: dict
     requested = cursor.get("requested", {})
     by_name = {f.name: f for f in listing}
     todo = [by_name[n] for n in stable if requested.get(n) != [by_name[n].size, by_name[n].mtime]]
+    if store is not None:
+        todo = [f for f in todo if not already_processed(store.store(), spec.name, f)]
     for f in todo:
         requested[f.name] = [f.size, f.mtime]
     requested = {n: v for n, v in requested.items() if n in by_name}
@@ -49,10 +57,11 @@ def drop_sensor(spec: PartnerSpec) -> dg.SensorDefinition:
     @dg.sensor(name=f"drops_{spec.name}".replace("-", "_"), job=apply_drop_job,
                minimum_interval_seconds=spec.poll_interval_s, default_status=dg.DefaultSensorStatus.RUNNING,
                description=f"Lists {spec.name}'s inbox; requests one run per new file once it is stable.")
-    def _sensor(context: dg.SensorEvaluationContext, partners: PartnersResource) -> dg.SensorResult:
+    def _sensor(context: dg.SensorEvaluationContext, partners: PartnersResource,
+                store: StoreResource) -> dg.SensorResult:
         cursor = json.loads(context.cursor) if context.cursor else {}
         try:
-            todo, cursor = new_stable_files(spec, partners, cursor, time.time())
+            todo, cursor = new_stable_files(spec, partners, cursor, time.time(), store)
         except DropSourceError as e:
             return dg.SkipReason(f"{spec.name}: {e}")
         keys = [file_key(spec.name, f.name) for f in todo]

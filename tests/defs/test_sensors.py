@@ -65,3 +65,21 @@ def test_new_files_request_the_state_and_its_exports_even_with_a_failed_file_ups
     after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=before.cursor)
     assert after.get_num_requested(dg.AssetKey("inventory_state")) == 1
     assert after.get_num_requested(dg.AssetKey("file_events")) == 0  # file runs come from the drop sensor
+
+
+def test_files_already_processed_by_sync_are_not_requested_again(wired, inbox):
+    from pipelines.adapters.drop_source import LocalDropSource
+    from pipelines.adapters.landing import land_file
+    from pipelines.adapters.parsing import parse_file
+
+    defs, store, partners, instance = wired
+    spec = partners.spec("brand")
+    source = LocalDropSource(inbox)
+    listed = {f.name: f for f in source.list_files()}
+    done = "inventory_20261117T060000.csv"
+    landed = land_file(store.store(), store.paths(), spec, source, done, listed[done].mtime)
+    parse_file(store.store(), landed.file_id, spec.csv)
+    result = drop_sensor(spec)(dg.build_sensor_context(instance=instance,
+                                                       resources={"partners": partners, "store": store}))
+    names = [r.partition_key.split("/", 1)[1] for r in result.run_requests]
+    assert done not in names and len(names) == len(listed) - 1
