@@ -34,6 +34,7 @@ class ExportFile:
         sha256: hex digest of the content.
         warehouse_code: the one warehouse the file covers.
         kind: stock | joor | quantity.
+        rows_changed: data rows new or different since the file's previous content.
     """
 
     path: Path
@@ -42,6 +43,7 @@ class ExportFile:
     sha256: str
     warehouse_code: str
     kind: str
+    rows_changed: int = 0
 
 
 def write_exports(
@@ -72,6 +74,7 @@ def write_exports(
     written = []
     for table in export_tables(snapshot, item_identifier, targets.joor_delimiter):
         path = folder / table.file_name
+        rows_changed = changed_lines(path, table.content)
         write_atomically(path, table.content)
         written.append(
             ExportFile(
@@ -81,9 +84,19 @@ def write_exports(
                 sha256=hashlib.sha256(table.content).hexdigest(),
                 warehouse_code=table.warehouse_code,
                 kind=table.kind,
+                rows_changed=rows_changed,
             )
         )
     return written
+
+
+def changed_lines(path: Path, content: bytes) -> int:
+    """Data rows of `content` not in the file now at `path` (new or changed since the previous export)."""
+    new = content.split(b"\r\n")[1:]
+    if not path.is_file():
+        return sum(1 for line in new if line)
+    old = set(path.read_bytes().split(b"\r\n")[1:])
+    return sum(1 for line in new if line and line not in old)
 
 
 def write_atomically(path: Path, content: bytes) -> bool:

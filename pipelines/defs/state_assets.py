@@ -1,5 +1,6 @@
 """Account-level assets: the folded inventory state, per-warehouse exports, and API pushes."""
 
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -34,9 +35,10 @@ def _accounts(store: StoreResource, partners: PartnersResource) -> list[str]:
           check_specs=[dg.AssetCheckSpec("no_oversold_rows", asset="inventory_state")])
 def inventory_state(context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource) -> dg.MaterializeResult:
     """One row per (account, warehouse, SKU): on_hand, pending, ats, available_date — every account folded up to date."""
+    started = time.perf_counter()
     db = store.store()
     reports = {a: fold_account(db, store.paths(), a) for a in _accounts(store, partners)}
-    state = db.state()
+    state = pl.concat([current_state(db, a).inventory.with_columns(pl.lit(a).alias("account")) for a in reports])
     keys = [warehouse_key(a, w) for a, w in db.warehouses()]
     new_keys = [k for k in keys if not context.instance.has_dynamic_partition(warehouses.name, k)]
     if new_keys:
@@ -46,6 +48,7 @@ def inventory_state(context: dg.AssetExecutionContext, store: StoreResource, par
     return dg.MaterializeResult(
         metadata={
             "rows": state.height,
+            "seconds": round(time.perf_counter() - started, 3),
             "ats_by_warehouse": by_warehouse({f"{r['account']}/{r['warehouse_code']}": r["ats"] for r in ats.to_dicts()}),
             "files_folded": dg.MetadataValue.json({a: r.files_applied for a, r in reports.items()}),
             "ats_change_by_warehouse": by_warehouse({a: r.ats_change_by_warehouse for a, r in reports.items()}),
@@ -82,7 +85,8 @@ def warehouse_exports(context: dg.AssetExecutionContext, config: ExportConfig, s
     return dg.MaterializeResult(metadata={
         "rows": snapshot.height,
         "files": dg.MetadataValue.json([{"path": str(f.path), "kind": f.kind, "rows": f.rows, "bytes": f.bytes,
-                                         "sha256": f.sha256} for f in written]),
+                                         "rows_changed": f.rows_changed, "sha256": f.sha256} for f in written]),
+        "rows_changed_vs_previous_export": sum(f.rows_changed for f in written if f.kind == "stock"),
         "bytes": sum(f.bytes for f in written),
         "path": dg.MetadataValue.path(str(Path(written[0].path).parent)) if written else "",
     })

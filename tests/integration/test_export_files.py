@@ -86,3 +86,12 @@ def test_a_warehouse_code_unsafe_in_a_file_name_is_refused(tmp_path):
 
     with pytest.raises(ValueError, match="warehouse_code '../etc'"):
         write_exports(snapshot, tmp_path)
+
+
+def test_rows_changed_counts_what_differs_from_the_previous_export(tmp_path):
+    first = write_exports(snapshot_frame([snapshot_row(1), snapshot_row(2), snapshot_row(3)]), tmp_path)
+    assert {f.kind: f.rows_changed for f in first}["stock"] == 3
+    same = write_exports(snapshot_frame([snapshot_row(1), snapshot_row(2), snapshot_row(3)]), tmp_path)
+    assert all(f.rows_changed == 0 for f in same)
+    moved = write_exports(snapshot_frame([snapshot_row(1), snapshot_row(2, ats=999), snapshot_row(3)]), tmp_path)
+    assert {f.kind: f.rows_changed for f in moved}["stock"] == 1
