@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from pipelines.adapters.drop_reader import read_drop
@@ -36,9 +35,6 @@ def parse(write_drop):
 
     return _parse
 
-
-def rows_of(frame: pl.DataFrame) -> list[dict]:
-    return frame.to_dicts()
 
 
 CATALOG = (

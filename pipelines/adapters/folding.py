@@ -19,7 +19,7 @@ from pipelines.adapters.data_paths import DataPaths
 from pipelines.adapters.store import SqlStore, new_id
 from pipelines.domain.fold import (FileToApply, FoldState, apply_file, effective_inventory, initial_state, merge_touched,
                                    prefix_hashes, touched_keys)
-from pipelines.domain.drop_names import FOLD_KIND_ORDER
+from pipelines.domain.inventory_merge import KEY as INVENTORY_KEY
 
 # Recent tips kept besides the overwrite checkpoints, so a slightly late file re-folds little.
 RECENT_TIPS_KEPT = 3
@@ -38,9 +38,6 @@ class FoldReport:
     per_file: dict = field(default_factory=dict)
     seconds: float = 0.0
 
-    @property
-    def refolded(self) -> bool:
-        return self.files_applied > 0 and self.started_from < self.files_total - self.files_applied
 
 
 def _to_apply(f: dict, rows: pl.DataFrame | None) -> FileToApply:
@@ -53,11 +50,11 @@ def _to_apply(f: dict, rows: pl.DataFrame | None) -> FileToApply:
 
 
 def ordered_files(files: list[dict]) -> list[dict]:
-    return sorted(files, key=lambda f: (f["as_of"], FOLD_KIND_ORDER[f["kind"]], f["name"], f["partner"]))
+    return sorted(files, key=lambda f: _to_apply(f, None).order_key)
 
 
 def _ats_change(old: pl.DataFrame, new: pl.DataFrame) -> dict:
-    key = ["warehouse_code", "item_key"]
+    key = INVENTORY_KEY
     joined = new.select(*key, "ats").join(old.select(*key, pl.col("ats").alias("old")), on=key, how="full",
                                           coalesce=True)
     delta = joined.group_by("warehouse_code").agg((pl.col("ats").fill_null(0) - pl.col("old").fill_null(0)).sum())

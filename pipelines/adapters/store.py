@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from pipelines.adapters.store_bulk import writer_for
 from pipelines.adapters.store_schema import create_engine, migrate
-from pipelines.domain.item_keys import SEPARATOR, SKU_COLUMNS
+from pipelines.domain.item_keys import SKU_COLUMNS, split_item_key
 
 STATE_COLUMNS = ["account", "warehouse_code", "upc", *SKU_COLUMNS, "on_hand", "pending", "ats", "available_date"]
 REJECT_COLUMNS = ["partner", "file", "line", "column", "value", "reason"]
@@ -53,8 +53,7 @@ def to_store_frame(name: str, frame: pl.DataFrame) -> pl.DataFrame:
     """A domain frame in its table's columns: `item_key` split back into the SKU columns."""
     keys, values = TABLE_LAYOUT[name]
     if "item_key" in frame.columns and name != "items":
-        parts = pl.col("item_key").str.split_exact(SEPARATOR, len(SKU_COLUMNS) - 1)
-        frame = frame.with_columns(parts.struct.field(f"field_{i}").alias(c) for i, c in enumerate(SKU_COLUMNS))
+        frame = split_item_key(frame)
     return frame.select(keys + values)
 
 

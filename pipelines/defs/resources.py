@@ -101,9 +101,8 @@ def partner_specs(partners_file: str | None, partner: str | None, inbox: str | N
 
 def settings_from_env() -> tuple[StoreResource, PartnersResource]:
     """Resources for `dagster dev` / the daemon, from the environment."""
-    url = dg.EnvVar("STOCKDROP_STORE_URL").get_value() or default_store_url()
     partners_file = dg.EnvVar("STOCKDROP_PARTNERS").get_value() or str(SAMPLE_PARTNERS)
-    return (StoreResource(url=url, data_dir=dg.EnvVar("STOCKDROP_DATA_DIR").get_value()),
+    return (StoreResource(url=store_url_from_env() or default_store_url(), data_dir=data_dir_from_env()),
             PartnersResource(partners_file=partners_file))
 
 

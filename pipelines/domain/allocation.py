@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
+from pipelines.domain.inventory_merge import KEY as INVENTORY_KEY
 from pipelines.domain.rejects import REJECT_SCHEMA, STALE_UPDATE, concat_rejects, rejects_from
 
 ALLOCATING = frozenset({"Pending", "Approved", "Shipped"})
@@ -26,7 +27,6 @@ ORDER_LINE_SCHEMA = {
     "policy": pl.String, "claim_due": pl.Boolean,
 }
 LINE_KEY = ["order_id", "item_key", "warehouse_code"]
-INV_KEY = ["warehouse_code", "item_key"]
 
 
 def empty_order_lines() -> pl.DataFrame:
@@ -63,9 +63,9 @@ class _Allocator:
     """Mutable working set for one file: the touched lines and inventory rows, as dicts."""
 
     def __init__(self, inventory: pl.DataFrame, lines: pl.DataFrame, keys: pl.DataFrame):
-        inv_keys = keys.select(INV_KEY).unique()
+        inv_keys = keys.select(INVENTORY_KEY).unique()
         self.inv = {(r["warehouse_code"], r["item_key"]): r
-                    for r in inventory.join(inv_keys, on=INV_KEY, how="semi").to_dicts()}
+                    for r in inventory.join(inv_keys, on=INVENTORY_KEY, how="semi").to_dicts()}
         self.lines = {(r["order_id"], r["item_key"], r["warehouse_code"]): r
                       for r in lines.join(keys.select(LINE_KEY).unique(), on=LINE_KEY, how="semi").to_dicts()}
         self.report = AllocationReport()
@@ -106,7 +106,7 @@ class _Allocator:
         self.report.touched_lines = list(self.lines)
         inv = pl.DataFrame(list(self.inv.values()), schema=inventory.schema) if self.inv else inventory.clear()
         ol = pl.DataFrame(list(self.lines.values()), schema=ORDER_LINE_SCHEMA) if self.lines else lines.clear()
-        return (pl.concat([inventory.join(inv.select(INV_KEY), on=INV_KEY, how="anti"), inv]),
+        return (pl.concat([inventory.join(inv.select(INVENTORY_KEY), on=INVENTORY_KEY, how="anti"), inv]),
                 pl.concat([lines.join(ol.select(LINE_KEY), on=LINE_KEY, how="anti"), ol]))
 
 

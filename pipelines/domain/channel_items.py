@@ -20,12 +20,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-SKU_COLUMNS = ("style_number", "style_identifier", "color_code", "size_name")
-KEY_SETS: dict[str, tuple[str, ...]] = {
-    "upc": ("upc",),
-    "style": SKU_COLUMNS,
-    "ids": ("style_id", "style_color_id", "size_code"),
-}
+from schemas.item_keys import KEY_SETS
+from schemas.item_keys import STYLE_SET as SKU_COLUMNS
+
 PUSH_MODES = ("update", "overwrite")
 
 # The ledger's per-item frames: last acknowledged value, and last rejected value (4xx batch).

@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 
 KINDS = ("warehouses", "linesheets", "styles", "inventory", "orders")
 KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
-EXTENSIONS = ("csv", "csv.gz")
 MODE_TOKENS = ("overwrite", "update", "seed")
 DEC_PENDING_TOKENS = {"decpending": True, "nodecpending": False}
 

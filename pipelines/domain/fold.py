@@ -14,7 +14,9 @@ import polars as pl
 
 from pipelines.domain import allocation, catalog
 from pipelines.domain.drop_names import FOLD_KIND_ORDER
+from pipelines.domain.allocation import LINE_KEY
 from pipelines.domain.inventory_merge import INVENTORY_SCHEMA, MergeOptions, empty_inventory, merge_inventory
+from pipelines.domain.inventory_merge import KEY as INVENTORY_KEY
 from pipelines.domain.item_keys import resolve_items
 from pipelines.domain.rejects import concat_rejects, empty_rejects
 
@@ -77,10 +79,6 @@ class Applied:
     rejects: pl.DataFrame
     metrics: dict = field(default_factory=dict)
     touched: dict[str, pl.DataFrame] | None = None
-
-
-INVENTORY_KEY = ["warehouse_code", "item_key"]
-LINE_KEY = ["order_id", "item_key", "warehouse_code"]
 
 
 def touched_keys(inventory: list | pl.DataFrame = (), lines: list = ()) -> dict[str, pl.DataFrame]:
