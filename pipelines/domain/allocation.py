@@ -171,18 +171,28 @@ def apply_orders(
                 line.update(claimed=0, backordered=0, claim_due=waits)
                 if not waits:
                     work.claim(line)
-            elif line["claim_due"] and not waits:
+            elif waits:
+                # Its pre-book start moved past the time applied: it claims nothing until then.
+                if line["claimed"]:
+                    work.give_back(line, line["claimed"], None)
+                line.update(claimed=0, backordered=0, claim_due=True)
+            elif line["claim_due"]:
                 work.claim(line)
-            elif not line["claim_due"] and line["quantity"] > old_quantity:
+            elif line["quantity"] > old_quantity:
                 work.claim(line)
-            elif not line["claim_due"] and line["quantity"] < line["claimed"]:
+            elif line["quantity"] < line["claimed"]:
                 work.give_back(line, line["claimed"] - line["quantity"], None)
                 line["backordered"] = 0
+            else:
+                line["backordered"] = line["quantity"] - line["claimed"]
         elif was and not now:
             work.give_back(line, line["claimed"], _no_return_reason(row))
             line.update(claimed=0, backordered=0, claim_due=False)
         else:
-            line.update(claimed=line["claimed"] if now else 0, claim_due=False)
+            # Not allocating, or moved to a made-to-order linesheet (never claims): a claim goes back.
+            if line["claimed"]:
+                work.give_back(line, line["claimed"], None)
+            line.update(claimed=0, backordered=0, claim_due=False)
         work.lines[key] = line
         work.sync_pending(line, before_pending)
     work.report.stale_updates = len(stale) + superseded.height
