@@ -71,6 +71,21 @@ def test_made_to_order_never_claims(fold):
     assert stock(s)[A] == (10, 0, 10)
 
 
+def test_a_line_moved_to_a_made_to_order_linesheet_gives_its_claim_back(fold):
+    s = fold([INV, orders("orders_20261103T000000.csv", "A1,012345678905,3,Pending,2026-11-03,,,,,,"),
+              orders("orders_20261104T000000.csv", "A1,012345678905,2,Pending,2026-11-03,,,MTO,,,")])
+    assert stock(s)[A] == (10, 0, 10)
+    assert s.order_lines.select("claimed", "backordered").row(0) == (0, 0)
+
+
+def test_a_line_whose_prebook_start_moves_later_gives_its_claim_back_until_then(fold):
+    s = fold([INV, orders("orders_20261103T000000.csv", "P1,012345678905,4,Approved,2026-11-03,,,,,,"),
+              orders("orders_20261104T000000.csv", "P1,012345678905,5,Approved,2026-11-03,,,,2026-12-01,,")])
+    assert stock(s)[A] == (10, 0, 10)
+    s = fold([("inventory_20261201T000000.csv", "upc,quantity\n012345678912,4\n")], state=s, base=False)
+    assert stock(s)[A] == (10, 5, 5)
+
+
 def test_deny_claims_what_is_available_and_continue_everything(fold):
     s = fold([INV, orders("orders_20261103T000000.csv", "D1,012345678912,6,Pending,2026-11-03,,,DENY,,,",
                           "D2,012345678912,1,Pending,2026-11-03,,,DENY,,,",
