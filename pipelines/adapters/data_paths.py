@@ -1,6 +1,7 @@
 """Where files live on disk: landed raw files, their parsed rows, fold checkpoints, exports."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -33,3 +34,8 @@ class DataPaths:
 
     def exports(self) -> Path:
         return self.root / "exports"
+
+    def export_index(self, folder: str | Path, account: str, warehouse_code: str) -> Path:
+        """The folder holding the line index of one warehouse's export files in `folder`."""
+        where = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:16]
+        return self.root / "export_index" / where / account / warehouse_code

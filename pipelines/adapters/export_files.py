@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.domain.export_rows import export_tables
+from pipelines.domain.export_rows import ExportTable, export_tables
 from pipelines.domain.partners import ExportTargets
 
 # Account and warehouse codes become part of file names: keep them to a safe alphabet.
@@ -65,43 +65,58 @@ def write_exports(
         ValueError: an account or warehouse code is not safe as part of a file name.
     """
     targets = targets or ExportTargets()
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    check_name_parts(snapshot)
+    return write_tables(export_tables(snapshot, item_identifier, targets.joor_delimiter), out_dir)
+
+
+def check_name_parts(snapshot: pl.DataFrame) -> None:
+    """Account and warehouse codes become part of file names: refuse any outside a safe alphabet."""
     for column in ("account", "warehouse_code"):
         for value in snapshot.get_column(column).unique().to_list():
             if value is None or not _NAME_PART.match(value):
                 raise ValueError(f"{column} {value!r} cannot be used in an export file name")
+
+
+def write_tables(tables: list[ExportTable], out_dir: str | os.PathLike) -> list[ExportFile]:
+    """Write rendered export files into `out_dir` (created if missing), each atomically."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for table in export_tables(snapshot, item_identifier, targets.joor_delimiter):
+    for table in tables:
         path = folder / table.file_name
-        rows_changed = changed_lines(path, table.content)
-        write_atomically(path, table.content)
-        written.append(
-            ExportFile(
-                path=path,
-                rows=table.rows,
-                bytes=len(table.content),
-                sha256=hashlib.sha256(table.content).hexdigest(),
-                warehouse_code=table.warehouse_code,
-                kind=table.kind,
-                rows_changed=rows_changed,
-            )
-        )
+        previous = path.read_bytes() if path.is_file() else None
+        written.append(write_file(path, table.content, table.kind, table.warehouse_code, table.rows,
+                                  changed_lines(previous, table.content)))
     return written
 
 
-def changed_lines(path: Path, content: bytes) -> int:
-    """Data rows of `content` not in the file now at `path` (new or changed since the previous export)."""
-    new = content.split(b"\r\n")[1:]
-    if not path.is_file():
-        return sum(1 for line in new if line)
-    old = set(path.read_bytes().split(b"\r\n")[1:])
-    return sum(1 for line in new if line and line not in old)
+def write_file(path: Path, content: bytes, kind: str, warehouse_code: str, rows: int, rows_changed: int,
+               previous: bytes | None = None) -> ExportFile:
+    write_atomically(path, content, previous)
+    return ExportFile(path=path, rows=rows, bytes=len(content), sha256=hashlib.sha256(content).hexdigest(),
+                      warehouse_code=warehouse_code, kind=kind, rows_changed=rows_changed)
 
 
-def write_atomically(path: Path, content: bytes) -> bool:
-    """Replace `path` with `content` in one rename; return False when it already held exactly that."""
-    if path.is_file() and path.stat().st_size == len(content) and path.read_bytes() == content:
+def changed_lines(previous: bytes | None, content: bytes) -> int:
+    """Data rows of `content` not in `previous` (new or changed since the previous export)."""
+    new = _data_lines(content)
+    return new.len() if previous is None else new.filter(~new.is_in(_data_lines(previous).implode())).len()
+
+
+def _data_lines(content: bytes) -> pl.Series:
+    lines = pl.Series([content.decode("utf-8")]).str.split("\r\n").explode().slice(1)
+    return lines.filter(lines != "")
+
+
+def write_atomically(path: Path, content: bytes, previous: bytes | None = None) -> bool:
+    """Replace `path` with `content` in one rename; return False when it already held exactly that.
+
+    `previous`, when given, is what the caller knows `path` holds now (saves reading it again).
+    """
+    if previous is not None:
+        if previous == content:
+            return False
+    elif path.is_file() and path.stat().st_size == len(content) and path.read_bytes() == content:
         return False
     # The temp file must live in the same folder: os.replace is atomic only within a filesystem.
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

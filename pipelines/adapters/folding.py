@@ -14,15 +14,18 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.adapters.checkpoint_files import load_checkpoint, remove_checkpoint, save_checkpoint
+from pipelines.adapters.checkpoint_files import TipChanges, load_checkpoint, remove_checkpoint, save_checkpoint
 from pipelines.adapters.data_paths import DataPaths
 from pipelines.adapters.store import SqlStore, new_id
 from pipelines.domain.fold import (FileToApply, FoldState, apply_file, effective_inventory, initial_state, merge_touched,
                                    prefix_hashes, touched_keys)
 from pipelines.domain.inventory_merge import KEY as INVENTORY_KEY
+from pipelines.domain.item_keys import item_key_expr
 
 # Recent tips kept besides the overwrite checkpoints, so a slightly late file re-folds little.
 RECENT_TIPS_KEPT = 3
+# Frames whose change can alter every export line of the account.
+CATALOG_FRAMES = ("warehouses", "linesheets", "items")
 
 
 @dataclass
@@ -99,15 +102,20 @@ def fold_account(store: SqlStore, paths: DataPaths, account: str) -> FoldReport:
             report.files_applied += 1
             if f["kind"] == "inventory" and f["mode"] == "overwrite" and i + 1 < len(files):
                 new_checkpoints.append(_checkpoint(state, folder, i + 1, hashes[i + 1], f["name"], "overwrite"))
-        last = files[-1] if files else None
-        reason = "overwrite" if last and last["kind"] == "inventory" and last["mode"] == "overwrite" else "tip"
-        new_checkpoints.append(_checkpoint(state, folder, len(files), hashes[-1], last and last["name"], reason))
         old, new = _narrowed(previous, touched), _narrowed(state, touched)
+        written = {}
         for name in FoldState.FRAMES:
             old_frame = effective_inventory(old) if name == "inventory" else getattr(old, name)
             new_frame = effective_inventory(new) if name == "inventory" else getattr(new, name)
-            report.rows_written[name] = store.sync_table(conn, name, account, old_frame, new_frame)
+            written[name] = store.sync_table(conn, name, account, old_frame, new_frame)
+            report.rows_written[name] = sum(frame.height for frame in written[name])
         report.ats_change_by_warehouse = _ats_change(old.inventory, new.inventory)
+        last = files[-1] if files else None
+        reason = "overwrite" if last and last["kind"] == "inventory" and last["mode"] == "overwrite" else "tip"
+        changes = TipChanges(tip and tip["checkpoint_id"], any(report.rows_written[n] for n in CATALOG_FRAMES),
+                             _inventory_changes(*written["inventory"]))
+        new_checkpoints.append(_checkpoint(state, folder, len(files), hashes[-1], last and last["name"], reason,
+                                           changes))
         keep = _retained(checkpoints, hashes, start)
         dropped = store.replace_checkpoints(conn, account, keep, new_checkpoints)
     for cp in dropped:
@@ -138,15 +146,23 @@ def _narrowed(state: FoldState, touched: dict[str, pl.DataFrame] | None) -> Fold
                              for name, keys in touched.items()})
 
 
+def _inventory_changes(upserts: pl.DataFrame, gone: pl.DataFrame) -> pl.DataFrame:
+    """The inventory rows a fold wrote (store columns) as `TipChanges.inventory`."""
+    upserts = upserts.with_columns(item_key_expr().alias("item_key"), pl.lit(False).alias("gone"))
+    gone = gone.with_columns(item_key_expr().alias("item_key"), pl.lit(True).alias("gone"))
+    return pl.concat([upserts, gone], how="diagonal_relaxed").select(
+        *INVENTORY_KEY, "gone", "on_hand", "pending", "ats", "available_date")
+
+
 def _nothing() -> FoldState:
     empty = initial_state()
     return replace(empty, warehouses=empty.warehouses.clear())
 
 
 def _checkpoint(state: FoldState, folder: Path, files_applied: int, prefix_hash: str, last_file: str | None,
-                reason: str) -> dict:
+                reason: str, changes: TipChanges | None = None) -> dict:
     cid = new_id()
-    path = save_checkpoint(state, folder / cid)
+    path = save_checkpoint(state, folder / cid, changes)
     return {"checkpoint_id": cid, "files_applied": files_applied, "prefix_hash": prefix_hash,
             "last_file": last_file, "reason": reason, "path": str(path)}
 

@@ -240,12 +240,16 @@ class SqlStore:
 
     # -- state --------------------------------------------------------------------------------
 
-    def sync_table(self, conn: sa.Connection, name: str, account: str, old: pl.DataFrame, new: pl.DataFrame) -> int:
-        """Make the account's rows of `name` equal `new`, writing only what differs from `old`."""
+    def sync_table(self, conn: sa.Connection, name: str, account: str, old: pl.DataFrame,
+                   new: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Make the account's rows of `name` equal `new`, writing only what differs from `old`.
+
+        Returns what was written, in the table's columns: (rows upserted, keys deleted).
+        """
         keys, _ = TABLE_LAYOUT[name]
         upserts, gone = changed_rows(to_store_frame(name, old), to_store_frame(name, new), keys)
         self.bulk.write(conn, self.t[name], account, keys, upserts, gone)
-        return upserts.height + gone.height
+        return upserts, gone
 
     def state(self, account: str | None = None) -> pl.DataFrame:
         """`stockdrop state`: one row per (account, warehouse, SKU), in the contract's order."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from pipelines.adapters.export_files import write_exports
+from pipelines.adapters.export_patching import export_warehouse
 from pipelines.adapters.folding import current_state, fold_account
 from pipelines.adapters.push_ledger import push_account
 from pipelines.defs.file_assets import FOLD_POOL, file_events
@@ -70,20 +70,23 @@ def warehouse_exports(context: dg.AssetExecutionContext, config: ExportConfig, s
     """The warehouse's export files: stock CSV, JOOR flat file and quantity template (one row per SKU)."""
     account, code = split_warehouse_key(context.partition_key)
     db = store.store()
-    snapshot = export_snapshot(current_state(db, account), account).filter(pl.col("warehouse_code") == code)
     specs = [s for s in partners.specs().values() if s.account == account]
     targets = [s for s in specs if s.exports.dir or s.exports.outbox] or specs[:1]
-    written = []
+    written, runs = [], []
     for spec in targets or [None]:
         folder = config.out_dir or (spec and spec.exports.dir) or store.paths().exports() / account
-        files = write_exports(snapshot, folder, spec.exports if spec else None, spec.item_identifier if spec else "auto")
+        run = export_warehouse(db, store.paths(), account, code, folder, spec.exports if spec else None,
+                               spec.item_identifier if spec else "auto")
         if spec and spec.exports.outbox:
             with closing(partners.source(spec)) as source:
-                for f in files:
+                for f in run.files:
                     source.upload(f.path, f.path.name)
-        written += files
+        written += run.files
+        runs.append(run)
     return dg.MaterializeResult(metadata={
-        "rows": snapshot.height,
+        "rows": max((r.rows for r in runs), default=0),
+        "patched": all(r.patched for r in runs),
+        "rows_rendered": sum(r.rows_rendered for r in runs),
         "files": dg.MetadataValue.json([{"path": str(f.path), "kind": f.kind, "rows": f.rows, "bytes": f.bytes,
                                          "rows_changed": f.rows_changed, "sha256": f.sha256} for f in written]),
         "rows_changed_vs_previous_export": sum(f.rows_changed for f in written if f.kind == "stock"),

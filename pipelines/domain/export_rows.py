@@ -31,6 +31,7 @@ import polars as pl
 
 from pipelines.domain import joor_fields
 from pipelines.domain.channel_items import KEY_SETS, SKU_COLUMNS
+from pipelines.domain.item_keys import item_key_expr
 
 EXPORT_SNAPSHOT_SCHEMA: dict[str, pl.DataType] = {
     "account": pl.String,
@@ -78,17 +79,21 @@ class ExportTable:
 
     Attributes:
         kind: stock | joor | quantity.
+        account: the file's account.
         warehouse_code: the one warehouse of the file.
         file_name: e.g. ``stock_acme_NYC.csv``.
         rows: number of data rows (header excluded).
         content: the encoded file (UTF-8, CRLF line ends, header first).
+        item_keys: the SKU of each data row, in file order.
     """
 
     kind: str
+    account: str
     warehouse_code: str
     file_name: str
     rows: int
     content: bytes
+    item_keys: pl.Series
 
 
 def safe_cell(value: object) -> str:
@@ -138,16 +143,20 @@ def stock_frame(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.select(*(_ats() if c == "ats" else pl.col(c) for c in STOCK_COLUMNS))
 
 
-def joor_frame(rows: pl.DataFrame, item_identifier: str) -> pl.DataFrame:
-    """The JOOR flat file (see the module docstring for the rules)."""
-    key_sets = ("upc", "style") if item_identifier == "auto" else (item_identifier,)
+def joor_rows(rows: pl.DataFrame, item_identifier: str) -> pl.DataFrame:
+    """The rows the JOOR file holds (see the module docstring), with the key set each is sent by (`_set`)."""
     if item_identifier == "auto":
         chosen = pl.when(pl.col("upc").is_not_null() & (pl.col("upc") != "")).then(pl.lit("upc")).otherwise(pl.lit("style"))
     else:
         complete = pl.all_horizontal(pl.col(c).is_not_null() & (pl.col(c) != "") for c in KEY_SETS[item_identifier])
         chosen = pl.when(complete).then(pl.lit(item_identifier))
     rows = rows.filter(~pl.col("skip_push") & ~pl.col("skip_joor")).with_columns(chosen.alias("_set"))
-    rows = rows.filter(pl.col("_set").is_not_null())
+    return rows.filter(pl.col("_set").is_not_null())
+
+
+def joor_frame(rows: pl.DataFrame, item_identifier: str) -> pl.DataFrame:
+    """The JOOR flat file of rows chosen by `joor_rows`."""
+    key_sets = ("upc", "style") if item_identifier == "auto" else (item_identifier,)
     keys = [pl.when(pl.col("_set") == name).then(pl.col(ours)).alias(wire)
             for name in key_sets for ours, wire in joor_fields.ITEM_KEY_FIELDS[name]]
     return rows.select(
@@ -158,11 +167,50 @@ def joor_frame(rows: pl.DataFrame, item_identifier: str) -> pl.DataFrame:
     )
 
 
+def quantity_rows(rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.filter(~pl.col("skip_push"))
+
+
 def quantity_frame(rows: pl.DataFrame) -> pl.DataFrame:
-    """The `sku,quantity` template (sku = upc, else the style keys joined by `|`)."""
+    """The `sku,quantity` template (sku = upc, else the style keys joined by `|`) of `quantity_rows`."""
     sku = pl.when(pl.col("upc").is_not_null() & (pl.col("upc") != "")).then(pl.col("upc")).otherwise(
         pl.concat_str([pl.col(c) for c in SKU_COLUMNS], separator=SKU_SEPARATOR))
-    return rows.filter(~pl.col("skip_push")).select(sku.alias("sku"), _ats().alias("quantity"))
+    return rows.select(sku.alias("sku"), _ats().alias("quantity"))
+
+
+def kind_rows(kind: str, rows: pl.DataFrame, item_identifier: str) -> pl.DataFrame:
+    """The rows of a warehouse's snapshot that file `kind` holds, in the same order."""
+    if kind == "joor":
+        return joor_rows(rows, item_identifier)
+    return quantity_rows(rows) if kind == "quantity" else rows
+
+
+def kind_frame(kind: str, rows: pl.DataFrame, item_identifier: str) -> pl.DataFrame:
+    """File `kind`'s columns for rows already chosen by `kind_rows`."""
+    if kind == "joor":
+        return joor_frame(rows, item_identifier)
+    return quantity_frame(rows) if kind == "quantity" else stock_frame(rows)
+
+
+def sorted_for_export(snapshot: pl.DataFrame) -> pl.DataFrame:
+    """Snapshot rows in file order, with their `item_key`: by account, warehouse, then SKU.
+
+    Ordering by `item_key` (the SKU columns joined by a unit separator, which sorts below every
+    printable character) is ordering by the SKU columns one after another; having it as one
+    column lets an export be patched by key (`domain.export_patch`).
+    """
+    return snapshot.with_columns(item_key_expr().alias("item_key")).sort(["account", "warehouse_code", "item_key"])
+
+
+def file_name(kind: str, account: str, warehouse_code: str) -> str:
+    return f"{kind}_{account}_{warehouse_code}.csv"
+
+
+def render_kind(kind: str, rows: pl.DataFrame, item_identifier: str, joor_delimiter: str) -> tuple[pl.DataFrame, bytes]:
+    """(rows of file `kind` with their item_key, the file's bytes) for one warehouse's sorted rows."""
+    chosen = kind_rows(kind, rows, item_identifier)
+    content = _render(kind_frame(kind, chosen, item_identifier), joor_delimiter if kind == "joor" else ",")
+    return chosen.select("item_key"), content
 
 
 def export_tables(
@@ -178,21 +226,11 @@ def export_tables(
     if item_identifier not in ("auto", *KEY_SETS):
         raise ValueError(f"unknown item_identifier {item_identifier!r} (auto, upc, style, ids)")
     tables: list[ExportTable] = []
-    ordered = snapshot.sort(["account", "warehouse_code", *SKU_COLUMNS])
+    ordered = sorted_for_export(snapshot)
     for (account, warehouse_code), rows in ordered.group_by(["account", "warehouse_code"], maintain_order=True):
-        for kind, frame in (
-            ("stock", stock_frame(rows)),
-            ("joor", joor_frame(rows, item_identifier)),
-            ("quantity", quantity_frame(rows)),
-        ):
-            delimiter = joor_delimiter if kind == "joor" else ","
-            tables.append(
-                ExportTable(
-                    kind=kind,
-                    warehouse_code=warehouse_code,
-                    file_name=f"{kind}_{account}_{warehouse_code}.csv",
-                    rows=frame.height,
-                    content=_render(frame, delimiter),
-                )
-            )
+        for kind in EXPORT_KINDS:
+            keys, content = render_kind(kind, rows, item_identifier, joor_delimiter)
+            tables.append(ExportTable(kind=kind, account=account, warehouse_code=warehouse_code,
+                                      file_name=file_name(kind, account, warehouse_code), rows=keys.height,
+                                      content=content, item_keys=keys.get_column("item_key")))
     return tables
