@@ -88,9 +88,8 @@ def generate(folder: Path, rows: int, warehouses: int) -> dict[str, int]:
 def child(args: argparse.Namespace) -> None:
     """One backend's run; prints one JSON line of timings."""
     from pipelines.adapters.data_paths import DataPaths
-    from pipelines.adapters.export_files import write_exports
-    from pipelines.adapters.folding import current_state, fold_account
-    from pipelines.domain.fold import export_snapshot
+    from pipelines.adapters.export_patching import export_warehouse
+    from pipelines.adapters.folding import fold_account
     from pipelines.adapters.landing import land_file
     from pipelines.adapters.parsing import parse_file
     from pipelines.adapters.sftp_source import SftpDropSource
@@ -119,9 +118,11 @@ def child(args: argparse.Namespace) -> None:
         t2 = time.perf_counter()
         report = fold_account(store, paths, partner.account)
         t3 = time.perf_counter()
-        snapshot = export_snapshot(current_state(store, partner.account), partner.account)
-        write_exports(snapshot, paths.exports() / prefix)
+        # As the warehouse_exports partitions do: each warehouse into the one export folder.
+        exports = [export_warehouse(store, paths, partner.account, code, paths.exports() / partner.account)
+                   for _account, code in store.warehouses(partner.account)]
         t4 = time.perf_counter()
+        timings[f"{prefix}.rows_rendered"] = sum(e.rows_rendered for e in exports)
         timings.update({f"{prefix}.land": t1 - t0, f"{prefix}.parse": t2 - t1, f"{prefix}.fold": t3 - t2,
                         f"{prefix}.export": t4 - t3, f"{prefix}.refolded_files": report.files_applied})
 
@@ -199,13 +200,20 @@ INVENTORY_DDL = """CREATE TABLE {name} (account VARCHAR(100) NOT NULL, warehouse
 KEYS = "account, warehouse_code, style_number, style_identifier, color_code, size_name"
 
 
-def floor_sqlite(rows: pl.DataFrame, scratch: Path) -> float:
-    """One raw executemany upsert of every row, one transaction, the store's pragmas."""
-    db = sqlite3.connect(scratch / "floor.db", isolation_level=None)
+def floor_sqlite(rows: pl.DataFrame, scratch: Path, changed: pl.DataFrame | None = None) -> float:
+    """One raw executemany upsert of every row (or, given `changed`, of those rows into a table
+    already holding `rows`), one transaction, the store's pragmas."""
+    path = scratch / ("floor.db" if changed is None else "floor-delta.db")
+    db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute(INVENTORY_DDL.format(name="inventory"))
-    params = rows.rows()
+    if changed is not None:
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO inventory VALUES (?,?,?,?,?,?,?,?,?,?)", rows.rows())
+        db.execute("COMMIT")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    params = (rows if changed is None else changed).rows()
     t = time.perf_counter()
     db.execute("BEGIN IMMEDIATE")
     db.executemany(f"INSERT INTO inventory VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT ({KEYS}) DO UPDATE SET "
@@ -217,8 +225,9 @@ def floor_sqlite(rows: pl.DataFrame, scratch: Path) -> float:
     return elapsed
 
 
-def floor_postgres(rows: pl.DataFrame, url: str) -> float:
-    """COPY every row into a staging table, then one MERGE into a table already holding them all."""
+def floor_postgres(rows: pl.DataFrame, url: str, changed: pl.DataFrame | None = None) -> float:
+    """COPY every row (or `changed`) into a staging table, then one MERGE into a table already
+    holding all `rows`."""
     import io
 
     import psycopg
@@ -231,13 +240,15 @@ def floor_postgres(rows: pl.DataFrame, url: str) -> float:
         with conn.cursor() as cur, cur.copy("COPY floor_inventory FROM STDIN (FORMAT csv)") as copy:
             copy.write(buf.getvalue())
         conn.commit()
-        changed = io.BytesIO()
-        rows.with_columns(pl.col("on_hand") + 1, pl.col("ats") + 1).write_csv(changed, include_header=False)
+        if changed is None:
+            changed = rows.with_columns(pl.col("on_hand") + 1, pl.col("ats") + 1)
+        changed_csv = io.BytesIO()
+        changed.write_csv(changed_csv, include_header=False)
         t = time.perf_counter()
         with conn.cursor() as cur:
             cur.execute("CREATE TEMP TABLE stage (LIKE floor_inventory) ON COMMIT DROP")
             with cur.copy("COPY stage FROM STDIN (FORMAT csv)") as copy:
-                copy.write(changed.getvalue())
+                copy.write(changed_csv.getvalue())
             on = " AND ".join(f"t.{k} = s.{k}" for k in KEYS.split(", "))
             cur.execute(f"MERGE INTO floor_inventory t USING stage s ON {on} WHEN MATCHED THEN UPDATE SET "
                         "on_hand = s.on_hand, pending = s.pending, ats = s.ats, available_date = s.available_date "
@@ -293,7 +304,13 @@ def report(backend: str, t: dict, peak_mb: float, rows: dict, floors: dict) -> N
           f"without exports {(total - full['export']) / floor_total:.2f}×")
     print(f"  delta (1%)  {delta:6.2f} s  = {100 * delta / total:.1f}% of the full file "
           f"(land {t['delta.land']:.2f}, parse {t['delta.parse']:.2f}, fold {t['delta.fold']:.2f}, "
-          f"export {t['delta.export']:.2f})")
+          f"export {t['delta.export']:.2f}: {t['delta.rows_rendered']:,} lines rendered of "
+          f"{t['full.rows_rendered']:,})")
+    delta_floor = floors["delta_sftp_get"] + floors["delta_read_csv"] + floors[f"delta_db_{backend}"]
+    print(f"  delta floors {delta_floor:.2f} s (sftp get {floors['delta_sftp_get']:.2f}, read_csv "
+          f"{floors['delta_read_csv']:.2f}, {rows[DELTA]:,}-row upsert into the full table "
+          f"{floors[f'delta_db_{backend}']:.2f}): delta = {delta / delta_floor:.2f}× its floors; "
+          f"the floors alone are {100 * delta_floor / total:.1f}% of the full file")
     print(f"  late file after the overwrite: fold {late_after:.2f} s ({t['late_after.refolded_files']} files "
           f"re-applied); before it: fold {late_before:.2f} s ({t['late_before.refolded_files']} files re-applied)")
 
@@ -329,11 +346,15 @@ def main() -> int:
               f"{rows[CATALOG[1]]:,} SKUs, delta {rows[DELTA]:,} rows")
         floors = {"sftp_get": min(floor_sftp(sshd, inbox / FULL, scratch) for _ in range(2)),
                   "read_csv": min(floor_read_csv(inbox / FULL) for _ in range(2))}
-        table_rows = state_rows(inbox / FULL)
+        table_rows, delta_rows = state_rows(inbox / FULL), state_rows(inbox / DELTA)
         floors["db_sqlite"] = floor_sqlite(table_rows, scratch)
+        floors["delta_sftp_get"] = min(floor_sftp(sshd, inbox / DELTA, scratch) for _ in range(2))
+        floors["delta_read_csv"] = min(floor_read_csv(inbox / DELTA) for _ in range(2))
+        floors["delta_db_sqlite"] = floor_sqlite(table_rows, scratch, delta_rows)
         if pg:
             floors["db_postgresql"] = floor_postgres(table_rows, create_database(pg, "floor"))
-        del table_rows
+            floors["delta_db_postgresql"] = floor_postgres(table_rows, create_database(pg, "floor"), delta_rows)
+        del table_rows, delta_rows
         print("floors: " + ", ".join(f"{k} {v:.2f} s" for k, v in floors.items()))
         results = {}
         for backend in backends:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
@@ -83,7 +83,7 @@ def _read_index(index_path: Path, folder: Path, settings: dict) -> tuple[dict, p
         meta = json.loads((index_path / INDEX_META).read_text())
         index = pl.read_parquet(index_path / INDEX_FRAME)
     except (FileNotFoundError, ValueError, OSError) as exc:
-        raise _WriteInFull(f"no line index ({exc})") from exc
+        raise _WriteInFull("no line index yet") from exc
     if meta.get("settings") != settings:
         raise _WriteInFull("export settings changed")
     for kind, f in meta["files"].items():
@@ -121,10 +121,12 @@ def _changes_since(checkpoint_id: str | None, tip: dict | None, checkpoints: dic
 def _patch(folder: Path, account: str, warehouse_code: str, tip: dict, meta: dict, index: pl.DataFrame,
            changes: pl.DataFrame, settings: dict) -> tuple[WarehouseExport, pl.DataFrame]:
     names = {kind: file_name(kind, account, warehouse_code) for kind in EXPORT_KINDS}
+    if changes.height and not meta["files"]:
+        raise _WriteInFull("the warehouse had no rows")
     if not changes.height:
         files = [ExportFile(path=folder / names[k], rows=f["rows"], bytes=f["bytes"], sha256=f["sha256"],
                             warehouse_code=warehouse_code, kind=k) for k, f in meta["files"].items()]
-        return WarehouseExport(files, meta["files"]["stock"]["rows"], True, 0), index
+        return WarehouseExport(files, meta["files"]["stock"]["rows"] if files else 0, True, 0), index
     old = {kind: (folder / names[kind]).read_bytes() for kind in EXPORT_KINDS}
     try:
         lines = _changed_lines(account, tip, changes, settings)
@@ -139,7 +141,10 @@ def _patch(folder: Path, account: str, warehouse_code: str, tip: dict, meta: dic
 
 def _changed_lines(account: str, tip: dict, changes: pl.DataFrame, settings: dict) -> pl.DataFrame:
     """Per changed SKU, its new line in each file (null: not in that file), sorted by item_key."""
-    catalog = load_checkpoint(Path(tip["path"]), ("warehouses", "items"))
+    try:
+        catalog = load_checkpoint(Path(tip["path"]), ("warehouses", "items"))
+    except FileNotFoundError as exc:  # a fold since replaced that tip: its successor is the state now
+        raise _WriteInFull("the state moved on while exporting") from exc
     present = changes.filter(~pl.col("gone"))
     state = FoldState(warehouses=catalog.warehouses, linesheets=pl.DataFrame(),
                       items=catalog.items.join(present.select("item_key"), on="item_key", how="semi"),
@@ -151,14 +156,15 @@ def _changed_lines(account: str, tip: dict, changes: pl.DataFrame, settings: dic
 
 def _write_in_full(store: SqlStore, folder: Path, account: str, warehouse_code: str, settings: dict,
                    because: str) -> tuple[WarehouseExport, pl.DataFrame | None]:
-    snapshot = export_snapshot(current_state(store, account), account).filter(
-        pl.col("warehouse_code") == warehouse_code)
+    state = current_state(store, account)
+    state = replace(state, inventory=state.inventory.filter(pl.col("warehouse_code") == warehouse_code))
+    snapshot = export_snapshot(state, account)
     check_name_parts(snapshot)
     tables = export_tables(snapshot, settings["item_identifier"], settings["joor_delimiter"])
     files = write_tables(tables, folder)
     by_kind = {t.kind: t for t in tables}
     index = line_index({k: t.item_keys for k, t in by_kind.items()}, {k: t.content for k, t in by_kind.items()}) \
-        if tables else None
+        if tables else pl.DataFrame(schema=INDEX_SCHEMA)
     return WarehouseExport(files, snapshot.height, False, sum(t.rows for t in tables), because), index
 
 
@@ -167,8 +173,8 @@ def _write_index(index_path: Path, index: pl.DataFrame | None, checkpoint_id: st
     """Record the line index and what the files look like now (or forget it: next time, in full)."""
     meta_path, frame_path = index_path / INDEX_META, index_path / INDEX_FRAME
     meta_path.unlink(missing_ok=True)  # first, so a crash below never leaves a stale index in force
-    if index is None or len(files) != len(EXPORT_KINDS):
-        return
+    if index is None or len(files) not in (0, len(EXPORT_KINDS)):
+        return  # no files is an index too: a warehouse without rows stays cheap to export
     index_path.mkdir(parents=True, exist_ok=True)
     index.write_parquet(frame_path, statistics=False)
     described = {}

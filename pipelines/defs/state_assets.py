@@ -87,6 +87,8 @@ def warehouse_exports(context: dg.AssetExecutionContext, config: ExportConfig, s
         "rows": max((r.rows for r in runs), default=0),
         "patched": all(r.patched for r in runs),
         "rows_rendered": sum(r.rows_rendered for r in runs),
+        "written_in_full_because": "; ".join(sorted({r.written_in_full_because for r in runs
+                                                     if r.written_in_full_because})),
         "files": dg.MetadataValue.json([{"path": str(f.path), "kind": f.kind, "rows": f.rows, "bytes": f.bytes,
                                          "rows_changed": f.rows_changed, "sha256": f.sha256} for f in written]),
         "rows_changed_vs_previous_export": sum(f.rows_changed for f in written if f.kind == "stock"),

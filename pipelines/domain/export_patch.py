@@ -43,10 +43,10 @@ def line_index(item_keys: dict[str, pl.Series], contents: dict[str, bytes]) -> p
     """
     frames = []
     for kind in EXPORT_KINDS:
-        lines = contents[kind].split(LINE_END)
-        if len(lines) != item_keys[kind].len() + 2 or lines[-1]:
+        lines = pl.Series([contents[kind].decode("utf-8")]).str.split(LINE_END.decode()).explode()
+        if lines.len() != item_keys[kind].len() + 2 or lines[-1]:
             return None
-        lengths = pl.Series(kind, [len(line) + len(LINE_END) for line in lines[1:-1]], dtype=pl.Int64)
+        lengths = (lines.slice(1, item_keys[kind].len()).str.len_bytes().cast(pl.Int64) + len(LINE_END)).alias(kind)
         frames.append(pl.DataFrame([item_keys[kind].alias("item_key"), lengths]))
     index = frames[0]
     for frame in frames[1:]:
