@@ -28,13 +28,15 @@ class TipChanges:
 
     Attributes:
         previous_tip: checkpoint_id of the tip the fold started from.
-        catalog_changed: warehouses, linesheets or items changed (every export line may differ).
+        all_lines_may_differ: the catalog (warehouses, linesheets, items) changed, or the fold wrote
+            so much of the inventory that exports are better written in full; `inventory` is then
+            left empty.
         inventory: one row per (warehouse_code, item_key) written: its new effective values, or
             `gone` true when the row was deleted.
     """
 
     previous_tip: str | None
-    catalog_changed: bool
+    all_lines_may_differ: bool
     inventory: pl.DataFrame
 
 
@@ -47,7 +49,7 @@ def save_checkpoint(state: FoldState, folder: Path, changes: TipChanges | None =
     if changes is not None:
         changes.inventory.write_parquet(tmp / CHANGES_FILE, statistics=False)
         (tmp / CHANGES_META).write_text(json.dumps(
-            {"previous_tip": changes.previous_tip, "catalog_changed": changes.catalog_changed}))
+            {"previous_tip": changes.previous_tip, "all_lines_may_differ": changes.all_lines_may_differ}))
     os.replace(tmp, folder)
     return folder
 
@@ -65,7 +67,7 @@ def load_changes(folder: Path) -> TipChanges | None:
         inventory = pl.read_parquet(Path(folder) / CHANGES_FILE)
     except FileNotFoundError:
         return None
-    return TipChanges(meta["previous_tip"], meta["catalog_changed"], inventory)
+    return TipChanges(meta["previous_tip"], meta["all_lines_may_differ"], inventory)
 
 
 def remove_checkpoint(folder: Path) -> None:

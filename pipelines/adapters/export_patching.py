@@ -105,7 +105,7 @@ def _changes_since(checkpoint_id: str | None, tip: dict | None, checkpoints: dic
     steps, at = [], tip
     while at["checkpoint_id"] != checkpoint_id:
         changes = load_changes(Path(at["path"]))
-        if changes is None or changes.catalog_changed:
+        if changes is None or changes.all_lines_may_differ:
             raise _WriteInFull("a fold since the last export changed the catalog, or its changes are not kept")
         steps.append(changes.inventory.filter(pl.col("warehouse_code") == warehouse_code))
         if changes.previous_tip == checkpoint_id:

@@ -112,8 +112,7 @@ def fold_account(store: SqlStore, paths: DataPaths, account: str) -> FoldReport:
         report.ats_change_by_warehouse = _ats_change(old.inventory, new.inventory)
         last = files[-1] if files else None
         reason = "overwrite" if last and last["kind"] == "inventory" and last["mode"] == "overwrite" else "tip"
-        changes = TipChanges(tip and tip["checkpoint_id"], any(report.rows_written[n] for n in CATALOG_FRAMES),
-                             _inventory_changes(*written["inventory"]))
+        changes = _tip_changes(tip, report, written["inventory"], state.inventory.height)
         new_checkpoints.append(_checkpoint(state, folder, len(files), hashes[-1], last and last["name"], reason,
                                            changes))
         keep = _retained(checkpoints, hashes, start)
@@ -144,6 +143,15 @@ def _narrowed(state: FoldState, touched: dict[str, pl.DataFrame] | None) -> Fold
         return state
     return replace(state, **{name: getattr(state, name).join(keys, on=keys.columns, how="semi")
                              for name, keys in touched.items()})
+
+
+def _tip_changes(tip: dict | None, report: FoldReport, inventory_written: tuple, state_rows: int) -> TipChanges:
+    """What this fold changed for exports to follow; past a quarter of the state, recording the
+    rows would cost more than the full export they could save."""
+    everything = any(report.rows_written[n] for n in CATALOG_FRAMES) or \
+        report.rows_written["inventory"] > max(state_rows // 4, 1000)
+    rows = _inventory_changes(*(frame.clear() for frame in inventory_written) if everything else inventory_written)
+    return TipChanges(tip and tip["checkpoint_id"], everything, rows)
 
 
 def _inventory_changes(upserts: pl.DataFrame, gone: pl.DataFrame) -> pl.DataFrame:
