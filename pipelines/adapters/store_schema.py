@@ -45,6 +45,10 @@ def migrate(url: str | sa.URL, upto: str | None = None) -> list[str]:
     if upto is not None:
         ids = [m.id for m in migrations]
         migrations = migrations[: ids.index(upto) + 1]
+    # An up-to-date store (every start but the first) takes no lock: a process killed at start
+    # must not leave yoyo's lock row behind for the next one to time out on.
+    if not backend.to_apply(migrations):
+        return []
     with backend.lock():
         todo = backend.to_apply(migrations)
         backend.apply_migrations(todo)
