@@ -86,7 +86,7 @@ def write_tables(tables: list[ExportTable], out_dir: str | os.PathLike) -> list[
         path = folder / table.file_name
         previous = path.read_bytes() if path.is_file() else None
         written.append(write_file(path, table.content, table.kind, table.warehouse_code, table.rows,
-                                  changed_lines(previous, table.content)))
+                                  count_new_lines(previous, table.content), previous))
     return written
 
 
@@ -97,7 +97,7 @@ def write_file(path: Path, content: bytes, kind: str, warehouse_code: str, rows:
                       warehouse_code=warehouse_code, kind=kind, rows_changed=rows_changed)
 
 
-def changed_lines(previous: bytes | None, content: bytes) -> int:
+def count_new_lines(previous: bytes | None, content: bytes) -> int:
     """Data rows of `content` not in `previous` (new or changed since the previous export)."""
     new = _data_lines(content)
     return new.len() if previous is None else new.filter(~new.is_in(_data_lines(previous).implode())).len()

@@ -82,7 +82,7 @@ def _read_index(index_path: Path, folder: Path, settings: dict) -> tuple[dict, p
     try:
         meta = json.loads((index_path / INDEX_META).read_text())
         index = pl.read_parquet(index_path / INDEX_FRAME)
-    except (FileNotFoundError, ValueError, OSError) as exc:
+    except (OSError, ValueError) as exc:
         raise _WriteInFull("no line index yet") from exc
     if meta.get("settings") != settings:
         raise _WriteInFull("export settings changed")

@@ -150,8 +150,9 @@ def _tip_changes(tip: dict | None, report: FoldReport, inventory_written: tuple,
     rows would cost more than the full export they could save."""
     everything = any(report.rows_written[n] for n in CATALOG_FRAMES) or \
         report.rows_written["inventory"] > max(state_rows // 4, 1000)
-    rows = _inventory_changes(*(frame.clear() for frame in inventory_written) if everything else inventory_written)
-    return TipChanges(tip and tip["checkpoint_id"], everything, rows)
+    if everything:
+        inventory_written = tuple(frame.clear() for frame in inventory_written)
+    return TipChanges(tip and tip["checkpoint_id"], everything, _inventory_changes(*inventory_written))
 
 
 def _inventory_changes(upserts: pl.DataFrame, gone: pl.DataFrame) -> pl.DataFrame:
