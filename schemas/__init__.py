@@ -1,8 +1,10 @@
-"""Pandera (polars) models of the drop files, one module per file kind: declarations only.
+"""The drop files' column declarations, one module per file kind, and their pandera (polars) models.
 
-Every column is validated as text (ids keep their leading zeros); each model's `CASTS` says what
-its typed columns become once valid, and `KIND` names the file kind it describes.
+Each kind module declares `KIND` and `COLUMNS` (name -> `columns.Column`); `MODELS[kind]` is the
+`FileModel` built from them: the pandera schema that validates the text, and the casts that make
+the typed rows. What a valid value is lives once, in `schemas.columns`.
 """
 from schemas import inventory, linesheets, orders, styles, warehouses
+from schemas.model import FileModel
 
-MODELS = {m.KIND: m for m in (warehouses, linesheets, styles, inventory, orders)}
+MODELS = {m.KIND: FileModel.build(m.KIND, m.COLUMNS) for m in (warehouses, linesheets, styles, inventory, orders)}

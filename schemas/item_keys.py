@@ -1,33 +1,10 @@
 """The item-key columns a row may identify its SKU with (see drops.md, Item keys)."""
-from typing import Optional
+from pipelines.domain.item_keys import IDS_SET, STYLE_SET, UPC_SET
+from schemas.columns import CODE, IDENTIFIER, Column
 
-import pandera.polars as pa
-
-from schemas import checks
-
-UPC_SET = ("upc",)
-STYLE_SET = ("style_number", "style_identifier", "color_code", "size_name")
-IDS_SET = ("style_id", "style_color_id", "size_code")
-KEY_SETS = {"upc": UPC_SET, "style": STYLE_SET, "ids": IDS_SET}
-KEY_COLUMNS = UPC_SET + STYLE_SET + IDS_SET
-
-
-class ItemKeyColumns(pa.DataFrameModel):
-    """The optional item-key columns of inventory and orders files (a row needs one complete set)."""
-
-    upc: Optional[str] = pa.Field(nullable=True)
-    style_number: Optional[str] = pa.Field(nullable=True)
-    style_identifier: Optional[str] = pa.Field(nullable=True)
-    color_code: Optional[str] = pa.Field(nullable=True)
-    size_name: Optional[str] = pa.Field(nullable=True)
-    style_id: Optional[str] = pa.Field(nullable=True)
-    style_color_id: Optional[str] = pa.Field(nullable=True)
-    size_code: Optional[str] = pa.Field(nullable=True)
-
-    @pa.check("upc", "style_id", "style_color_id", "size_code", "color_code", "style_number",
-              name="identifier in scientific notation")
-    def _identifier(cls, data):
-        return checks.identifier(data)
-
-    class Config:
-        strict = False
+ITEM_KEY_COLUMNS = {
+    "upc": Column(CODE), "style_number": Column(CODE), "style_identifier": Column(IDENTIFIER),
+    "color_code": Column(CODE), "size_name": Column(IDENTIFIER), "style_id": Column(CODE),
+    "style_color_id": Column(CODE), "size_code": Column(CODE),
+}
+assert set(ITEM_KEY_COLUMNS) == set(UPC_SET + STYLE_SET + IDS_SET)

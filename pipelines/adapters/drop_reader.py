@@ -1,13 +1,23 @@
 """Reading a landed drop file: bytes -> text columns -> pandera validation -> typed rows + rejects.
 
 Every column is read as text so identifiers keep their leading zeros and one bad cell never
-fails the file; casting happens only after validation said the text is well formed.
+fails the file; casting happens only after validation said the text is well formed, so every
+typed value is within the limits of `schemas.columns`.
+
+Tokenising has two paths that give the same frame. A file without quote characters and without
+lone CRs has one record per physical line, and polars reads it at full speed. Any other file is
+read by Python's csv module (strict quoting, CR / LF / CRLF line ends), which knows the physical
+line each record starts on, so line numbers stay right when a quoted cell spans lines and a
+malformed file is rejected naming the first line that cannot be read. On both paths a row with
+more or fewer fields than the header is a row reject; blank lines are skipped.
 """
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +27,10 @@ import polars as pl
 import schemas
 from pipelines.domain.partners import CsvDialect
 from pipelines.domain.rejects import concat_rejects, empty_rejects
-from schemas import checks
+from schemas.model import BUILTIN_REASONS
+
+DEFAULT_MAX_DECOMPRESSED_MB = 1024
+_CHUNK = 1 << 20
 
 
 class FileRejected(ValueError):
@@ -41,48 +54,124 @@ def normalise_header(name: str) -> str:
     return re.sub(r"\s+", "_", name.replace("\ufeff", "").strip().lower())
 
 
-def _text(path: Path, gz: bool, dialect: CsvDialect) -> bytes:
-    """The file as UTF-8 bytes without a BOM, or FileRejected when it does not decode."""
-    raw = path.read_bytes()
-    if gz:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise FileRejected(f"not a valid gzip file: {e}") from e
+def _decompressed(path: Path, max_bytes: int) -> bytes:
+    """A gzip file's content; rejected when corrupt or larger than `max_bytes` (counted while
+    streaming, so a bomb is never held in memory)."""
+    size = 0
+    try:
+        with gzip.open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FileRejected(f"decompressed content exceeds max_decompressed_mb "
+                                       f"({max_bytes // (1 << 20)} MB)")
+        return gzip.decompress(path.read_bytes())
+    except (OSError, EOFError, zlib.error) as e:
+        raise FileRejected(f"not a valid gzip file: {e}") from None
+
+
+def _text(path: Path, gz: bool, dialect: CsvDialect, max_bytes: int) -> str:
+    """The file as text without a BOM, or FileRejected when it does not decode."""
+    raw = _decompressed(path, max_bytes) if gz else path.read_bytes()
     encoding = dialect.encoding.lower().replace("_", "-")
     if encoding in ("utf-8", "utf8", "utf-8-sig"):
         try:
-            raw.decode("utf-8")
+            return raw.decode("utf-8").removeprefix("\ufeff")
         except UnicodeDecodeError as e:
             line = raw.count(b"\n", 0, e.start) + 1
             raise FileRejected(f"undecodable bytes for utf-8 at byte {e.start}", line=line,
-                               value=raw[e.start:e.end].hex()) from e
-        return raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+                               value=raw[e.start:e.end].hex()) from None
     try:
-        return raw.decode(dialect.encoding).lstrip("\ufeff").encode("utf-8")
+        return raw.decode(dialect.encoding).removeprefix("\ufeff")
     except (UnicodeDecodeError, LookupError) as e:
-        raise FileRejected(f"undecodable bytes for {dialect.encoding}: {e}") from e
+        raise FileRejected(f"undecodable bytes for {dialect.encoding}: {e}") from None
 
 
-def _read_text_frame(data: bytes, dialect: CsvDialect) -> pl.DataFrame:
+def _header(names: list[str]) -> list[str]:
+    headers = [normalise_header(c) for c in names]
+    seen: set[str] = set()
+    for h in headers:
+        if h and h in seen:
+            raise FileRejected(f"duplicate column {h!r}", column=h, line=1)
+        seen.add(h)
+    # A nameless column (a trailing delimiter) is no declared column; keep it apart from the others.
+    return [h or f"_unnamed_{i}" for i, h in enumerate(headers)]
+
+
+def _ragged(lines: pl.DataFrame, width: int) -> pl.DataFrame:
+    """Row rejects for records whose field count differs from the header's."""
+    return lines.filter(pl.col("fields") != width).select(
+        "line", pl.lit(None, pl.String).alias("column"), pl.lit(None, pl.String).alias("value"),
+        pl.format("malformed row: {} fields where the header has {}", "fields", pl.lit(width)).alias("reason"))
+
+
+def _fast_frame(text: str, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """One record per physical line: polars reads it. None when the file needs the careful path."""
+    if '"' in text or text.count("\r") != text.count("\r\n"):
+        return None
+    lines = pl.DataFrame({"text": pl.Series([text]).str.split("\n").explode()}).with_row_index("line", offset=1)
+    lines = lines.with_columns(pl.col("text").str.strip_suffix("\r"))
+    header = _header(lines["text"][0].split(dialect.delimiter))
+    body = lines.slice(1).with_columns(
+        (pl.col("text").str.count_matches(dialect.delimiter, literal=True) + 1).alias("fields"))
     try:
-        frame = pl.read_csv(
-            io.BytesIO(data), separator=dialect.delimiter, infer_schema=False, has_header=True,
-            raise_if_empty=True,
-        )
-    except pl.exceptions.NoDataError as e:
-        raise FileRejected("empty file: no header line") from e
-    except pl.exceptions.PolarsError as e:
-        raise FileRejected(f"malformed CSV: {str(e).splitlines()[0]}") from e
-    headers = [normalise_header(c) for c in frame.columns]
-    dupes = sorted({h for h in headers if headers.count(h) > 1})
-    if dupes:
-        raise FileRejected(f"duplicate column {dupes[0]!r}", column=dupes[0], line=1)
-    frame.columns = headers
-    return frame.with_columns(pl.all().str.strip_chars().replace("", None)).with_row_index("line", offset=2)
+        frame = pl.read_csv(text.encode(), separator=dialect.delimiter, infer_schema=False, has_header=True,
+                            quote_char=None, truncate_ragged_lines=True, new_columns=header)
+    except pl.exceptions.PolarsError:
+        return None
+    # polars reads a blank line as a row of nulls, and may or may not read a final blank line.
+    if frame.height not in (body.height, body.height - 1):
+        return None
+    frame = frame.with_columns(body["line"].head(frame.height).alias("line"),
+                               body["text"].head(frame.height).alias("_raw"))
+    body = body.filter(pl.col("text") != "")
+    frame = frame.filter(pl.col("_raw") != "").drop("_raw")
+    return frame, _ragged(body, len(header))
 
 
-def _failures_to_rejects(failures: pl.DataFrame, text: pl.DataFrame) -> pl.DataFrame:
+def _careful_frame(text: str, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.DataFrame]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=dialect.delimiter, strict=True)
+    records: list[list[str]] = []
+    starts: list[int] = []
+    header: list[str] | None = None
+    previous_end = 0
+    try:
+        for record in reader:
+            start, previous_end = previous_end + 1, reader.line_num
+            if not record:
+                continue
+            if header is None:
+                header = _header(record)
+                continue
+            records.append(record)
+            starts.append(start)
+    except csv.Error as e:
+        line = previous_end + 1
+        raise FileRejected(f"malformed CSV: line {line} cannot be read ({e})", line=line) from None
+    if header is None:
+        raise FileRejected("empty file: no header line")
+    width = len(header)
+    fields = pl.DataFrame({"line": starts, "fields": [len(r) for r in records]}, schema={"line": pl.Int64,
+                                                                                           "fields": pl.Int64})
+    columns = {name: [r[i] if i < len(r) else None for r in records] for i, name in enumerate(header)}
+    frame = pl.DataFrame(columns, schema={h: pl.String for h in header}).with_columns(
+        pl.Series("line", starts, pl.Int64))
+    return frame, _ragged(fields, width)
+
+
+def _read_text_frame(text: str, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(text cells trimmed, empty = null, with `line`; malformed-row rejects)."""
+    if not text.strip():
+        raise FileRejected("empty file: no header line")
+    read = _fast_frame(text, dialect) or _careful_frame(text, dialect)
+    frame, ragged = read
+    bad = ragged["line"].implode()
+    frame = frame.filter(~pl.col("line").is_in(bad)).with_columns(pl.col("line").cast(pl.Int64))
+    cells = [c for c in frame.columns if c != "line"]
+    return frame.with_columns(pl.col(cells).str.strip_chars().replace("", None)), ragged
+
+
+def _failures_to_rejects(failures: pl.DataFrame, lines: pl.Series) -> pl.DataFrame:
     missing = failures.filter(pl.col("check") == "column_in_dataframe")
     if missing.height:
         col = missing["failure_case"][0]
@@ -91,65 +180,24 @@ def _failures_to_rejects(failures: pl.DataFrame, text: pl.DataFrame) -> pl.DataF
     if not rows.height:
         return empty_rejects()
     return rows.select(
-        (pl.col("index").cast(pl.Int64) + 2).alias("line"),
         pl.col("column").cast(pl.String),
         pl.col("failure_case").cast(pl.String).alias("value"),
-        pl.col("check").replace(checks.BUILTIN_REASONS).alias("reason"),
-    )
+        pl.col("check").replace(BUILTIN_REASONS).alias("reason"),
+    ).with_columns(lines.gather(rows["index"].cast(pl.Int64)).alias("line"))
 
 
-def _cast(column: str, how: str) -> pl.Expr:
-    c = pl.col(column)
-    match how:
-        case "count":
-            return c.str.replace(r"\.0*$", "").cast(pl.Int64, strict=False)
-        case "date":
-            return c.str.to_date("%Y-%m-%d", strict=False)
-        case "datetime":
-            return (
-                c.str.replace(r"Z$", "+00:00").str.replace(" ", "T")
-                .str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
-                .dt.replace_time_zone(None)
-                .fill_null(c.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")))
-            )
-        case "bool":
-            lower = c.str.to_lowercase()
-            return pl.when(lower.is_in(checks.TRUE_WORDS)).then(True).when(lower.is_in(checks.FALSE_WORDS)).then(False)
-        case "upper":
-            return c.str.to_uppercase()
-        case "lower":
-            return c.str.to_lowercase()
-        case "title":
-            return c.str.to_titlecase()
-    raise ValueError(f"unknown cast {how!r}")
-
-
-def read_drop(path: Path, kind: str, dialect: CsvDialect, gz: bool) -> ParsedFile:
+def read_drop(path: Path, kind: str, dialect: CsvDialect, gz: bool,
+              max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB) -> ParsedFile:
     """Parse and validate one landed file of `kind`; raise FileRejected for structural problems."""
-    module = schemas.MODELS[kind]
-    text = _read_text_frame(_text(path, gz, dialect), dialect)
-    declared = list(module.MODEL.to_schema().columns)
-    for column in declared:
-        if column not in text.columns:
-            text = text.with_columns(pl.lit(None, pl.String).alias(column)) if not module.MODEL.to_schema().columns[column].required else text
+    model = schemas.MODELS[kind]
+    text, ragged = _read_text_frame(_text(path, gz, dialect, max_decompressed_mb << 20), dialect)
+    missing_optional = [c for c, col in model.columns.items() if c not in text.columns and not col.required]
+    text = text.with_columns(pl.lit(None, pl.String).alias(c) for c in missing_optional)
     try:
-        module.MODEL.validate(text.drop("line"), lazy=True)
+        model.schema.validate(text.drop("line"), lazy=True)
         rejects = empty_rejects()
     except pa.errors.SchemaErrors as e:
-        rejects = _failures_to_rejects(e.failure_cases, text)
-    bad_lines = rejects["line"].unique()
-    valid = text.filter(~pl.col("line").is_in(bad_lines.implode())) if rejects.height else text
-    typed = valid.select(["line"] + declared).with_columns(
-        _cast(c, how).alias(c) for c, how in module.CASTS.items()
-    )
-    # A count too large for 64 bits passes the text check but not the cast.
-    overflow = [c for c, how in module.CASTS.items() if how == "count"]
-    if overflow:
-        too_big = typed.filter(pl.any_horizontal(pl.col(c).is_null() & valid[c].is_not_null() for c in overflow)) if typed.height else typed.clear()
-        if too_big.height:
-            rejects = concat_rejects(rejects, too_big.select("line", pl.lit(overflow[0]).alias("column"),
-                                                             pl.lit(None, pl.String).alias("value"),
-                                                             pl.lit("quantity out of range").alias("reason")))
-            typed = typed.filter(~pl.col("line").is_in(too_big["line"].implode()))
-    return ParsedFile(rows=typed.with_columns(pl.col("line").cast(pl.Int64)), rejects=concat_rejects(rejects),
-                      rows_read=text.height)
+        rejects = _failures_to_rejects(e.failure_cases, text["line"])
+    valid = text.filter(~pl.col("line").is_in(rejects["line"].unique().implode())) if rejects.height else text
+    typed = valid.select(["line", *model.columns]).with_columns(model.casts())
+    return ParsedFile(rows=typed, rejects=concat_rejects(rejects, ragged), rows_read=text.height + ragged.height)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from schemas.item_keys import KEY_SETS
-from schemas.item_keys import STYLE_SET as SKU_COLUMNS
+from pipelines.domain.item_keys import KEY_SETS
+from pipelines.domain.item_keys import STYLE_SET as SKU_COLUMNS
 
 PUSH_MODES = ("update", "overwrite")
 

@@ -1,28 +1,51 @@
 """Resolving a row's item keys (UPC, style, JOOR ids) to one SKU of the account's catalog.
 
 A SKU is identified by (style_number, style_identifier, color_code, size_name); inside the
-domain it travels as one `item_key` column, the four values joined by a unit separator.
+domain it travels as one `item_key` column: the four values, each escaped so that it holds no
+separator, joined by a unit separator. The escaping makes the key injective whatever the cells
+contain (two different SKUs never share a key), and leaves ordinary values unchanged.
 """
 from __future__ import annotations
 
 import polars as pl
 
 from pipelines.domain.rejects import CONFLICTING_IDENTIFIERS, UNKNOWN_ITEM, concat_rejects
-from schemas.item_keys import KEY_COLUMNS, KEY_SETS, STYLE_SET
+UPC_SET = ("upc",)
+STYLE_SET = ("style_number", "style_identifier", "color_code", "size_name")
+IDS_SET = ("style_id", "style_color_id", "size_code")
+KEY_SETS = {"upc": UPC_SET, "style": STYLE_SET, "ids": IDS_SET}
+KEY_COLUMNS = UPC_SET + STYLE_SET + IDS_SET
 
 SKU_COLUMNS = STYLE_SET
 SEPARATOR = "\x1f"
+# Inside a part, `%` is written `%25` and the separator `%1F`: every `%` then starts one of the
+# two escapes, so decoding `%1F` first and `%25` second restores the part exactly.
+_ESCAPES = (("%", "%25"), (SEPARATOR, "%1F"))
 SET_ORDER = ("upc", "style", "ids")
 
 
+def _escaped(column: str) -> pl.Expr:
+    c = pl.col(column)
+    for raw, escaped in _ESCAPES:
+        c = c.str.replace_all(raw, escaped, literal=True)
+    return c
+
+
+def _unescaped(part: pl.Expr) -> pl.Expr:
+    for raw, escaped in reversed(_ESCAPES):
+        part = part.str.replace_all(escaped, raw, literal=True)
+    return part
+
+
 def item_key_expr(columns=SKU_COLUMNS) -> pl.Expr:
-    return pl.concat_str([pl.col(c) for c in columns], separator=SEPARATOR)
+    return pl.concat_str([_escaped(c) for c in columns], separator=SEPARATOR)
 
 
 def split_item_key(frame: pl.DataFrame) -> pl.DataFrame:
     """Add the four SKU columns back from `item_key`."""
     parts = pl.col("item_key").str.split_exact(SEPARATOR, len(SKU_COLUMNS) - 1)
-    return frame.with_columns(parts.struct.field(f"field_{i}").alias(c) for i, c in enumerate(SKU_COLUMNS))
+    return frame.with_columns(_unescaped(parts.struct.field(f"field_{i}")).alias(c)
+                              for i, c in enumerate(SKU_COLUMNS))
 
 
 def _set_lookup(items: pl.DataFrame, columns: tuple[str, ...], name: str) -> pl.DataFrame:

@@ -1,4 +1,4 @@
-"""Each pandera model's columns match the store's DDL where the file kind is stored as a table."""
+"""Each file model's columns match the store's DDL where the file kind is stored as a table."""
 import re
 
 import schemas
@@ -17,7 +17,7 @@ def ddl_columns(table: str) -> set[str]:
 
 
 def model_columns(kind: str) -> set[str]:
-    return set(schemas.MODELS[kind].MODEL.to_schema().columns)
+    return set(schemas.MODELS[kind].columns)
 
 
 def test_catalog_tables_hold_every_column_of_their_files():
