@@ -21,7 +21,8 @@ from pipelines.adapters.data_paths import default_store_url
 from pipelines.adapters.drop_source import DropSourceError
 from pipelines.adapters.landing import already_processed
 from pipelines.adapters.partners_file import PartnersFileError
-from pipelines.adapters.store_schema import StoreUrlError
+from pipelines.adapters.failures import MachineryFailure, is_machinery, one_line
+from pipelines.adapters.store_schema import StoreMissing, StoreUrlError
 from pipelines.defs import build_definitions
 from pipelines.defs.partitions import drop_files, file_key
 from pipelines.defs.resources import (MissingSecret, PartnersResource, StoreResource, data_dir_from_env, open_instance,
@@ -33,8 +34,8 @@ from pipelines.domain.settle import observe
 # Runs log to the instance (the UI shows them); the terminal gets warnings and errors only.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
-USER_ERRORS = (PartnersFileError, StoreUrlError, DropSourceError, MissingSecret, PermissionError,
-               sa.exc.ArgumentError, sa.exc.OperationalError, FileNotFoundError, NotADirectoryError)
+USER_ERRORS = (PartnersFileError, StoreUrlError, StoreMissing, DropSourceError, MissingSecret, PermissionError,
+               sa.exc.ArgumentError, FileNotFoundError, NotADirectoryError)
 
 
 class PipelineFailed(RuntimeError):
@@ -67,11 +68,17 @@ class Runner:
         if result.success:
             return
         for event in result.all_events:
-            if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-                err = event.step_failure_data.error
-                while err.cause is not None and "DagsterExecutionStepExecutionError" in err.cls_name:
+            if event.is_step_failure and event.step_failure_data:
+                data = event.step_failure_data
+                if data.user_failure_data and data.user_failure_data.description:  # a dg.Failure of ours
+                    raise PipelineFailed(f"{what}: {data.user_failure_data.description}")
+                err = data.error
+                while err is not None and err.cause is not None and "DagsterExecutionStepExecutionError" in err.cls_name:
                     err = err.cause
-                raise PipelineFailed(f"{what}: {err.message.strip().splitlines()[-1]}")
+                if err is not None:
+                    # "module.Class: message" -> message, without library links
+                    message = err.message.strip().split(": ", 1)[-1]
+                    raise PipelineFailed(f"{what}: {one_line(RuntimeError(message))}")
         raise PipelineFailed(f"{what} failed")
 
     def apply_files(self, spec: PartnerSpec, names: list[str]) -> None:
@@ -91,22 +98,49 @@ class Runner:
         if failures:
             raise PipelineFailed(f"{len(failures)} of {len(keys)} file(s) failed; first: {failures[0]}")
 
-    def materialize(self, asset: str, partition_key: str | None = None, run_config: dict | None = None) -> None:
+    def materialize(self, asset: str, partition_key: str | None = None, run_config: dict | None = None):
         selection = [a for a in self.defs.assets if a.key.to_user_string() == asset]
         result = dg.materialize(
             selection, instance=self.instance, partition_key=partition_key, raise_on_error=False,
             resources={"store": self.store, "partners": self.partners}, run_config={**QUIET, **(run_config or {})},
         )
         self._check(result, asset + (f"[{partition_key}]" if partition_key else ""))
+        return result
 
     def publish(self, exports: bool, pushes: bool, out_dir: str | None = None) -> None:
+        """Fold, then every warehouse's exports and the pushes: one warehouse or channel that fails
+        does not stop the others (drops.md v1.1); the failures are raised together at the end."""
         self.materialize("inventory_state")
+        failures = []
         if exports:
             config = {"ops": {"warehouse_exports": {"config": {"out_dir": out_dir}}}}
             for key in self.instance.get_dynamic_partitions("warehouses"):
-                self.materialize("warehouse_exports", key, config)
+                try:
+                    self.materialize("warehouse_exports", key, config)
+                except PipelineFailed as e:
+                    failures.append(str(e))
+                    click.echo(f"stockdrop: {e}", err=True)
         if pushes and any(s.channels for s in self.partners.specs().values()):
-            self.materialize("channel_pushes")
+            try:
+                self.push()
+            except PipelineFailed as e:
+                failures.append(str(e))
+        if failures:
+            raise PipelineFailed(f"{len(failures)} publishing step(s) failed; first: {failures[0]}")
+
+    def push(self) -> None:
+        """Materialize channel_pushes; PipelineFailed, with one line per channel on stderr, when a
+        batch is left failed or unacknowledged (cli.md v1.1)."""
+        result = self.materialize("channel_pushes")
+        problems = {}
+        for evaluation in result.get_asset_check_evaluations():
+            if evaluation.check_name == "pushes_acknowledged" and not evaluation.passed:
+                entry = evaluation.metadata.get("problems")
+                problems.update(entry.value if entry is not None else {})
+        for channel, problem in sorted(problems.items()):
+            click.echo(f"stockdrop: push {channel}: {problem}", err=True)
+        if problems:
+            raise PipelineFailed(f"{len(problems)} channel(s) left work undone")
 
 
 def _sha256(path: Path) -> str:
@@ -118,8 +152,9 @@ def _sha256(path: Path) -> str:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="stockdrop", prog_name="stockdrop", message="%(prog)s %(version)s")
 def cli() -> None:
-    """Stockdrop operator CLI: replay, sync, state, rejects, export, push."""
+    """Stockdrop operator CLI: replay, sync, state, rejects, export, push, report."""
 
 
 @cli.command()
@@ -172,7 +207,7 @@ def sync(partners_file: str, store_url: str | None, partner: str | None) -> None
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 def state(store_url: str | None, account: str | None, fmt: str) -> None:
     """Current inventory state, one row per (account, warehouse, SKU)."""
-    _print(_store(store_url).store().state(account), fmt)
+    _print(_store(store_url).existing_store().state(account), fmt)
 
 
 @cli.command()
@@ -180,7 +215,7 @@ def state(store_url: str | None, account: str | None, fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 def rejects(store_url: str | None, fmt: str) -> None:
     """Every rejected row or file: partner,file,line,column,value,reason."""
-    _print(_store(store_url).store().rejects(), fmt)
+    _print(_store(store_url).existing_store().rejects(), fmt)
 
 
 @cli.command()
@@ -204,7 +239,7 @@ def push(partners_file: str, store_url: str | None, partner: str | None, channel
     partners = PartnersResource(partners_file=partners_file, partner=partner, channel=channel)
     runner = Runner(_store(store_url), partners)
     runner.materialize("inventory_state")
-    runner.materialize("channel_pushes")
+    runner.push()
 
 
 @cli.command()
@@ -213,7 +248,7 @@ def push(partners_file: str, store_url: str | None, partner: str | None, channel
 def report(store_url: str | None, partners_file: str | None) -> None:
     """What the store holds: files and their rows, rejects, ATS by warehouse, where exports go."""
     store = _store(store_url)
-    db = store.store()
+    db = store.existing_store()
     files, state, rejected = db.files(), db.state(), db.rejects()
     per_file = dict(rejected.group_by("partner", "file").agg(pl.col("line").n_unique())
                     .select(pl.concat_str("partner", "file", separator="/"), "line").iter_rows())
@@ -251,8 +286,12 @@ def main() -> None:
         e.show()
         sys.exit(e.exit_code)
     except USER_ERRORS as e:
-        click.echo(f"stockdrop: {e}".splitlines()[0], err=True)
+        click.echo(f"stockdrop: {one_line(e)}", err=True)
         sys.exit(2)
     except PipelineFailed as e:
         click.echo(f"stockdrop: pipeline failed: {e}".splitlines()[0], err=True)
+        sys.exit(1)
+    except Exception as e:  # the machinery (store, disk) or a fault of ours: one line, never a traceback
+        what = "" if isinstance(e, MachineryFailure) or is_machinery(e) else f"internal error ({type(e).__name__}): "
+        click.echo(f"stockdrop: {what}{one_line(e)}", err=True)
         sys.exit(1)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from pipelines.domain.name_parts import file_name_part
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DAGSTER_HOME = PROJECT_DIR / "dagster_home"
 
@@ -38,4 +40,4 @@ class DataPaths:
     def export_index(self, folder: str | Path, account: str, warehouse_code: str) -> Path:
         """The folder holding the line index of one warehouse's export files in `folder`."""
         where = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:16]
-        return self.root / "export_index" / where / account / warehouse_code
+        return self.root / "export_index" / where / account / file_name_part(warehouse_code)

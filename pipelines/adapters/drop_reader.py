@@ -25,11 +25,10 @@ import pandera.polars as pa
 import polars as pl
 
 import schemas
-from pipelines.domain.partners import CsvDialect
+from pipelines.domain.partners import DEFAULT_MAX_DECOMPRESSED_MB, CsvDialect
 from pipelines.domain.rejects import concat_rejects, empty_rejects
 from schemas.model import BUILTIN_REASONS
 
-DEFAULT_MAX_DECOMPRESSED_MB = 1024
 _CHUNK = 1 << 20
 
 

@@ -13,13 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from pipelines.domain.drop_names import is_in_progress, is_safe_name
+from pipelines.adapters.failures import MachineryFailure, one_line
+from pipelines.domain.drop_names import is_fetchable_name, is_in_progress, is_safe_name
 
 CHUNK = 1 << 20
 
 
 class DropSourceError(RuntimeError):
     """A source could not be listed or read (connection, host key, credentials, permissions)."""
+
+
+class FileStillChanging(DropSourceError):
+    """The file no longer has the size (or mtime) it was listed with: it is taken on a later poll."""
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,9 @@ class DropSource(Protocol):
     def list_files(self) -> list[RemoteFile]:
         """Every candidate file in the inbox (in-progress names and markers left out)."""
 
-    def fetch(self, name: str, landing_dir: Path) -> LandedFile:
-        """Copy `name` into `landing_dir/<sha256>` atomically."""
+    def fetch(self, name: str, landing_dir: Path, size: int | None = None) -> LandedFile:
+        """Copy `name` into `landing_dir/<sha256>` atomically, reading no more than the `size` it
+        was listed with (FileStillChanging when it differs now)."""
 
     def after_processing(self, name: str, rejected: bool) -> None:
         """Move a processed file to `processed/` or `rejected/` when the partner asks for it."""
@@ -65,6 +71,23 @@ def landing_path(landing_dir: Path, sha256: str) -> Path:
 def check_name(name: str) -> None:
     if not is_safe_name(name):
         raise DropSourceError(f"refusing unsafe remote file name {name!r}: it could escape the landing folder")
+
+
+def check_fetchable(name: str) -> None:
+    """Any entry of the inbox folder itself may be read (it lands under its sha256, never its name)."""
+    if not is_fetchable_name(name):
+        raise DropSourceError(f"refusing to read {name!r}: not a plain entry of the inbox folder")
+
+
+def copy_exactly(read, out, size: int, name: str) -> None:
+    """Copy `size` bytes from `read(n)` to `out`; FileStillChanging when the file ends sooner."""
+    remaining = size
+    while remaining:
+        data = read(min(CHUNK, remaining))
+        if not data:
+            raise FileStillChanging(f"{name!r} shrank while it was read; it is taken on a later poll")
+        out.write(data)
+        remaining -= len(data)
 
 
 def listable(name: str, ready_marker: str | None, names: set[str]) -> bool:
@@ -87,7 +110,10 @@ class _HashingWriter:
     def write(self, data: bytes) -> int:
         self.digest.update(data)
         self.size += len(data)
-        return self.out.write(data)
+        try:
+            return self.out.write(data)
+        except OSError as e:  # our disk, not the partner's file: the run fails, nothing is rejected
+            raise MachineryFailure(f"landing a file: {one_line(e)}") from None
 
 
 def land_stream(read_into, landing_dir: Path, name: str) -> LandedFile:
@@ -131,12 +157,22 @@ class LocalDropSource:
                 out.append(RemoteFile(e.name, st.st_size, st.st_mtime))
         return sorted(out, key=lambda f: f.name)
 
-    def fetch(self, name: str, landing_dir: Path) -> LandedFile:
-        check_name(name)
+    def fetch(self, name: str, landing_dir: Path, size: int | None = None) -> LandedFile:
+        check_fetchable(name)
         src = self.folder / name
         try:
             with open(src, "rb") as f:
-                return land_stream(lambda out: shutil.copyfileobj(f, out, CHUNK), landing_dir, name)
+                before = os.fstat(f.fileno())
+                expected = before.st_size if size is None else size
+                if before.st_size != expected:
+                    raise FileStillChanging(f"{name!r} changed size since it was listed; it is taken on a later poll")
+
+                def read_into(out) -> None:
+                    copy_exactly(f.read, out, expected, name)
+                    if os.fstat(f.fileno()).st_size != expected:
+                        raise FileStillChanging(f"{name!r} grew while it was read; it is taken on a later poll")
+
+                return land_stream(read_into, landing_dir, name)
         except OSError as e:
             raise DropSourceError(f"cannot read {name!r} from {str(self.folder)!r}: {e.strerror}") from e
 

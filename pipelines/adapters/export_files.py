@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,6 @@ import polars as pl
 
 from pipelines.domain.export_rows import ExportTable, export_tables
 from pipelines.domain.partners import ExportTargets
-
-# Account and warehouse codes become part of file names: keep them to a safe alphabet.
-_NAME_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
-
 
 @dataclass(frozen=True)
 class ExportFile:
@@ -61,20 +56,9 @@ def write_exports(
     Returns:
         The files written, in (warehouse_code, kind) order.
 
-    Raises:
-        ValueError: an account or warehouse code is not safe as part of a file name.
     """
     targets = targets or ExportTargets()
-    check_name_parts(snapshot)
     return write_tables(export_tables(snapshot, item_identifier, targets.joor_delimiter), out_dir)
-
-
-def check_name_parts(snapshot: pl.DataFrame) -> None:
-    """Account and warehouse codes become part of file names: refuse any outside a safe alphabet."""
-    for column in ("account", "warehouse_code"):
-        for value in snapshot.get_column(column).unique().to_list():
-            if value is None or not _NAME_PART.match(value):
-                raise ValueError(f"{column} {value!r} cannot be used in an export file name")
 
 
 def write_tables(tables: list[ExportTable], out_dir: str | os.PathLike) -> list[ExportFile]:

@@ -24,7 +24,7 @@ import polars as pl
 
 from pipelines.adapters.checkpoint_files import load_changes, load_checkpoint
 from pipelines.adapters.data_paths import DataPaths
-from pipelines.adapters.export_files import ExportFile, check_name_parts, write_file, write_tables
+from pipelines.adapters.export_files import ExportFile, write_file, write_tables
 from pipelines.adapters.folding import current_state
 from pipelines.adapters.store import SqlStore
 from pipelines.domain.allocation import empty_order_lines
@@ -159,7 +159,6 @@ def _write_in_full(store: SqlStore, folder: Path, account: str, warehouse_code: 
     state = current_state(store, account)
     state = replace(state, inventory=state.inventory.filter(pl.col("warehouse_code") == warehouse_code))
     snapshot = export_snapshot(state, account)
-    check_name_parts(snapshot)
     tables = export_tables(snapshot, settings["item_identifier"], settings["joor_delimiter"])
     files = write_tables(tables, folder)
     by_kind = {t.kind: t for t in tables}

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
+import sqlalchemy as sa
 
 from pipelines.adapters.checkpoint_files import TipChanges, load_checkpoint, remove_checkpoint, save_checkpoint
 from pipelines.adapters.data_paths import DataPaths
+from pipelines.adapters.failures import CONTENT_ERRORS, is_machinery, one_line
 from pipelines.adapters.store import SqlStore, new_id
-from pipelines.domain.fold import (FileToApply, FoldState, apply_file, effective_inventory, initial_state, merge_touched,
+from pipelines.domain.fold import (Applied, FileToApply, FoldState, apply_file, effective_inventory, initial_state, merge_touched,
                                    prefix_hashes, touched_keys)
 from pipelines.domain.inventory_merge import KEY as INVENTORY_KEY
 from pipelines.domain.item_keys import item_key_expr
@@ -64,63 +66,109 @@ def _ats_change(old: pl.DataFrame, new: pl.DataFrame) -> dict:
     return {r["warehouse_code"]: int(r["ats"]) for r in delta.sort("warehouse_code").to_dicts() if r["ats"]}
 
 
+class FileCannotBeApplied(Exception):
+    """Applying a file's content failed: the file is rejected whole and the fold goes on without it."""
+
+    def __init__(self, file: dict, reason: str):
+        super().__init__(reason)
+        self.file, self.reason = file, reason
+
+
 def fold_account(store: SqlStore, paths: DataPaths, account: str) -> FoldReport:
-    """Bring the account's stored state up to date with its current file versions."""
+    """Bring the account's stored state up to date with its current file versions.
+
+    A file whose content cannot be applied is rejected whole (in the same transaction) and the
+    fold starts again without it, so one bad file never blocks the account; a machinery failure
+    propagates and leaves the store as it was.
+    """
     started = time.perf_counter()
-    report = FoldReport(account)
     with store.account_lock(account) as conn:
-        files = ordered_files(store.parsed_files(conn, account))
-        refs = [_to_apply(f, None) for f in files]
-        hashes = prefix_hashes(refs)
-        checkpoints = store.checkpoints(conn, account)
-        tip = next((c for c in checkpoints if c["is_tip"]), None)
-        report.files_total = len(files)
-        if (tip and tip["prefix_hash"] == hashes[-1]) or (tip is None and not files):
-            report.started_from = len(files)
-            report.seconds = time.perf_counter() - started
-            return report
-        usable = {c["prefix_hash"]: c for c in checkpoints if c["files_applied"] <= len(files)}
-        start = max((i for i, h in enumerate(hashes) if h in usable), default=0)
-        state = load_checkpoint(Path(usable[hashes[start]]["path"])) if hashes[start] in usable else initial_state()
-        # What the store's tables hold now: the tip, or nothing at all before the first fold.
-        incremental = tip is not None and usable.get(hashes[start]) is not None and \
-            usable[hashes[start]]["checkpoint_id"] == tip["checkpoint_id"]
-        previous = state if incremental else load_checkpoint(Path(tip["path"])) if tip else _nothing()
-        # Applied on top of the tip, only the rows the files touched can differ from the tables.
-        touched = touched_keys() if incremental else None
-        report.started_from = start
-        new_checkpoints: list[dict] = []
-        folder = paths.checkpoints(account)
-        for i in range(start, len(files)):
-            f = files[i]
-            rows = pl.read_parquet(f["events_path"]) if f["events_path"] else None
-            applied = apply_file(state, _to_apply(f, rows))
-            state = applied.state
-            touched = merge_touched(touched, applied.touched)
-            store.replace_rejects(conn, f, "fold", applied.rejects)
-            report.per_file[f["name"]] = {**applied.metrics, "rows_rejected_in_fold": applied.rejects.height}
-            report.files_applied += 1
-            if f["kind"] == "inventory" and f["mode"] == "overwrite" and i + 1 < len(files):
-                new_checkpoints.append(_checkpoint(state, folder, i + 1, hashes[i + 1], f["name"], "overwrite"))
-        old, new = _narrowed(previous, touched), _narrowed(state, touched)
-        written = {}
+        while True:
+            report, saved = FoldReport(account), []
+            try:
+                with conn.begin_nested():  # a failed write rolls back to here, not the whole transaction
+                    dropped = _fold(store, conn, paths, account, report, saved)
+                break
+            except FileCannotBeApplied as e:
+                for cp in saved:
+                    remove_checkpoint(Path(cp["path"]))
+                _reject_whole(store, conn, e.file, e.reason)
+    for cp in dropped:
+        remove_checkpoint(Path(cp["path"]))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _reject_whole(store: SqlStore, conn, f: dict, reason: str) -> None:
+    store.replace_rejects(conn, f, "fold", pl.DataFrame())
+    store.reject_file(conn, f["partner"], f["account"], f["name"], f["file_id"], f"cannot be applied: {reason}")
+    store.update_file(conn, f["file_id"], status="rejected")
+
+
+def _apply(state: FoldState, f: dict) -> Applied:
+    """Apply one file; an error that is not the machinery's is the file's."""
+    rows = pl.read_parquet(f["events_path"]) if f["events_path"] else None
+    try:
+        return apply_file(state, _to_apply(f, rows))
+    except CONTENT_ERRORS as e:
+        if is_machinery(e):
+            raise
+        raise FileCannotBeApplied(f, one_line(e)) from e
+
+
+def _fold(store: SqlStore, conn, paths: DataPaths, account: str, report: FoldReport, saved: list[dict]) -> list[dict]:
+    """One attempt at the fold inside the caller's transaction; returns the checkpoints to delete."""
+    files = ordered_files(store.parsed_files(conn, account))
+    refs = [_to_apply(f, None) for f in files]
+    hashes = prefix_hashes(refs)
+    checkpoints = store.checkpoints(conn, account)
+    tip = next((c for c in checkpoints if c["is_tip"]), None)
+    report.files_total = len(files)
+    if (tip and tip["prefix_hash"] == hashes[-1]) or (tip is None and not files):
+        report.started_from = len(files)
+        return []
+    usable = {c["prefix_hash"]: c for c in checkpoints if c["files_applied"] <= len(files)}
+    start = max((i for i, h in enumerate(hashes) if h in usable), default=0)
+    state = load_checkpoint(Path(usable[hashes[start]]["path"])) if hashes[start] in usable else initial_state()
+    # What the store's tables hold now: the tip, or nothing at all before the first fold.
+    incremental = tip is not None and usable.get(hashes[start]) is not None and \
+        usable[hashes[start]]["checkpoint_id"] == tip["checkpoint_id"]
+    previous = state if incremental else load_checkpoint(Path(tip["path"])) if tip else _nothing()
+    # Applied on top of the tip, only the rows the files touched can differ from the tables.
+    touched = touched_keys() if incremental else None
+    report.started_from = start
+    folder = paths.checkpoints(account)
+    for i in range(start, len(files)):
+        f = files[i]
+        applied = _apply(state, f)
+        state = applied.state
+        touched = merge_touched(touched, applied.touched)
+        store.replace_rejects(conn, f, "fold", applied.rejects)
+        report.per_file[f["name"]] = {**applied.metrics, "rows_rejected_in_fold": applied.rejects.height}
+        report.files_applied += 1
+        if f["kind"] == "inventory" and f["mode"] == "overwrite" and i + 1 < len(files):
+            saved.append(_checkpoint(state, folder, i + 1, hashes[i + 1], f["name"], "overwrite"))
+    old, new = _narrowed(previous, touched), _narrowed(state, touched)
+    written = {}
+    try:
         for name in FoldState.FRAMES:
             old_frame = effective_inventory(old) if name == "inventory" else getattr(old, name)
             new_frame = effective_inventory(new) if name == "inventory" else getattr(new, name)
             written[name] = store.sync_table(conn, name, account, old_frame, new_frame)
             report.rows_written[name] = sum(frame.height for frame in written[name])
-        report.ats_change_by_warehouse = _ats_change(old.inventory, new.inventory)
-        last = files[-1] if files else None
-        reason = "overwrite" if last and last["kind"] == "inventory" and last["mode"] == "overwrite" else "tip"
-        changes = _tip_changes(tip, report, written["inventory"], state.inventory.height)
-        new_checkpoints.append(_checkpoint(state, folder, len(files), hashes[-1], last and last["name"], reason,
-                                           changes))
-        keep = _retained(checkpoints, hashes, start)
-        dropped = store.replace_checkpoints(conn, account, keep, new_checkpoints)
-    for cp in dropped:
-        remove_checkpoint(Path(cp["path"]))
-    report.seconds = time.perf_counter() - started
-    return report
+    except sa.exc.DBAPIError as e:
+        # The gate (schemas.columns) keeps every parsed value storable, so this is a last resort:
+        # the newest file of this fold is taken out and the fold tried again without it.
+        if is_machinery(e) or start == len(files):
+            raise
+        raise FileCannotBeApplied(files[-1], one_line(e)) from e
+    report.ats_change_by_warehouse = _ats_change(old.inventory, new.inventory)
+    last = files[-1] if files else None
+    reason = "overwrite" if last and last["kind"] == "inventory" and last["mode"] == "overwrite" else "tip"
+    changes = _tip_changes(tip, report, written["inventory"], state.inventory.height)
+    saved.append(_checkpoint(state, folder, len(files), hashes[-1], last and last["name"], reason, changes))
+    keep = _retained(checkpoints, hashes, start)
+    return store.replace_checkpoints(conn, account, keep, saved)
 
 
 def current_state(store: SqlStore, account: str) -> FoldState:

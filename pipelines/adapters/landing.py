@@ -9,16 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipelines.adapters.data_paths import DataPaths
-from pipelines.adapters.drop_source import DropSource, DropSourceError, RemoteFile
+from pipelines.adapters.drop_source import DropSource, DropSourceError, FileStillChanging, RemoteFile
 from pipelines.adapters.store import SqlStore
-from pipelines.domain.drop_names import UnrecognisedFileName, is_safe_name, parse_drop_name
+from pipelines.domain.drop_names import UnrecognisedFileName, is_fetchable_name, is_safe_name, parse_drop_name
 from pipelines.domain.partners import PartnerSpec
 from pipelines.domain.rejects import UNRECOGNISED_FILE_NAME
 
 
 @dataclass(frozen=True)
 class LandingResult:
-    """What landing one name did: `new`, `duplicate` (same content as the current version) or `rejected`."""
+    """What landing one name did: `new`, `duplicate` (same content as the current version),
+    `rejected`, or `changing` (the file changed since it was listed: nothing recorded, taken later)."""
 
     partner: str
     account: str
@@ -46,18 +47,30 @@ def file_options(partner: PartnerSpec, name: str) -> dict:
     }
 
 
+class UnsafeName(ValueError):
+    """The name is a plain folder entry but not safe to use as one of ours."""
+
+
+UNSAFE_NAME = "unsafe file name: it could escape a folder; archived, not processed"
+
+
 def land_file(store: SqlStore, paths: DataPaths, partner: PartnerSpec, source: DropSource, name: str,
-              remote_mtime: float | None = None) -> LandingResult:
-    """Fetch `name` from the partner's source into the landing folder and record the version."""
+              remote_mtime: float | None = None, remote_size: int | None = None) -> LandingResult:
+    """Fetch `name` from the partner's source into the landing folder and record the version.
+
+    `remote_size` is the size the name was listed with: no more than that is read.
+    """
     base = dict(partner=partner.name, account=partner.account, name=name)
-    if not is_safe_name(name):
+    if not is_fetchable_name(name):
         with store.transaction() as conn:
             store.ensure_partner(conn, partner.name, partner.account)
-            reason = "unsafe file name: it could escape the landing folder; not downloaded"
+            reason = "unsafe file name: not a plain entry of the inbox folder; not downloaded"
             store.reject_file(conn, partner.name, partner.account, name, None, reason, value=name)
         return LandingResult(**base, outcome="rejected", reason=reason)
     try:
-        landed = source.fetch(name, paths.landing(partner.account))
+        landed = source.fetch(name, paths.landing(partner.account), remote_size)
+    except FileStillChanging as e:
+        return LandingResult(**base, outcome="changing", reason=str(e))
     except DropSourceError as e:
         # Reported where operators look for what went wrong with a file, then raised: the run fails.
         with store.transaction() as conn:
@@ -76,10 +89,12 @@ def land_file(store: SqlStore, paths: DataPaths, partner: PartnerSpec, source: D
         row = {"partner": partner.name, "account": partner.account, "name": name, "sha256": landed.sha256,
                "size": landed.size, "remote_mtime": remote_mtime, "landed_path": str(landed.path), "status": "landed"}
         try:
+            if not is_safe_name(name):
+                raise UnsafeName(UNSAFE_NAME)
             row.update(file_options(partner, name))
-        except UnrecognisedFileName as e:
+        except (UnrecognisedFileName, UnsafeName) as e:
             file_id = store.record_landing(conn, {**row, "status": "rejected"})
-            reason = f"{UNRECOGNISED_FILE_NAME}: {str(e).split(': ', 1)[-1]}"
+            reason = str(e) if isinstance(e, UnsafeName) else f"{UNRECOGNISED_FILE_NAME}: {str(e).split(': ', 1)[-1]}"
             store.reject_file(conn, partner.name, partner.account, name, file_id, reason, value=name)
             return LandingResult(**base, outcome="rejected", file_id=file_id, sha256=landed.sha256,
                                  size=landed.size, reason=reason)

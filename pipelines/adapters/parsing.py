@@ -7,9 +7,10 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.adapters.drop_reader import FileRejected, read_drop
+from pipelines.adapters.drop_reader import FileRejected, ParsedFile, read_drop
+from pipelines.adapters.failures import CONTENT_ERRORS, is_machinery, one_line
 from pipelines.adapters.store import SqlStore, new_id
-from pipelines.domain.partners import CsvDialect
+from pipelines.domain.partners import DEFAULT_MAX_DECOMPRESSED_MB, CsvDialect
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,26 @@ def rows_path(landed_path: str, dialect: CsvDialect) -> Path:
     return Path(f"{landed_path}-{tag}.rows.parquet")
 
 
-def parse_file(store: SqlStore, file_id: str, dialect: CsvDialect) -> ParseResult:
+def _read(f: dict, dialect: CsvDialect, max_decompressed_mb: int) -> ParsedFile:
+    """The file's rows; anything about its content that the reader did not foresee rejects it whole."""
+    try:
+        return read_drop(Path(f["landed_path"]), f["kind"], dialect, gz=f["name"].endswith(".gz"),
+                         max_decompressed_mb=max_decompressed_mb)
+    except FileRejected:
+        raise
+    except CONTENT_ERRORS as e:
+        if is_machinery(e):
+            raise
+        raise FileRejected(f"cannot be read: {one_line(e)}") from e
+
+
+def parse_file(store: SqlStore, file_id: str, dialect: CsvDialect,
+               max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB) -> ParseResult:
     """Validate a landed version; a structurally unusable file is rejected whole."""
     with store.transaction() as conn:
         f = store.get_file(conn, file_id)
     try:
-        parsed = read_drop(Path(f["landed_path"]), f["kind"], dialect, gz=f["name"].endswith(".gz"))
+        parsed = _read(f, dialect, max_decompressed_mb)
     except FileRejected as e:
         with store.account_lock(f["account"]) as conn:
             if store.get_file(conn, file_id)["status"] != "landed":  # another run recorded it first

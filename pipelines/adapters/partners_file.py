@@ -5,6 +5,7 @@ resolved only by the Dagster resources.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -12,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipelines.domain.partners import (
-    DEFAULT_SETTLE_S, MIN_POLL_INTERVAL_S, ChannelSpec, CsvDialect, EnvRef, ExportTargets,
+    DEFAULT_MAX_DECOMPRESSED_MB, DEFAULT_SETTLE_S, MIN_POLL_INTERVAL_S, ChannelSpec, CsvDialect, EnvRef, ExportTargets,
     InventoryDefaults, PartnerSpec,
 )
 
@@ -64,8 +65,13 @@ class _Channel(_Strict):
     locations: dict[str, str] = {}
 
 
+# Partner and account names become folder names and partition keys (`<partner>/<file>`).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+NAME_RULE = "1-100 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit"
+
+
 class _Partner(_Strict):
-    account: str = Field(min_length=1)
+    account: str = Field(pattern=NAME_PATTERN)
     source: str
     known_hosts: str | None = None
     private_key: _Env | None = None
@@ -78,6 +84,7 @@ class _Partner(_Strict):
     inventory_policy: Literal["continue", "deny"] = "continue"
     inventory: _Inventory = _Inventory()
     csv: _Csv = _Csv()
+    max_decompressed_mb: int = Field(DEFAULT_MAX_DECOMPRESSED_MB, ge=1)
     poll_interval_s: int = MIN_POLL_INTERVAL_S
     exports: _Exports = _Exports()
     channels: dict[Literal["joor", "shopify"], _Channel] = {}
@@ -108,7 +115,7 @@ def _spec(name: str, p: _Partner, base_dir: Path) -> PartnerSpec:
         private_key_file=p.private_key_file, password=_env(p.password), settle_s=p.settle_s,
         ready_marker=p.ready_marker, after_processing=p.after_processing, item_identifier=p.item_identifier,
         inventory_policy=p.inventory_policy, inventory=InventoryDefaults(**p.inventory.model_dump()),
-        csv=CsvDialect(**p.csv.model_dump()), poll_interval_s=p.poll_interval_s,
+        csv=CsvDialect(**p.csv.model_dump()), max_decompressed_mb=p.max_decompressed_mb, poll_interval_s=p.poll_interval_s,
         exports=ExportTargets(dir=export_dir, outbox=p.exports.outbox, joor_delimiter=p.exports.joor_delimiter),
         channels=tuple(
             ChannelSpec(name=cname, **{**c.model_dump(exclude={"token", "locations"})}, token=_env(c.token),
@@ -132,6 +139,10 @@ def load_partners(path: str | Path) -> dict[str, PartnerSpec]:
     except ValidationError as e:
         err = e.errors()[0]
         where = ".".join(str(x) for x in err["loc"])
-        what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        raise PartnersFileError(f"{path.name}: {where}: {what}") from e
+        what = {"extra_forbidden": "unknown key", "string_pattern_mismatch": f"must be {NAME_RULE}"}.get(
+            err["type"], err["msg"].removeprefix("Value error, "))
+        raise PartnersFileError(f"{path.name}: {where}: {what}") from None
+    bad = [name for name in parsed.partners if not re.match(NAME_PATTERN, name)]
+    if bad:
+        raise PartnersFileError(f"{path.name}: partners.{bad[0][:100]!r}: a partner name must be {NAME_RULE}")
     return {name: _spec(name, p, path.parent) for name, p in parsed.partners.items()}

@@ -36,6 +36,22 @@ TABLE_LAYOUT = {
 }
 
 
+REJECT_ROW_SCHEMA = {"account": pl.String, "partner": pl.String, "file": pl.String, "file_id": pl.String,
+                     "stage": pl.String, "line": pl.Int64, "column": pl.String, "value": pl.String,
+                     "reason": pl.String}
+
+
+# drops.md (v1.1): a rejected value is stored as its first 1,000 characters followed by `…`.
+REJECT_VALUE_CHARS = 1000
+
+
+def fit_text(text: pl.Expr, keep: int) -> pl.Expr:
+    """Text longer than `keep` characters cut to `keep` and marked with `…`; NUL (which PostgreSQL
+    cannot store) is shown as `\\x00` on every backend alike."""
+    text = text.str.replace_all("\x00", "\\x00", literal=True)
+    return pl.when(text.str.len_chars() > keep).then(text.str.slice(0, keep) + "…").otherwise(text)
+
+
 def now_utc() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -182,7 +198,7 @@ class SqlStore:
         if rejects.height:
             base = {"account": file["account"], "partner": file["partner"], "file": file["name"],
                     "file_id": file["file_id"], "stage": stage}
-            conn.execute(r.insert(), [{**base, **row} for row in rejects.to_dicts()])
+            self._insert_rejects(conn, rejects.select(*(pl.lit(v).alias(k) for k, v in base.items()), pl.all()))
 
     def reject_file(self, conn: sa.Connection, partner: str, account: str | None, name: str,
                     file_id: str | None, reason: str, line: int | None = None,
@@ -193,8 +209,23 @@ class SqlStore:
             conn.execute(r.delete().where(r.c.file_id == file_id, r.c.stage == "file"))
         else:
             self.clear_unlanded_rejects(conn, partner, name)
-        conn.execute(r.insert(), {"account": account, "partner": partner, "file": name, "file_id": file_id,
-                                  "stage": "file", "line": line, "column": column, "value": value, "reason": reason})
+        self._insert_rejects(conn, pl.DataFrame([{
+            "account": account, "partner": partner, "file": name, "file_id": file_id, "stage": "file",
+            "line": line, "column": column, "value": value, "reason": reason}], schema=REJECT_ROW_SCHEMA))
+
+    def _insert_rejects(self, conn: sa.Connection, rows: pl.DataFrame) -> None:
+        """Insert reject rows with every text cut to fit its column, so a reject always stores."""
+        table = self.t["rejects"]
+        rows = rows.cast({c: REJECT_ROW_SCHEMA[c] for c in rows.columns})
+
+        def fitted(column: sa.Column) -> pl.Expr:
+            if column.name == "value":
+                return fit_text(pl.col("value"), REJECT_VALUE_CHARS)
+            if column.name in ("file", "column", "reason"):  # texts that may quote what a partner sent
+                return fit_text(pl.col(column.name), column.type.length - 1)
+            return pl.col(column.name)
+
+        conn.execute(table.insert(), rows.select(fitted(c) for c in table.columns if c.name in rows.columns).to_dicts())
 
     def clear_unlanded_rejects(self, conn: sa.Connection, partner: str, name: str) -> None:
         """Forget why `name` could not be landed before, now that it has been."""

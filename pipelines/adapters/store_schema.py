@@ -1,17 +1,43 @@
 """Opening the store and bringing its schema up to date (numbered SQL files in `sql/`, via yoyo)."""
 from __future__ import annotations
 
+import fcntl
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from yoyo import get_backend, read_migrations
+
+from pipelines.adapters.failures import MachineryFailure, one_line
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
 
 class StoreUrlError(ValueError):
     """The store URL is not one we can open."""
+
+
+class StoreMissing(ValueError):
+    """A command that only reads was pointed at a store that does not exist (it never creates one)."""
+
+
+def require_existing(url: str | sa.URL) -> None:
+    """Raise StoreMissing unless the store at `url` exists and holds Stockdrop's tables."""
+    url = sa.make_url(url)
+    _yoyo_url(url)  # an unsupported backend is a StoreUrlError
+    where = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite":
+        if not url.database or not Path(url.database).is_file():
+            raise StoreMissing(f"no store at {where}: nothing has been processed into it yet")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("drop_files"):
+                raise StoreMissing(f"{where} is not a Stockdrop store (no drop_files table)")
+    finally:
+        engine.dispose()
 
 
 def _yoyo_url(url: sa.URL) -> str:
@@ -40,19 +66,45 @@ def migrate(url: str | sa.URL, upto: str | None = None) -> list[str]:
     url = sa.make_url(url)
     if url.get_backend_name() == "sqlite" and url.database:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    backend = get_backend(_yoyo_url(url))
+    try:
+        backend = get_backend(_yoyo_url(url))
+    except StoreUrlError:
+        raise
+    except Exception as e:  # yoyo connects with the driver itself: its errors are not SQLAlchemy's
+        raise MachineryFailure(f"cannot open the store {url.render_as_string(hide_password=True)}: "
+                               f"{one_line(e)}") from None
     migrations = read_migrations(*migration_dirs(url.get_backend_name()))
     if upto is not None:
         ids = [m.id for m in migrations]
         migrations = migrations[: ids.index(upto) + 1]
-    # An up-to-date store (every start but the first) takes no lock: a process killed at start
-    # must not leave yoyo's lock row behind for the next one to time out on.
-    if not backend.to_apply(migrations):
-        return []
-    with backend.lock():
-        todo = backend.to_apply(migrations)
-        backend.apply_migrations(todo)
+    with _first_start_lock(url):
+        # An up-to-date store (every start but the first) takes no lock: a process killed at start
+        # must not leave yoyo's lock row behind for the next one to time out on.
+        if not backend.to_apply(migrations):
+            return []
+        with backend.lock():
+            todo = backend.to_apply(migrations)
+            backend.apply_migrations(todo)
     return [m.id for m in todo]
+
+
+@contextmanager
+def _first_start_lock(url: sa.URL) -> Iterator[None]:
+    """Serialise migrations of one SQLite file across processes (an OS file lock beside it).
+
+    Two processes starting together on a fresh SQLite file would otherwise both create yoyo's
+    tables and one fails with `database is locked`. PostgreSQL needs nothing: yoyo's lock table
+    and transactional DDL serialise it there.
+    """
+    if url.get_backend_name() != "sqlite" or not url.database:
+        yield
+        return
+    with open(f"{url.database}.migrate-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def create_engine(url: str | sa.URL) -> sa.Engine:

@@ -18,6 +18,7 @@ from pipelines.adapters.drop_source import DropSource, LocalDropSource
 from pipelines.adapters.partners_file import PartnersFileError, load_partners
 from pipelines.adapters.sftp_source import SftpDropSource
 from pipelines.adapters.store import SqlStore
+from pipelines.adapters.store_schema import require_existing
 from pipelines.domain.partners import EnvRef, PartnerSpec
 
 SAMPLE_PARTNERS = PROJECT_DIR / "sample_data" / "partners.yaml"
@@ -48,6 +49,11 @@ class StoreResource(dg.ConfigurableResource):
     data_dir: str | None = None
 
     def store(self) -> SqlStore:
+        return _open_store(self.url)
+
+    def existing_store(self) -> SqlStore:
+        """The store, for commands that only read: one that does not exist is an error, never created."""
+        require_existing(self.url)
         return _open_store(self.url)
 
     def paths(self) -> DataPaths:

@@ -11,6 +11,7 @@ from pipelines.adapters.export_patching import export_warehouse
 from pipelines.adapters.folding import current_state, fold_account
 from pipelines.adapters.push_ledger import push_account
 from pipelines.defs.file_assets import FOLD_POOL, file_events
+from pipelines.defs.failures import in_one_line
 from pipelines.defs.metadata import by_warehouse
 from pipelines.defs.partitions import split_warehouse_key, warehouse_key, warehouses
 from pipelines.defs.resources import PartnersResource, StoreResource
@@ -35,28 +36,29 @@ def _accounts(store: StoreResource, partners: PartnersResource) -> list[str]:
           check_specs=[dg.AssetCheckSpec("no_oversold_rows", asset="inventory_state")])
 def inventory_state(context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource) -> dg.MaterializeResult:
     """One row per (account, warehouse, SKU): on_hand, pending, ats, available_date — every account folded up to date."""
-    started = time.perf_counter()
-    db = store.store()
-    reports = {a: fold_account(db, store.paths(), a) for a in _accounts(store, partners)}
-    state = pl.concat([current_state(db, a).inventory.with_columns(pl.lit(a).alias("account")) for a in reports])
-    keys = [warehouse_key(a, w) for a, w in db.warehouses()]
-    new_keys = [k for k in keys if not context.instance.has_dynamic_partition(warehouses.name, k)]
-    if new_keys:
-        context.instance.add_dynamic_partitions(warehouses.name, new_keys)
-    ats = state.group_by("account", "warehouse_code").agg(pl.col("ats").sum()).sort("account", "warehouse_code")
-    oversold = state.filter(pl.col("ats") < 0)
-    return dg.MaterializeResult(
-        metadata={
-            "rows": state.height,
-            "seconds": round(time.perf_counter() - started, 3),
-            "ats_by_warehouse": by_warehouse({f"{r['account']}/{r['warehouse_code']}": r["ats"] for r in ats.to_dicts()}),
-            "files_folded": dg.MetadataValue.json({a: r.files_applied for a, r in reports.items()}),
-            "ats_change_by_warehouse": by_warehouse({a: r.ats_change_by_warehouse for a, r in reports.items()}),
-        },
-        check_results=[dg.AssetCheckResult(
-            check_name="no_oversold_rows", passed=oversold.height == 0, severity=dg.AssetCheckSeverity.WARN,
-            metadata={"oversold_rows": oversold.height, "units_oversold": int(-oversold["ats"].sum())})],
-    )
+    with in_one_line():
+        started = time.perf_counter()
+        db = store.store()
+        reports = {a: fold_account(db, store.paths(), a) for a in _accounts(store, partners)}
+        state = pl.concat([current_state(db, a).inventory.with_columns(pl.lit(a).alias("account")) for a in reports])
+        keys = [warehouse_key(a, w) for a, w in db.warehouses()]
+        new_keys = [k for k in keys if not context.instance.has_dynamic_partition(warehouses.name, k)]
+        if new_keys:
+            context.instance.add_dynamic_partitions(warehouses.name, new_keys)
+        ats = state.group_by("account", "warehouse_code").agg(pl.col("ats").sum()).sort("account", "warehouse_code")
+        oversold = state.filter(pl.col("ats") < 0)
+        return dg.MaterializeResult(
+            metadata={
+                "rows": state.height,
+                "seconds": round(time.perf_counter() - started, 3),
+                "ats_by_warehouse": by_warehouse({f"{r['account']}/{r['warehouse_code']}": r["ats"] for r in ats.to_dicts()}),
+                "files_folded": dg.MetadataValue.json({a: r.files_applied for a, r in reports.items()}),
+                "ats_change_by_warehouse": by_warehouse({a: r.ats_change_by_warehouse for a, r in reports.items()}),
+            },
+            check_results=[dg.AssetCheckResult(
+                check_name="no_oversold_rows", passed=oversold.height == 0, severity=dg.AssetCheckSeverity.WARN,
+                metadata={"oversold_rows": oversold.height, "units_oversold": int(-oversold["ats"].sum())})],
+        )
 
 
 class ExportConfig(dg.Config):
@@ -68,54 +70,69 @@ class ExportConfig(dg.Config):
 def warehouse_exports(context: dg.AssetExecutionContext, config: ExportConfig, store: StoreResource,
                       partners: PartnersResource) -> dg.MaterializeResult:
     """The warehouse's export files: stock CSV, JOOR flat file and quantity template (one row per SKU)."""
-    account, code = split_warehouse_key(context.partition_key)
-    db = store.store()
-    specs = [s for s in partners.specs().values() if s.account == account]
-    targets = [s for s in specs if s.exports.dir or s.exports.outbox] or specs[:1]
-    written, runs = [], []
-    for spec in targets or [None]:
-        folder = config.out_dir or (spec and spec.exports.dir) or store.paths().exports() / account
-        run = export_warehouse(db, store.paths(), account, code, folder, spec.exports if spec else None,
-                               spec.item_identifier if spec else "auto")
-        if spec and spec.exports.outbox:
-            with closing(partners.source(spec)) as source:
-                for f in run.files:
-                    source.upload(f.path, f.path.name)
-        written += run.files
-        runs.append(run)
-    return dg.MaterializeResult(metadata={
-        "rows": max((r.rows for r in runs), default=0),
-        "patched": all(r.patched for r in runs),
-        "rows_rendered": sum(r.rows_rendered for r in runs),
-        "written_in_full_because": "; ".join(sorted({r.written_in_full_because for r in runs
-                                                     if r.written_in_full_because})),
-        "files": dg.MetadataValue.json([{"path": str(f.path), "kind": f.kind, "rows": f.rows, "bytes": f.bytes,
-                                         "rows_changed": f.rows_changed, "sha256": f.sha256} for f in written]),
-        "rows_changed_vs_previous_export": sum(f.rows_changed for f in written if f.kind == "stock"),
-        "bytes": sum(f.bytes for f in written),
-        "path": dg.MetadataValue.path(str(Path(written[0].path).parent)) if written else "",
-    })
+    with in_one_line():
+        account, code = split_warehouse_key(context.partition_key)
+        db = store.store()
+        specs = [s for s in partners.specs().values() if s.account == account]
+        targets = [s for s in specs if s.exports.dir or s.exports.outbox] or specs[:1]
+        written, runs = [], []
+        for spec in targets or [None]:
+            folder = config.out_dir or (spec and spec.exports.dir) or store.paths().exports() / account
+            run = export_warehouse(db, store.paths(), account, code, folder, spec.exports if spec else None,
+                                   spec.item_identifier if spec else "auto")
+            if spec and spec.exports.outbox:
+                with closing(partners.source(spec)) as source:
+                    for f in run.files:
+                        source.upload(f.path, f.path.name)
+            written += run.files
+            runs.append(run)
+        return dg.MaterializeResult(metadata={
+            "rows": max((r.rows for r in runs), default=0),
+            "patched": all(r.patched for r in runs),
+            "rows_rendered": sum(r.rows_rendered for r in runs),
+            "written_in_full_because": "; ".join(sorted({r.written_in_full_because for r in runs
+                                                         if r.written_in_full_because})),
+            "files": dg.MetadataValue.json([{"path": str(f.path), "kind": f.kind, "rows": f.rows, "bytes": f.bytes,
+                                             "rows_changed": f.rows_changed, "sha256": f.sha256} for f in written]),
+            "rows_changed_vs_previous_export": sum(f.rows_changed for f in written if f.kind == "stock"),
+            "bytes": sum(f.bytes for f in written),
+            "path": dg.MetadataValue.path(str(Path(written[0].path).parent)) if written else "",
+        })
 
 
 @dg.asset(deps=[inventory_state], group_name="outputs", automation_condition=ON_NEW_FILES,
           check_specs=[dg.AssetCheckSpec("pushes_acknowledged", asset="channel_pushes")])
 def channel_pushes(context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource) -> dg.MaterializeResult:
     """What each configured API channel has been sent and has acknowledged, per (partner, channel)."""
-    db = store.store()
-    reports = {}
-    for spec in partners.specs().values():
-        for channel in spec.channels:
-            snapshot = export_snapshot(current_state(db, spec.account), spec.account)
-            mode = "overwrite" if spec.inventory.mode == "overwrite" else "update"
-            report = push_account(db.engine, snapshot, spec, channel, partners.token(channel.token), mode=mode)
-            reports[f"{spec.name}/{channel.name}"] = report
-    failed = {k: r.failures for k, r in reports.items() if not r.ok}
-    return dg.MaterializeResult(
-        metadata={"channels": dg.MetadataValue.json({
-            k: {"items_selected": r.items_selected, "items_acknowledged": r.items_acknowledged,
-                "items_failed": r.items_failed, "batches_pending": r.batches_pending, "skipped": r.skipped}
-            for k, r in reports.items()})},
-        check_results=[dg.AssetCheckResult(
-            check_name="pushes_acknowledged", passed=not failed, severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"failed": dg.MetadataValue.json({k: [list(map(str, f)) for f in v] for k, v in failed.items()})})],
-    )
+    with in_one_line():
+        db = store.store()
+        reports = {}
+        for spec in partners.specs().values():
+            for channel in spec.channels:
+                snapshot = export_snapshot(current_state(db, spec.account), spec.account)
+                mode = "overwrite" if spec.inventory.mode == "overwrite" else "update"
+                report = push_account(db.engine, snapshot, spec, channel, partners.token(channel.token), mode=mode)
+                reports[f"{spec.name}/{channel.name}"] = report
+        failed = {k: r.failures for k, r in reports.items() if not r.ok}
+        problems = {k: _problem(r) for k, r in reports.items() if not r.ok}
+        return dg.MaterializeResult(
+            metadata={"channels": dg.MetadataValue.json({
+                k: {"items_selected": r.items_selected, "items_acknowledged": r.items_acknowledged,
+                    "items_failed": r.items_failed, "batches_pending": r.batches_pending, "skipped": r.skipped}
+                for k, r in reports.items()})},
+            check_results=[dg.AssetCheckResult(
+                check_name="pushes_acknowledged", passed=not failed, severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"failed": dg.MetadataValue.json({k: [list(map(str, f)) for f in v] for k, v in failed.items()}),
+                          "problems": dg.MetadataValue.json(problems)})],
+        )
+
+
+def _problem(report) -> str:
+    """One line saying what is left undone for a channel."""
+    parts = []
+    if report.batches_failed:
+        last = report.failures[-1][1] if report.failures else None
+        parts.append(f"{report.batches_failed} batch(es) failed" + (f" (last answer HTTP {last})" if last else ""))
+    if report.batches_pending:
+        parts.append(f"{report.batches_pending} batch(es) not acknowledged yet")
+    return ", ".join(parts)

@@ -80,6 +80,13 @@ def is_safe_name(name: str) -> bool:
     return bool(_SAFE.match(name)) and ".." not in name
 
 
+def is_fetchable_name(name: str) -> bool:
+    """True for any name a folder listing can hold: one path component (no `/`, no NUL, not `.` or
+    `..`, at most 255 bytes). Such a file can be read and archived under its sha256 whatever its
+    name, even when the name itself is not safe to use (`is_safe_name`)."""
+    return name not in ("", ".", "..") and "/" not in name and "\x00" not in name and len(name.encode()) <= 255
+
+
 # The fold also applies the daily pre-book release, recorded as a pseudo-file of kind `release`
 # that sorts before every file kind at the same as-of.
 FOLD_KIND_ORDER = {"release": -1, **KIND_ORDER}

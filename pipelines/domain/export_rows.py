@@ -32,6 +32,7 @@ import polars as pl
 from pipelines.domain import joor_fields
 from pipelines.domain.channel_items import KEY_SETS, SKU_COLUMNS
 from pipelines.domain.item_keys import item_key_expr
+from pipelines.domain.name_parts import file_name_part
 
 EXPORT_SNAPSHOT_SCHEMA: dict[str, pl.DataType] = {
     "account": pl.String,
@@ -203,7 +204,8 @@ def sorted_for_export(snapshot: pl.DataFrame) -> pl.DataFrame:
 
 
 def file_name(kind: str, account: str, warehouse_code: str) -> str:
-    return f"{kind}_{account}_{warehouse_code}.csv"
+    """e.g. `stock_acme_NYC.csv`; any warehouse code gives a safe name (`name_parts`)."""
+    return f"{kind}_{account}_{file_name_part(warehouse_code)}.csv"
 
 
 def render_kind(kind: str, rows: pl.DataFrame, item_identifier: str, joor_delimiter: str) -> tuple[pl.DataFrame, bytes]:

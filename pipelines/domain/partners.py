@@ -7,6 +7,7 @@ DEFAULT_PARTNER = "local"
 DEFAULT_ACCOUNT = "default"
 MIN_POLL_INTERVAL_S = 300
 DEFAULT_SETTLE_S = 30
+DEFAULT_MAX_DECOMPRESSED_MB = 1024
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class PartnerSpec:
     inventory_policy: str = "continue"  # continue | deny
     inventory: InventoryDefaults = field(default_factory=InventoryDefaults)
     csv: CsvDialect = field(default_factory=CsvDialect)
+    max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB  # a compressed file past this is rejected whole
     poll_interval_s: int = MIN_POLL_INTERVAL_S
     exports: ExportTargets = field(default_factory=ExportTargets)
     channels: tuple[ChannelSpec, ...] = ()

@@ -80,6 +80,9 @@ class CheckpointingFolder:
 
     def __init__(self):
         self.snapshots = {prefix_hashes([])[0]: initial_state()}
+        # A version's fold rejects are those of its last application after the same prefix: the
+        # store keeps them by version, and a re-dropped older version comes back with its own.
+        self.rejects_after: dict[str, pl.DataFrame] = {}
         self.rejects: dict[str, pl.DataFrame] = {}
 
     def fold(self, files: list[FileToApply]) -> tuple[FoldState, int]:
@@ -89,8 +92,9 @@ class CheckpointingFolder:
         state = self.snapshots[hashes[start]]
         for i in range(start, len(files)):
             applied = apply_file(state, files[i])
-            state, self.rejects[files[i].name] = applied.state, applied.rejects
+            state, self.rejects_after[hashes[i + 1]] = applied.state, applied.rejects
             self.snapshots[hashes[i + 1]] = state
+        self.rejects = {f.name: self.rejects_after[hashes[i + 1]] for i, f in enumerate(files)}
         return state, start
 
 
