@@ -12,7 +12,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from pipelines.adapters.drop_source import DropSourceError
+from pipelines.adapters.drop_source import DropSourceError, FileStillChanging
 from pipelines.adapters.sftp_source import SftpDropSource
 from pipelines.domain.partners import EnvRef, ExportTargets, PartnerSpec
 from pipelines.domain.settle import observe
@@ -275,27 +275,67 @@ def test_a_missing_inbox_folder_is_a_clear_error(sshd, make_source):
 
 
 @pytest.mark.parametrize(
-    "name", ["../x.csv", "../../etc/passwd", "sub/inventory_20261102T080000.csv", "/etc/passwd", ".hidden.csv", ".."]
+    "name", ["../x.csv", "../../etc/passwd", "sub/inventory_20261102T080000.csv", "/etc/passwd", "..", "a\x00b"]
 )
-def test_names_that_could_escape_the_landing_folder_are_refused(sshd, tmp_path, inbox, make_source, name):
+def test_names_that_are_not_an_entry_of_the_inbox_are_refused(sshd, tmp_path, inbox, make_source, name):
     drop(sshd.root, "x.csv", b"outside the inbox\n")
     landing = tmp_path / "area" / "landing"
     landing.mkdir(parents=True)
 
-    with pytest.raises(DropSourceError, match="refusing unsafe remote file name"):
+    with pytest.raises(DropSourceError, match="refusing to read"):
         make_source(inbox).fetch(name, landing)
 
     assert files_under(tmp_path) == ["area", "area/landing"]
 
 
-def test_an_unsafe_name_in_the_inbox_is_listed_for_reporting_but_never_fetched(tmp_path, inbox, make_source):
-    drop(inbox, "inventory 20261102T080000.csv", b"a\n")
+def test_an_unsafe_name_in_the_inbox_is_listed_and_its_bytes_archived_under_their_sha256(tmp_path, inbox, make_source):
+    drop(inbox, "inventory 20261102T080000 (1).csv", b"a\n")
     source = make_source(inbox)
 
-    assert [f.name for f in source.list_files()] == ["inventory 20261102T080000.csv"]
-    with pytest.raises(DropSourceError, match="unsafe"):
-        source.fetch("inventory 20261102T080000.csv", tmp_path / "landing")
-    assert files_under(tmp_path / "landing") == []
+    assert [f.name for f in source.list_files()] == ["inventory 20261102T080000 (1).csv"]
+    landed = source.fetch("inventory 20261102T080000 (1).csv", tmp_path / "landing")
+    assert files_under(tmp_path / "landing") == [sha256(b"a\n")] and landed.path.read_bytes() == b"a\n"
+
+
+def test_a_file_that_never_stops_growing_is_never_read_past_its_listed_size(tmp_path, inbox, make_source):
+    path = drop(inbox, "inventory_20261102T080000.csv", b"upc,quantity\n")
+    stop = threading.Event()
+
+    def keep_writing():
+        with open(path, "ab") as f:
+            while not stop.is_set():
+                f.write(b"000123456789,1\n" * 4096)
+                f.flush()
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        time.sleep(0.2)
+        source = make_source(inbox)
+        (listed,) = source.list_files()
+        with pytest.raises(FileStillChanging):
+            source.fetch(listed.name, tmp_path / "landing", listed.size)
+    finally:
+        stop.set()
+        writer.join()
+    assert files_under(tmp_path / "landing") == []  # no .part, no landing
+
+
+def test_a_file_that_stopped_changing_lands_exactly_as_listed(tmp_path, inbox, make_source):
+    content = csv_bytes(300_000)
+    drop(inbox, "inventory_20261102T080000.csv", content)
+    source = make_source(inbox)
+    (listed,) = source.list_files()
+    landed = source.fetch(listed.name, tmp_path / "landing", listed.size)
+    assert (landed.size, landed.sha256) == (len(content), sha256(content))
+
+
+def test_a_garbage_known_hosts_file_is_one_clear_error(tmp_path, inbox, make_source):
+    garbage = tmp_path / "known_hosts"
+    garbage.write_bytes(b"garbage line\n\x00\xff\xfe binary\nhost ssh-ed25519 !!!notbase64\n")
+    with pytest.raises(DropSourceError, match="is not an OpenSSH known_hosts file") as e:
+        make_source(inbox, known_hosts=str(garbage)).list_files()
+    assert "\n" not in str(e.value)
 
 
 # Host keys and credentials
