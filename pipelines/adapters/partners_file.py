@@ -142,7 +142,7 @@ def load_partners(path: str | Path) -> dict[str, PartnerSpec]:
         what = {"extra_forbidden": "unknown key", "string_pattern_mismatch": f"must be {NAME_RULE}"}.get(
             err["type"], err["msg"].removeprefix("Value error, "))
         raise PartnersFileError(f"{path.name}: {where}: {what}") from None
-    bad = [name for name in parsed.partners if not re.match(NAME_PATTERN, name)]
+    bad = [name for name in parsed.partners if not re.fullmatch(NAME_PATTERN, name)]
     if bad:
         raise PartnersFileError(f"{path.name}: partners.{bad[0][:100]!r}: a partner name must be {NAME_RULE}")
     return {name: _spec(name, p, path.parent) for name, p in parsed.partners.items()}

@@ -55,7 +55,7 @@ class DropName:
 
 def parse_drop_name(name: str) -> DropName:
     """Parse a drop file name or raise `UnrecognisedFileName` saying why."""
-    m = _NAME.match(name)
+    m = _NAME.fullmatch(name)
     if not m:
         raise UnrecognisedFileName(f"unrecognised file name: {name!r} does not match <kind>_<YYYYMMDD>T<HHMMSS>[_<label>].csv[.gz]")
     if m["kind"] not in KIND_ORDER:
@@ -77,7 +77,7 @@ _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
 def is_safe_name(name: str) -> bool:
     """True when a remote name is a plain file name that cannot escape the landing folder."""
-    return bool(_SAFE.match(name)) and ".." not in name
+    return bool(_SAFE.fullmatch(name)) and ".." not in name
 
 
 def is_fetchable_name(name: str) -> bool:

@@ -20,7 +20,7 @@ MAX_FILE_NAME_PART = 120
 
 
 def encode(text: str) -> str:
-    if _PLAIN.match(text) and "..." not in text:
+    if _PLAIN.fullmatch(text) and "..." not in text:
         return text
     return "".join(c if c in _KEEP else "".join(f"%{b:02X}" for b in c.encode()) for c in text)
 

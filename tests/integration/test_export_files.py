@@ -81,11 +81,13 @@ def test_a_concurrent_reader_never_sees_a_partial_file(tmp_path, make_snapshot):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stock_acme_NYC.csv"]  # no temp files left
 
 
-def test_a_warehouse_code_unsafe_in_a_file_name_is_refused(tmp_path):
-    snapshot = snapshot_frame([snapshot_row(1, warehouse_code="../etc")])
+def test_any_warehouse_code_is_written_under_a_safe_name_inside_the_folder(tmp_path):
+    snapshot = snapshot_frame([snapshot_row(1, warehouse_code="../etc"), snapshot_row(2, warehouse_code="A B")])
 
-    with pytest.raises(ValueError, match="warehouse_code '../etc'"):
-        write_exports(snapshot, tmp_path)
+    written = write_exports(snapshot, tmp_path / "out")
+
+    assert {f.path.name for f in written if f.kind == "stock"} == {"stock_acme_%2E%2E%2Fetc.csv", "stock_acme_A%20B.csv"}
+    assert all(f.path.parent == tmp_path / "out" for f in written)
 
 
 def test_rows_changed_counts_what_differs_from_the_previous_export(tmp_path):
