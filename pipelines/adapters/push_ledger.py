@@ -37,10 +37,13 @@ from pipelines.domain.channel_items import (
     SKU_COLUMNS,
     Batch,
     ChannelItem,
+    halves,
     plan_batches,
     select_items,
 )
 from pipelines.domain.partners import ChannelSpec, PartnerSpec
+
+BAD_REQUEST = 400
 
 metadata = sa.MetaData()
 
@@ -99,6 +102,8 @@ class PushReport:
         items_unchanged: snapshot rows already acknowledged with the same value (update mode).
         skipped: snapshot rows not sent, by reason (skip flags, filters, previously rejected).
         batches_resent: pending batches from earlier runs sent again.
+        batches_split: batches answered 400 and cut in two to find the refused items (the
+            halves count as batches of their own).
         batches_sent, batches_acknowledged, batches_failed, batches_pending: batch outcomes
             this run (sent counts every batch a request was made for, resent ones included).
         items_acknowledged, items_failed: items in acknowledged / failed batches this run.
@@ -121,6 +126,7 @@ class PushReport:
     items_acknowledged: int = 0
     items_failed: int = 0
     requests: int = 0
+    batches_split: int = 0
     stopped_early: bool = False
     failures: list[tuple[str, int | None, str]] = field(default_factory=list)
 
@@ -190,7 +196,7 @@ def push_account(
         report.items_unchanged = selection.unchanged
         report.skipped = dict(selection.skipped)
         batches = plan_batches(
-            selection.items,
+            selection.items + selection.left_scope,
             channel.name,
             account,
             mode,
@@ -218,9 +224,21 @@ def push_account(
 def _send(engine: sa.Engine, client: HttpPushClient, channel, batch: Batch, report: PushReport) -> bool:
     """Send one batch, record its outcome; False when the run should stop (retries exhausted)."""
     outcome = client.send(channel.request(batch), channel.verdict)
-    record_outcome(engine, batch, outcome)
     report.batches_sent += 1
     report.requests += outcome.attempts
+    if outcome.status == "failed" and outcome.response_status == BAD_REQUEST and len(batch.items) > 1:
+        # Cut in two until the refused items stand alone, so the good ones still go. The halves
+        # replace the batch in the ledger: it is no rejection of its items, and if the run stops
+        # before a half is recorded, its items are simply selected again next time.
+        forget_batch(engine, batch.idempotency_key)
+        report.batches_split += 1
+        for half in halves(batch):
+            if batch_status(engine, half.idempotency_key) is None:
+                record_planned(engine, half)
+            if not _send(engine, client, channel, half, report):
+                return False
+        return True
+    record_outcome(engine, batch, outcome)
     if outcome.status == "acknowledged":
         report.batches_acknowledged += 1
         report.items_acknowledged += len(batch.items)
@@ -273,6 +291,13 @@ def record_planned(engine: sa.Engine, batch: Batch) -> None:
                 for position, item in enumerate(batch.items)
             ],
         )
+
+
+def forget_batch(engine: sa.Engine, key: str) -> None:
+    """Remove a planned batch and its items (it was replaced by its halves)."""
+    with engine.begin() as conn:
+        conn.execute(push_items.delete().where(push_items.c.idempotency_key == key))
+        conn.execute(pushes.delete().where(pushes.c.idempotency_key == key))
 
 
 def record_outcome(engine: sa.Engine, batch: Batch, outcome: PushOutcome) -> None:

@@ -63,6 +63,9 @@ class ChannelRules:
         keyed_by_item_identifier: items carry the partner's item keys (upc / style / ids);
             otherwise they carry Shopify's (inventory_item_id, location_id).
         sends_inventory_date: FUTURE stock carries its available date.
+        overwrite_replaces_account: an overwrite request replaces the account's whole inventory
+            with its items (JOOR's Style Inventory API: "inventory can be overwritten completely
+            for the account"), so an overwrite must reach it as one replacement.
     """
 
     honours_skip_joor: bool = False
@@ -70,10 +73,11 @@ class ChannelRules:
     warehouse_types: tuple[str, ...] = ("IMMEDIATE", "FUTURE")
     keyed_by_item_identifier: bool = True
     sends_inventory_date: bool = True
+    overwrite_replaces_account: bool = False
 
 
 CHANNEL_RULES: dict[str, ChannelRules] = {
-    "joor": ChannelRules(honours_skip_joor=True),
+    "joor": ChannelRules(honours_skip_joor=True, overwrite_replaces_account=True),
     "shopify": ChannelRules(
         created_by="shopify",
         warehouse_types=("IMMEDIATE",),
@@ -147,11 +151,12 @@ class Selection:
     items: tuple[ChannelItem, ...]
     unchanged: int
     skipped: dict[str, int] = field(default_factory=dict)
+    left_scope: tuple[ChannelItem, ...] = ()  # overwrite on a replacing channel: explicit zeros
 
 
 @dataclass(frozen=True)
 class Batch:
-    """One request's worth of items, all of one warehouse.
+    """One request's worth of items, all of one warehouse (`ALL_WAREHOUSES` for a replacing overwrite).
 
     Attributes:
         idempotency_key: sha256 hex of the canonical batch content (see module docstring).
@@ -169,6 +174,9 @@ class Batch:
     warehouse_code: str
     items: tuple[ChannelItem, ...]
     bytes: int
+
+
+ALL_WAREHOUSES = "*"
 
 
 def rules_for(channel: str) -> ChannelRules:
@@ -277,7 +285,21 @@ def select_items(
                 base_key=base_key,
             )
         )
-    return Selection(items=tuple(items), unchanged=unchanged, skipped=dict(sorted(skipped.items())))
+    left = _left_scope(items, acked) if mode == "overwrite" and rules.overwrite_replaces_account else ()
+    return Selection(items=tuple(items), unchanged=unchanged, skipped=dict(sorted(skipped.items())), left_scope=left)
+
+
+def _left_scope(items: list[ChannelItem], acked: dict) -> tuple[ChannelItem, ...]:
+    """Zeros for what the channel holds from us (acknowledged above 0) that the overwrite leaves out,
+    so a replacement sent in several update requests still replaces (identified by style keys,
+    which every catalog row has)."""
+    sent = {(i.warehouse_code, i.sku) for i in items}
+    return tuple(
+        ChannelItem(warehouse_code=warehouse, sku=sku, keys=tuple(zip(SKU_COLUMNS, sku)), inventory=0,
+                    base_key=previous["idempotency_key"])
+        for (warehouse, sku), previous in sorted(acked.items())
+        if (warehouse, sku) not in sent and previous["inventory"] != 0
+    )
 
 
 def plan_batches(
@@ -296,6 +318,10 @@ def plan_batches(
     A single item larger than `max_bytes` on its own still goes out, alone in its batch: it cannot
     be split, and refusing it silently would lose it (the API will answer for it).
 
+    An overwrite on a channel whose overwrite replaces the account (JOOR) is one request holding
+    every item when it fits; otherwise it goes as update batches (each `overwrite=1` request
+    would wipe the one before), which with the selection's `left_scope` zeros replace the same.
+
     Args:
         items: items to send (any order; batches are cut from the sorted order).
         item_bytes: bytes one item adds to a request body (the channel adapter knows its encoding).
@@ -304,6 +330,11 @@ def plan_batches(
     if max_items < 1 or max_bytes < 1:
         raise ValueError("batch_items and batch_bytes must be at least 1")
     ordered = sorted(items, key=lambda i: (i.warehouse_code, i.sku))
+    if mode == "overwrite" and rules_for(channel).overwrite_replaces_account:
+        size = envelope_bytes + sum(item_bytes(i) for i in ordered)
+        if ordered and len(ordered) <= max_items and size <= max_bytes:
+            return [_batch(ordered, size, channel, account, mode, dec_pending)]
+        mode = "update"
     batches: list[Batch] = []
     current: list[ChannelItem] = []
     size = envelope_bytes
@@ -333,14 +364,28 @@ def idempotency_key(channel: str, account: str, mode: str, dec_pending: bool, it
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def halves(batch: Batch) -> list[Batch]:
+    """A refused batch cut in two, to find the items the API refuses while the others go through.
+
+    The halves of a replacing overwrite are updates: two replacements would each wipe the other.
+    """
+    mode = "update" if batch.mode == "overwrite" and rules_for(batch.channel).overwrite_replaces_account \
+        else batch.mode
+    middle = len(batch.items) // 2
+    return [_batch(list(part), batch.bytes * len(part) // len(batch.items), batch.channel, batch.account, mode,
+                   batch.dec_pending)
+            for part in (batch.items[:middle], batch.items[middle:])]
+
+
 def _batch(items: list[ChannelItem], size: int, channel: str, account: str, mode: str, dec_pending: bool) -> Batch:
+    warehouses = {i.warehouse_code for i in items}
     return Batch(
         idempotency_key=idempotency_key(channel, account, mode, dec_pending, items),
         channel=channel,
         account=account,
         mode=mode,
         dec_pending=bool(dec_pending),
-        warehouse_code=items[0].warehouse_code,
+        warehouse_code=warehouses.pop() if len(warehouses) == 1 else ALL_WAREHOUSES,
         items=tuple(items),
         bytes=size,
     )

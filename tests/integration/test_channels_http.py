@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 from xml.etree import ElementTree
 
@@ -198,16 +199,18 @@ def test_joor_request_has_auth_params_idempotency_key_and_body_shape(api, make_s
 
     report = push(snapshot, make_spec(), mode="overwrite", dec_pending=True)
 
-    assert report.ok and report.batches_acknowledged == 2
-    first = api.requests[0]
+    # An overwrite replaces JOOR's whole account: one request with every warehouse's items.
+    assert report.ok and report.batches_acknowledged == 1
+    (first,) = api.requests
     assert first["path"] == "/v2/bulk-inventory"
     assert first["query"] == {"overwrite": "1", "dec_pending": "1"}
     assert first["headers"]["Authorization"] == "OAuth2 " + base64.b64encode(TOKEN.encode()).decode()
     assert first["headers"]["Content-Type"] == "application/json"
-    assert len(first["key"]) == 64 and len({r["key"] for r in api.requests}) == 2
+    assert len(first["key"]) == 64
     body = json.loads(first["body"])
-    assert body == {"inventory_items": {"inventory_item": [{"upc": "000000000002", "warehouse": "FUT", "inventory": 0, "inventory_date": "2027-03-01"}]}}
-    assert api.requests[1]["items"] == [{"upc": "000000000001", "warehouse": "NYC", "inventory": 11}]
+    assert body == {"inventory_items": {"inventory_item": [
+        {"upc": "000000000002", "warehouse": "FUT", "inventory": 0, "inventory_date": "2027-03-01"},
+        {"upc": "000000000001", "warehouse": "NYC", "inventory": 11}]}}
 
 
 @pytest.mark.parametrize(
@@ -253,14 +256,15 @@ def test_update_push_sends_only_the_delta_and_nothing_when_unchanged(api, make_s
     assert acked.filter(pl.col("size_name") == "4")["inventory"].to_list() == [2]
 
 
-def test_overwrite_sends_the_full_snapshot_again(api, make_spec, push):
+def test_overwrite_too_big_for_one_request_sends_the_full_snapshot_as_updates(api, make_spec, push):
     spec = make_spec()
     push(snapshot_frame(rows(4)), spec)
 
     report = push(snapshot_frame(rows(4)), spec, mode="overwrite")
 
     assert report.items_selected == 4
-    assert [r["query"]["overwrite"] for r in api.requests] == ["0", "0", "1", "1"]
+    # Two requests with overwrite=1 would each replace the account: the replacement goes as updates.
+    assert [r["query"]["overwrite"] for r in api.requests] == ["0", "0", "0", "0"]
     assert len({r["key"] for r in api.requests}) == 4
 
 
@@ -339,11 +343,11 @@ def test_faults_then_rerun_acknowledge_every_row_exactly_once_or_record_it_faile
             None,  # ...and the next retry gets the stored answer
             None,  # batch 2
             None,  # batch 3
-            None,  # batch 4 holds the poisoned upc: a 400 with a JSON body, not retried
+            None,  # batch 4 holds the poisoned upc: a 400 with a JSON body, not retried but cut in two
             ("status", 503, {}, b""),
             ("status", 503, {}, b""),
             ("status", 503, {}, b""),
-            ("status", 503, {}, b""),  # batch 5 runs out of attempts: the run stops here
+            ("status", 503, {}, b""),  # its first half (row 12) runs out of attempts: the run stops here
         ]
     )
     spec = make_spec()
@@ -356,9 +360,13 @@ def test_faults_then_rerun_acknowledge_every_row_exactly_once_or_record_it_faile
     second = push(snapshot, spec)
 
     assert not api.faults and first.requests == 14
-    assert first.stopped_early and (first.batches_acknowledged, first.batches_failed, first.batches_pending) == (4, 1, 1)
-    assert second.ok and second.batches_resent == 1 and second.batches_acknowledged == 3
-    assert second.skipped == {"previously rejected": 3}
+    assert first.stopped_early and (first.batches_acknowledged, first.batches_failed, first.batches_pending) == (4, 0, 1)
+    assert first.batches_split == 1
+    # The second run resends row 12, then plans rows 13..23 afresh: [13, 14, 15] is refused and cut
+    # into [13] (refused: failed) and [14, 15] (acknowledged); the rest go through.
+    assert second.batches_resent == 1 and second.batches_split == 1
+    assert (second.batches_acknowledged, second.batches_failed) == (5, 1) and not second.batches_pending
+    assert second.skipped == {}
     # Zero duplicates: every key applied at most once; no acknowledged batch was sent again.
     assert set(api.applied.values()) == {1}
     later_keys = [r["key"] for r in api.requests[requests_in_first_run:]]
@@ -369,16 +377,17 @@ def test_faults_then_rerun_acknowledge_every_row_exactly_once_or_record_it_faile
         failed = conn.execute(sa.select(pushes).where(pushes.c.status == "failed")).one()
         statuses = Counter(conn.execute(sa.select(pushes.c.status)).scalars())
         acked_rows = conn.execute(sa.select(sa.func.count()).select_from(pushed_items)).scalar_one()
-    failed_upcs = {f"{n:012d}" for n in (12, 13, 14)}
+    failed_upcs = {poisoned}
     assert set(applied.values()) == {1}
     assert set(applied) | failed_upcs == {f"{n:012d}" for n in range(24)} and not set(applied) & failed_upcs
-    assert statuses == {"acknowledged": 7, "failed": 1}
-    assert acked_rows == 21
+    assert statuses == {"acknowledged": 9, "failed": 1}
+    assert acked_rows == 23
     assert failed.response_status == 400 and "unknown style" in failed.response_body
     assert TOKEN not in failed.response_body and base64.b64encode(TOKEN.encode()).decode() not in failed.response_body
 
     third = push(snapshot, spec)
     assert third.batches_sent == 0 and len(api.requests) == requests_in_first_run + len(later_keys)
+    assert third.skipped == {"previously rejected": 1}
 
 
 def test_ledger_tables_match_the_ddl(engine):
@@ -432,3 +441,70 @@ def test_rate_budget_waits_for_the_window():
     assert waits == [300.0]  # 60 writes fit the budget; the 61st waits for the first to leave the window
     with pytest.raises(ChannelConfigError):
         RateLimiter(credits=4, window_s=1.0, cost=5, min_interval_s=0.0)
+
+
+class JoorAccount(FakeApi):
+    """A receiver that keeps one account's inventory the way JOOR's bulk inventory API documents it:
+    `overwrite=1` replaces the account's whole inventory with the request's items, `overwrite=0`
+    sets only the items listed. Items are identified by UPC or by style keys (`catalog`)."""
+
+    def __init__(self, catalog: list[dict]) -> None:
+        super().__init__()
+        self.by_upc = {r["upc"]: (r["style_number"], r["style_identifier"], r["color_code"], r["size_name"])
+                       for r in catalog}
+        self.inventory: dict[tuple, int] = {}
+
+    def apply(self, key, record, authorization):
+        answer = super().apply(key, record, authorization)
+        if answer[0] == 200 and self.applied_items.get(key) is record["items"]:
+            with self.lock:
+                if record["query"].get("overwrite") == "1":
+                    self.inventory = {}
+                for item in record["items"]:
+                    sku = self.by_upc[item["upc"]] if "upc" in item else (
+                        item["style_number"], item["style_identifier"], item["color_code"], item["size"])
+                    self.inventory[(item["warehouse"], sku)] = int(item["inventory"])
+        return answer
+
+
+def _held(rows_: list[dict]) -> dict:
+    """What JOOR should hold: every row in scope at its ats (at least 0), the others at 0."""
+    return {(r["warehouse_code"], (r["style_number"], r["style_identifier"], r["color_code"], r["size_name"])):
+            0 if r["skip_joor"] else max(r["ats"], 0) for r in rows_}
+
+
+@pytest.mark.parametrize("batch_items", [100, 2])
+def test_an_overwrite_leaves_joor_holding_exactly_the_account_whatever_the_batching(engine, make_spec, batch_items):
+    catalog = [snapshot_row(n, warehouse_code="NYC" if n % 2 else "LA") for n in range(7)]
+    joor = JoorAccount(catalog)
+    try:
+        spec = replace(make_spec(), base_url=joor.url, batch_items=batch_items)
+        partner = PartnerSpec(account="acme")
+        assert push_account(engine, snapshot_frame(catalog), partner, spec, TOKEN, mode="overwrite").ok
+        assert joor.inventory == _held(catalog)
+
+        # A row leaves the scope, another changes, one goes oversold: the next overwrite replaces it all.
+        later = [dict(r) for r in catalog]
+        later[2]["skip_joor"], later[3]["ats"], later[4]["ats"] = True, 99, -5
+        report = push_account(engine, snapshot_frame(later), partner, spec, TOKEN, mode="overwrite")
+        assert report.ok
+        assert joor.inventory == _held(later)
+        queries = [r["query"]["overwrite"] for r in joor.requests]
+        assert queries == (["1", "1"] if batch_items == 100 else ["0"] * len(queries))
+    finally:
+        joor.close()
+
+
+def test_a_refused_item_is_found_by_splitting_and_the_others_still_go(api, make_spec, push, engine):
+    api.refuse_item = lambda item: item.get("upc") == "000000000004"
+    report = push(snapshot_frame(rows(6)), make_spec(batch_items=6))
+
+    # [0..5] -> [0, 1, 2] ok + [3, 4, 5] -> [3] ok + [4, 5] -> [4] refused + [5] ok: three cuts
+    assert (report.batches_split, report.batches_failed, report.items_failed) == (3, 1, 1)
+    applied = {i["upc"] for items in api.applied_items.values() for i in items}
+    assert applied == {f"{n:012d}" for n in range(6)} - {"000000000004"}
+    with engine.connect() as conn:
+        failed = conn.execute(sa.select(push_items.c.size_name)
+                              .join(pushes, pushes.c.idempotency_key == push_items.c.idempotency_key)
+                              .where(pushes.c.status == "failed")).scalars().all()
+    assert failed == ["4"]
