@@ -27,7 +27,7 @@ DATETIME_MIN, DATETIME_MAX = datetime(1900, 1, 1), datetime(9999, 12, 31, 23, 59
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 
-CONTROL = r"\p{Cc}"  # Unicode category Cc: C0/C1 controls, NUL and U+001F included
+CONTROL = r"[\x00-\x1f\x7f-\x9f]"  # exactly Unicode category Cc (C0 and C1 controls, NUL and U+001F included)
 SCIENTIFIC = r"^[+-]?\d+(\.\d*)?[eE][+-]?\d+$"
 WHOLE_NUMBER = r"^\d+(\.0*)?$"
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"

@@ -69,19 +69,20 @@ def _decompressed(path: Path, max_bytes: int) -> bytes:
         raise FileRejected(f"not a valid gzip file: {e}") from None
 
 
-def _text(path: Path, gz: bool, dialect: CsvDialect, max_bytes: int) -> str:
-    """The file as text without a BOM, or FileRejected when it does not decode."""
+def _utf8(path: Path, gz: bool, dialect: CsvDialect, max_bytes: int) -> bytes:
+    """The file as UTF-8 bytes without a BOM, or FileRejected when it does not decode."""
     raw = _decompressed(path, max_bytes) if gz else path.read_bytes()
     encoding = dialect.encoding.lower().replace("_", "-")
     if encoding in ("utf-8", "utf8", "utf-8-sig"):
         try:
-            return raw.decode("utf-8").removeprefix("\ufeff")
+            raw.decode("utf-8")
         except UnicodeDecodeError as e:
             line = raw.count(b"\n", 0, e.start) + 1
             raise FileRejected(f"undecodable bytes for utf-8 at byte {e.start}", line=line,
                                value=raw[e.start:e.end].hex()) from None
+        return raw.removeprefix(b"\xef\xbb\xbf")
     try:
-        return raw.decode(dialect.encoding).removeprefix("\ufeff")
+        return raw.decode(dialect.encoding).removeprefix("\ufeff").encode("utf-8")
     except (UnicodeDecodeError, LookupError) as e:
         raise FileRejected(f"undecodable bytes for {dialect.encoding}: {e}") from None
 
@@ -100,36 +101,35 @@ def _header(names: list[str]) -> list[str]:
 def _ragged(lines: pl.DataFrame, width: int) -> pl.DataFrame:
     """Row rejects for records whose field count differs from the header's."""
     return lines.filter(pl.col("fields") != width).select(
-        "line", pl.lit(None, pl.String).alias("column"), pl.lit(None, pl.String).alias("value"),
+        pl.col("line").cast(pl.Int64), pl.lit(None, pl.String).alias("column"), pl.lit(None, pl.String).alias("value"),
         pl.format("malformed row: {} fields where the header has {}", "fields", pl.lit(width)).alias("reason"))
 
 
-def _fast_frame(text: str, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.DataFrame] | None:
-    """One record per physical line: polars reads it. None when the file needs the careful path."""
-    if '"' in text or text.count("\r") != text.count("\r\n"):
+# A byte the file does not hold, to read it one line per row; a file holding all of them takes
+# the careful path.
+_LINE_SEPARATORS = ("\x1f", "\x1e", "\x1d", "\x01")
+
+
+def _fast_frame(data: bytes, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """One record per physical line, split by polars. None when the file needs the careful path."""
+    if b'"' in data or data.count(b"\r") != data.count(b"\r\n"):
         return None
-    lines = pl.DataFrame({"text": pl.Series([text]).str.split("\n").explode()}).with_row_index("line", offset=1)
-    lines = lines.with_columns(pl.col("text").str.strip_suffix("\r"))
+    separator = next((s for s in _LINE_SEPARATORS if s.encode() not in data), None)
+    if separator is None:
+        return None
+    lines = pl.read_csv(data, has_header=False, separator=separator, quote_char=None, new_columns=["text"],
+                        infer_schema=False).with_row_index("line", offset=1)
     header = _header(lines["text"][0].split(dialect.delimiter))
-    body = lines.slice(1).with_columns(
-        (pl.col("text").str.count_matches(dialect.delimiter, literal=True) + 1).alias("fields"))
-    try:
-        frame = pl.read_csv(text.encode(), separator=dialect.delimiter, infer_schema=False, has_header=True,
-                            quote_char=None, truncate_ragged_lines=True, new_columns=header)
-    except pl.exceptions.PolarsError:
-        return None
-    # polars reads a blank line as a row of nulls, and may or may not read a final blank line.
-    if frame.height not in (body.height, body.height - 1):
-        return None
-    frame = frame.with_columns(body["line"].head(frame.height).alias("line"),
-                               body["text"].head(frame.height).alias("_raw"))
-    body = body.filter(pl.col("text") != "")
-    frame = frame.filter(pl.col("_raw") != "").drop("_raw")
-    return frame, _ragged(body, len(header))
+    body = lines.slice(1).filter(pl.col("text").is_not_null() & (pl.col("text") != ""))  # blank lines
+    body = body.with_columns((pl.col("text").str.count_matches(dialect.delimiter, literal=True) + 1).alias("fields"))
+    ragged = _ragged(body, len(header))
+    cells = pl.col("text").str.split_exact(dialect.delimiter, len(header) - 1).struct.rename_fields(header)
+    frame = body.filter(pl.col("fields") == len(header)).select("line", cells.alias("_cells")).unnest("_cells")
+    return frame, ragged
 
 
-def _careful_frame(text: str, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.DataFrame]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=dialect.delimiter, strict=True)
+def _careful_frame(data: bytes, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.DataFrame]:
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=dialect.delimiter, strict=True)
     records: list[list[str]] = []
     starts: list[int] = []
     header: list[str] | None = None
@@ -158,14 +158,14 @@ def _careful_frame(text: str, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.Dat
     return frame, _ragged(fields, width)
 
 
-def _read_text_frame(text: str, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _read_text_frame(data: bytes, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(text cells trimmed, empty = null, with `line`; malformed-row rejects)."""
-    if not text.strip():
+    if not data.strip():
         raise FileRejected("empty file: no header line")
-    read = _fast_frame(text, dialect) or _careful_frame(text, dialect)
-    frame, ragged = read
-    bad = ragged["line"].implode()
-    frame = frame.filter(~pl.col("line").is_in(bad)).with_columns(pl.col("line").cast(pl.Int64))
+    frame, ragged = _fast_frame(data, dialect) or _careful_frame(data, dialect)
+    if ragged.height:
+        frame = frame.filter(~pl.col("line").is_in(ragged["line"].implode()))
+    frame = frame.with_columns(pl.col("line").cast(pl.Int64))
     cells = [c for c in frame.columns if c != "line"]
     return frame.with_columns(pl.col(cells).str.strip_chars().replace("", None)), ragged
 
@@ -189,7 +189,7 @@ def read_drop(path: Path, kind: str, dialect: CsvDialect, gz: bool,
               max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB) -> ParsedFile:
     """Parse and validate one landed file of `kind`; raise FileRejected for structural problems."""
     model = schemas.MODELS[kind]
-    text, ragged = _read_text_frame(_text(path, gz, dialect, max_decompressed_mb << 20), dialect)
+    text, ragged = _read_text_frame(_utf8(path, gz, dialect, max_decompressed_mb << 20), dialect)
     missing_optional = [c for c, col in model.columns.items() if c not in text.columns and not col.required]
     text = text.with_columns(pl.lit(None, pl.String).alias(c) for c in missing_optional)
     try:

@@ -11,6 +11,7 @@ from pipelines.adapters.export_patching import export_warehouse
 from pipelines.adapters.folding import current_state, fold_account
 from pipelines.adapters.push_ledger import push_account
 from pipelines.defs.file_assets import FOLD_POOL, file_events
+from pipelines.adapters.failures import is_machinery, one_line
 from pipelines.defs.failures import in_one_line
 from pipelines.defs.metadata import by_warehouse
 from pipelines.defs.partitions import split_warehouse_key, warehouse_key, warehouses
@@ -106,22 +107,29 @@ def channel_pushes(context: dg.AssetExecutionContext, store: StoreResource, part
     """What each configured API channel has been sent and has acknowledged, per (partner, channel)."""
     with in_one_line():
         db = store.store()
-        reports = {}
+        reports, problems = {}, {}
         for spec in partners.specs().values():
             for channel in spec.channels:
-                snapshot = export_snapshot(current_state(db, spec.account), spec.account)
-                mode = "overwrite" if spec.inventory.mode == "overwrite" else "update"
-                report = push_account(db.engine, snapshot, spec, channel, partners.token(channel.token), mode=mode)
-                reports[f"{spec.name}/{channel.name}"] = report
+                key = f"{spec.name}/{channel.name}"
+                try:
+                    snapshot = export_snapshot(current_state(db, spec.account), spec.account)
+                    mode = "overwrite" if spec.inventory.mode == "overwrite" else "update"
+                    reports[key] = push_account(db.engine, snapshot, spec, channel, partners.token(channel.token),
+                                                mode=mode)
+                except Exception as e:  # one channel that cannot push (a missing secret…) stops no other
+                    if is_machinery(e):
+                        raise
+                    problems[key] = f"not pushed: {one_line(e)}"
+                    context.log.error(f"{key}: {problems[key]}")
         failed = {k: r.failures for k, r in reports.items() if not r.ok}
-        problems = {k: _problem(r) for k, r in reports.items() if not r.ok}
+        problems.update({k: _problem(r) for k, r in reports.items() if not r.ok})
         return dg.MaterializeResult(
             metadata={"channels": dg.MetadataValue.json({
                 k: {"items_selected": r.items_selected, "items_acknowledged": r.items_acknowledged,
                     "items_failed": r.items_failed, "batches_pending": r.batches_pending, "skipped": r.skipped}
                 for k, r in reports.items()})},
             check_results=[dg.AssetCheckResult(
-                check_name="pushes_acknowledged", passed=not failed, severity=dg.AssetCheckSeverity.ERROR,
+                check_name="pushes_acknowledged", passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
                 metadata={"failed": dg.MetadataValue.json({k: [list(map(str, f)) for f in v] for k, v in failed.items()}),
                           "problems": dg.MetadataValue.json(problems)})],
         )

@@ -174,3 +174,13 @@ def test_name_parts_are_reversible_injective_and_safe(a, b):
         assert len(file_name_part(text).encode()) <= 200
     assert (encode(a) == encode(b)) == (a == b)
     assert encode("NYC") == "NYC" and encode("A B") == "A%20B"
+
+
+def test_the_control_character_class_is_exactly_unicode_category_cc():
+    import unicodedata
+
+    from schemas.columns import CONTROL
+
+    chars = [chr(i) for i in range(0x3000)]
+    found = pl.Series(chars).str.contains(CONTROL).to_list()
+    assert found == [unicodedata.category(c) == "Cc" for c in chars]
