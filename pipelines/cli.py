@@ -24,6 +24,7 @@ from pipelines.adapters.partners_file import PartnersFileError
 from pipelines.adapters.failures import MachineryFailure, is_machinery, one_line
 from pipelines.adapters.store_schema import StoreMissing, StoreUrlError
 from pipelines.defs import build_definitions
+from pipelines.defs.file_assets import FILE_REJECTED
 from pipelines.defs.partitions import drop_files, file_key
 from pipelines.defs.resources import (MissingSecret, PartnersResource, StoreResource, data_dir_from_env, open_instance,
                                       store_url_from_env)
@@ -65,10 +66,15 @@ class Runner:
         self.instance = open_instance()
 
     def _check(self, result, what: str) -> None:
+        """PipelineFailed for a failed run; a file rejected whole fails its step but counts as
+        processed (its rejects are recorded)."""
         if result.success:
             return
-        for event in result.all_events:
-            if event.is_step_failure and event.step_failure_data:
+        failures = [e for e in result.all_events if e.is_step_failure and e.step_failure_data]
+        if failures and all(_is_file_rejected(e.step_failure_data) for e in failures):
+            return
+        for event in failures:
+            if not _is_file_rejected(event.step_failure_data):
                 data = event.step_failure_data
                 if data.user_failure_data and data.user_failure_data.description:  # a dg.Failure of ours
                     raise PipelineFailed(f"{what}: {data.user_failure_data.description}")
@@ -141,6 +147,10 @@ class Runner:
             click.echo(f"stockdrop: push {channel}: {problem}", err=True)
         if problems:
             raise PipelineFailed(f"{len(problems)} channel(s) left work undone")
+
+
+def _is_file_rejected(data) -> bool:
+    return bool(data.user_failure_data and FILE_REJECTED in (data.user_failure_data.metadata or {}))
 
 
 def _sha256(path: Path) -> str:

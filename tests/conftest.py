@@ -8,7 +8,7 @@ import pytest
 from pipelines.adapters.drop_reader import read_drop
 from pipelines.domain.partners import CsvDialect
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples"
+EXAMPLES = Path(__file__).resolve().parent / "contract_examples"  # a copy of the contract's examples
 
 
 @pytest.fixture

@@ -85,6 +85,7 @@ class _Partner(_Strict):
     inventory: _Inventory = _Inventory()
     csv: _Csv = _Csv()
     max_decompressed_mb: int = Field(DEFAULT_MAX_DECOMPRESSED_MB, ge=1)
+    max_reject_ratio: float = Field(0.5, ge=0, le=1)
     poll_interval_s: int = MIN_POLL_INTERVAL_S
     exports: _Exports = _Exports()
     channels: dict[Literal["joor", "shopify"], _Channel] = {}
@@ -115,7 +116,8 @@ def _spec(name: str, p: _Partner, base_dir: Path) -> PartnerSpec:
         private_key_file=p.private_key_file, password=_env(p.password), settle_s=p.settle_s,
         ready_marker=p.ready_marker, after_processing=p.after_processing, item_identifier=p.item_identifier,
         inventory_policy=p.inventory_policy, inventory=InventoryDefaults(**p.inventory.model_dump()),
-        csv=CsvDialect(**p.csv.model_dump()), max_decompressed_mb=p.max_decompressed_mb, poll_interval_s=p.poll_interval_s,
+        csv=CsvDialect(**p.csv.model_dump()), max_decompressed_mb=p.max_decompressed_mb,
+        max_reject_ratio=p.max_reject_ratio, poll_interval_s=p.poll_interval_s,
         exports=ExportTargets(dir=export_dir, outbox=p.exports.outbox, joor_delimiter=p.exports.joor_delimiter),
         channels=tuple(
             ChannelSpec(name=cname, **{**c.model_dump(exclude={"token", "locations"})}, token=_env(c.token),

@@ -227,6 +227,11 @@ class SqlStore:
 
         conn.execute(table.insert(), rows.select(fitted(c) for c in table.columns if c.name in rows.columns).to_dicts())
 
+    def file_reject_reason(self, conn: sa.Connection, file_id: str) -> str | None:
+        """Why a file version was rejected whole, if it was."""
+        r = self.t["rejects"]
+        return conn.execute(sa.select(r.c.reason).where(r.c.file_id == file_id, r.c.stage == "file")).scalar()
+
     def clear_unlanded_rejects(self, conn: sa.Connection, partner: str, name: str) -> None:
         """Forget why `name` could not be landed before, now that it has been."""
         r = self.t["rejects"]
@@ -296,6 +301,21 @@ class SqlStore:
         schema = {c: pl.String for c in STATE_COLUMNS} | {"on_hand": pl.Int64, "pending": pl.Int64, "ats": pl.Int64,
                                                           "available_date": pl.Date}
         return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+
+    def stock_by_warehouse(self) -> pl.DataFrame:
+        """Per (account, warehouse): rows, summed on_hand/pending/ats, oversold rows and units (SQL aggregate)."""
+        inv = self.t["inventory"]
+        negative = sa.case((inv.c.ats < 0, 1), else_=0)
+        q = sa.select(inv.c.account, inv.c.warehouse_code, sa.func.count().label("rows"),
+                      sa.func.sum(inv.c.on_hand).label("on_hand"), sa.func.sum(inv.c.pending).label("pending"),
+                      sa.func.sum(inv.c.ats).label("ats"), sa.func.sum(negative).label("oversold_rows"),
+                      sa.func.sum(sa.case((inv.c.ats < 0, -inv.c.ats), else_=0)).label("units_oversold"),
+                      ).group_by(inv.c.account, inv.c.warehouse_code).order_by(inv.c.account, inv.c.warehouse_code)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return pl.DataFrame([tuple(r) for r in rows], orient="row", schema={
+            "account": pl.String, "warehouse_code": pl.String, "rows": pl.Int64, "on_hand": pl.Int64,
+            "pending": pl.Int64, "ats": pl.Int64, "oversold_rows": pl.Int64, "units_oversold": pl.Int64})
 
     def files(self) -> pl.DataFrame:
         """The ledger's current file versions: what arrived, and what became of it."""

@@ -1,24 +1,40 @@
-"""Shaping run metadata for the Dagster UI: reject tables and per-warehouse figures."""
+"""Shaping run metadata for the Dagster UI: typed for people and for plots.
+
+Counts are int entries (the UI plots them across materializations), per-warehouse figures are
+one numeric entry per warehouse, rejects are tables, and text that quotes a partner is escaped so
+the UI's markdown shows it as it is.
+"""
 from __future__ import annotations
+
+import html
 
 import dagster as dg
 import polars as pl
 
 FIRST_REJECTS = 20
+REJECT_COLUMNS = ("line", "column", "value", "reason")
+
+
+def text(value: object) -> dg.MetadataValue:
+    """Plain text shown as written (angle brackets and all)."""
+    return dg.MetadataValue.text(str(value))
+
+
+def escaped(value: str) -> str:
+    """Text for a markdown description: `<partner>` stays visible instead of being taken for HTML."""
+    return html.escape(value, quote=False)
 
 
 def rejects_table(rejects: pl.DataFrame | None, limit: int = FIRST_REJECTS) -> dg.MetadataValue:
-    """The first rejects as a markdown table (line, column, value, reason)."""
-    if rejects is None or not rejects.height:
-        return dg.MetadataValue.md("_no rejects_")
-    lines = ["| line | column | value | reason |", "|---|---|---|---|"]
-    for r in rejects.head(limit).iter_rows(named=True):
-        cells = [str(r.get(c) if r.get(c) is not None else "") .replace("|", "\\|") for c in ("line", "column", "value", "reason")]
-        lines.append("| " + " | ".join(cells) + " |")
-    if rejects.height > limit:
-        lines.append(f"\n… and {rejects.height - limit} more (`stockdrop rejects`)")
-    return dg.MetadataValue.md("\n".join(lines))
+    """The first rejects as a table (line, column, value, reason)."""
+    schema = dg.TableSchema(columns=[dg.TableColumn("line", "int"), dg.TableColumn("column", "string"),
+                                     dg.TableColumn("value", "string"), dg.TableColumn("reason", "string")])
+    rows = [] if rejects is None else rejects.head(limit).select(REJECT_COLUMNS).iter_rows(named=True)
+    records = [dg.TableRecord({k: (v if v is not None else ("" if k != "line" else 0)) for k, v in r.items()})
+               for r in rows]
+    return dg.MetadataValue.table(records, schema=schema)
 
 
-def by_warehouse(values: dict) -> dg.MetadataValue:
-    return dg.MetadataValue.json(values or {})
+def per_warehouse(prefix: str, values: dict[str, int]) -> dict[str, dg.MetadataValue]:
+    """One int entry per warehouse (`<prefix>/<warehouse>`): numbers the UI can plot."""
+    return {f"{prefix}/{warehouse}": dg.MetadataValue.int(int(v)) for warehouse, v in sorted(values.items())}

@@ -5,7 +5,6 @@ from contextlib import closing
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 
 from pipelines.adapters.export_patching import export_warehouse
 from pipelines.adapters.folding import current_state, fold_account
@@ -13,7 +12,7 @@ from pipelines.adapters.push_ledger import push_account
 from pipelines.defs.file_assets import FOLD_POOL, file_events
 from pipelines.adapters.failures import is_machinery, one_line
 from pipelines.defs.failures import in_one_line
-from pipelines.defs.metadata import by_warehouse
+from pipelines.defs.metadata import per_warehouse, text
 from pipelines.defs.partitions import split_warehouse_key, warehouse_key, warehouses
 from pipelines.defs.resources import PartnersResource, StoreResource
 from pipelines.domain.fold import export_snapshot
@@ -34,31 +33,37 @@ def _accounts(store: StoreResource, partners: PartnersResource) -> list[str]:
 
 
 @dg.asset(deps=[file_events], group_name="state", pool=FOLD_POOL, automation_condition=ON_NEW_FILES,
-          check_specs=[dg.AssetCheckSpec("no_oversold_rows", asset="inventory_state")])
+          check_specs=[dg.AssetCheckSpec("no_oversold_rows", asset="inventory_state",
+                                         description="No (warehouse, SKU) has claimed more than it holds (ats < 0). "
+                                                     "A warning: continue-selling lines may oversell on purpose.")])
 def inventory_state(context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource) -> dg.MaterializeResult:
     """One row per (account, warehouse, SKU): on_hand, pending, ats, available_date — every account folded up to date."""
     with in_one_line():
         started = time.perf_counter()
         db = store.store()
         reports = {a: fold_account(db, store.paths(), a) for a in _accounts(store, partners)}
-        state = pl.concat([current_state(db, a).inventory.with_columns(pl.lit(a).alias("account")) for a in reports])
         keys = [warehouse_key(a, w) for a, w in db.warehouses()]
         new_keys = [k for k in keys if not context.instance.has_dynamic_partition(warehouses.name, k)]
         if new_keys:
             context.instance.add_dynamic_partitions(warehouses.name, new_keys)
-        ats = state.group_by("account", "warehouse_code").agg(pl.col("ats").sum()).sort("account", "warehouse_code")
-        oversold = state.filter(pl.col("ats") < 0)
+        stock = db.stock_by_warehouse()
+        where = [f"{r['account']}/{r['warehouse_code']}" for r in stock.iter_rows(named=True)]
+        changes = {f"{a}/{w}": v for a, r in reports.items() for w, v in r.ats_change_by_warehouse.items()}
+        context.log.info(f"{len(reports)} account(s) folded ({sum(r.files_applied for r in reports.values())} file(s) "
+                         f"applied); {int(stock['rows'].sum())} rows; ATS change {changes or 'none'}")
         return dg.MaterializeResult(
             metadata={
-                "rows": state.height,
+                "rows": dg.MetadataValue.int(int(stock["rows"].sum())),
+                "files_applied": dg.MetadataValue.int(sum(r.files_applied for r in reports.values())),
                 "seconds": round(time.perf_counter() - started, 3),
-                "ats_by_warehouse": by_warehouse({f"{r['account']}/{r['warehouse_code']}": r["ats"] for r in ats.to_dicts()}),
-                "files_folded": dg.MetadataValue.json({a: r.files_applied for a, r in reports.items()}),
-                "ats_change_by_warehouse": by_warehouse({a: r.ats_change_by_warehouse for a, r in reports.items()}),
+                **per_warehouse("ats", dict(zip(where, stock["ats"].to_list()))),
+                **per_warehouse("ats_change", changes),
             },
             check_results=[dg.AssetCheckResult(
-                check_name="no_oversold_rows", passed=oversold.height == 0, severity=dg.AssetCheckSeverity.WARN,
-                metadata={"oversold_rows": oversold.height, "units_oversold": int(-oversold["ats"].sum())})],
+                check_name="no_oversold_rows", passed=int(stock["oversold_rows"].sum()) == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"oversold_rows": dg.MetadataValue.int(int(stock["oversold_rows"].sum())),
+                          "units_oversold": dg.MetadataValue.int(int(stock["units_oversold"].sum()))})],
         )
 
 
@@ -102,7 +107,10 @@ def warehouse_exports(context: dg.AssetExecutionContext, config: ExportConfig, s
 
 
 @dg.asset(deps=[inventory_state], group_name="outputs", automation_condition=ON_NEW_FILES,
-          check_specs=[dg.AssetCheckSpec("pushes_acknowledged", asset="channel_pushes")])
+          check_specs=[dg.AssetCheckSpec("pushes_acknowledged", asset="channel_pushes",
+                                         description="Every batch due was acknowledged by its channel: none "
+                                                     "failed (refused by the API) or left pending (retries ran out), "
+                                                     "and every configured channel could push.")])
 def channel_pushes(context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource) -> dg.MaterializeResult:
     """What each configured API channel has been sent and has acknowledged, per (partner, channel)."""
     with in_one_line():
@@ -123,11 +131,20 @@ def channel_pushes(context: dg.AssetExecutionContext, store: StoreResource, part
                     context.log.error(f"{key}: {problems[key]}")
         failed = {k: r.failures for k, r in reports.items() if not r.ok}
         problems.update({k: _problem(r) for k, r in reports.items() if not r.ok})
+        for key, r in reports.items():
+            context.log.info(f"{key}: {r.items_selected} item(s) selected, {r.batches_sent} batch(es) sent, "
+                             f"{r.items_acknowledged} item(s) acknowledged, {r.items_failed} failed, "
+                             f"{r.batches_pending} batch(es) pending")
+        if not reports and not problems:
+            context.log.info("no channel configured: nothing to push")
         return dg.MaterializeResult(
-            metadata={"channels": dg.MetadataValue.json({
-                k: {"items_selected": r.items_selected, "items_acknowledged": r.items_acknowledged,
-                    "items_failed": r.items_failed, "batches_pending": r.batches_pending, "skipped": r.skipped}
-                for k, r in reports.items()})},
+            metadata={
+                "channels": text(", ".join(sorted({*reports, *problems})) or "no channel configured"),
+                **{f"{k}/{field}": dg.MetadataValue.int(getattr(r, field)) for k, r in sorted(reports.items())
+                   for field in ("items_selected", "batches_sent", "items_acknowledged", "items_failed",
+                                 "batches_pending", "items_unchanged")},
+                **{f"{k}/problem": text(p) for k, p in sorted(problems.items())},
+            },
             check_results=[dg.AssetCheckResult(
                 check_name="pushes_acknowledged", passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
                 metadata={"failed": dg.MetadataValue.json({k: [list(map(str, f)) for f in v] for k, v in failed.items()}),

@@ -13,7 +13,7 @@ from tests.integration.store_replay import EXAMPLES_DIR, as_text, replay
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir()) if EXAMPLES_DIR.is_dir() else []
+EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir() if p.is_dir())
 
 
 @pytest.fixture

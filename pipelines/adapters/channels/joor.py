@@ -31,7 +31,8 @@ class JoorChannel:
         self.envelope_bytes = len(self.encode(()))
 
     def auth_headers(self, token: str) -> dict[str, str]:
-        return {"Authorization": f"OAuth2 {base64_token(token)}"}
+        # No token configured: no header at all (an empty "OAuth2 " is not even a valid header).
+        return {"Authorization": f"OAuth2 {base64_token(token)}"} if token else {}
 
     def secrets(self, token: str) -> tuple[str, ...]:
         return (token, base64_token(token))

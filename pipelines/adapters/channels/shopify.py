@@ -46,7 +46,7 @@ class ShopifyChannel:
         self.envelope_bytes = len(self._encode([], "0" * 64))
 
     def auth_headers(self, token: str) -> dict[str, str]:
-        return {"X-Shopify-Access-Token": token}
+        return {"X-Shopify-Access-Token": token} if token else {}
 
     def secrets(self, token: str) -> tuple[str, ...]:
         return (token,)
