@@ -23,6 +23,7 @@ What it does:
 Targets: the 1% delta costs ≤ 5% of the full file; end to end ≤ 2× the sum of the floors.
 `--mode cli` drives the files through `python -m pipelines replay` instead (a local inbox: no SFTP).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,12 +53,14 @@ SIZES = ["XS", "S", "M", "L"]
 
 # -- the files ----------------------------------------------------------------------------------
 
+
 def generate(folder: Path, rows: int, warehouses: int) -> dict[str, int]:
     """The drop files; returns rows per file."""
     skus = rows // warehouses
     codes = [f"WH{w}" for w in range(1, warehouses + 1)]
     pl.DataFrame({"warehouse_code": codes, "name": [f"Warehouse {c}" for c in codes], "type": "IMMEDIATE"}).write_csv(
-        folder / CATALOG[0])
+        folder / CATALOG[0]
+    )
     i = pl.int_range(0, skus, eager=True).alias("i")
     styles = pl.DataFrame(i).select(
         pl.format("ST{}", (pl.col("i") // 20).cast(pl.String).str.zfill(6)).alias("style_number"),
@@ -67,23 +70,37 @@ def generate(folder: Path, rows: int, warehouses: int) -> dict[str, int]:
         ("0" + pl.col("i").cast(pl.String).str.zfill(11)).alias("upc"),
     )
     styles.write_csv(folder / CATALOG[1])
-    full = pl.concat([
-        styles.select("upc", "style_number", "style_identifier", "color_code", "size_name",
-                      pl.lit(code).alias("warehouse_code"),
-                      ((pl.int_range(0, skus) * 7 + w) % 500).alias("quantity"))
-        for w, code in enumerate(codes)
-    ])
+    full = pl.concat(
+        [
+            styles.select(
+                "upc",
+                "style_number",
+                "style_identifier",
+                "color_code",
+                "size_name",
+                pl.lit(code).alias("warehouse_code"),
+                ((pl.int_range(0, skus) * 7 + w) % 500).alias("quantity"),
+            )
+            for w, code in enumerate(codes)
+        ]
+    )
     full.write_csv(folder / FULL)
     delta = full.gather_every(100).with_columns(pl.col("quantity") + 1)
     delta.write_csv(folder / DELTA)
     late = full.gather_every(1000).with_columns(pl.col("quantity") + 2)
     late.write_csv(folder / LATE_BEFORE)
     late.write_csv(folder / LATE_AFTER)
-    return {FULL: full.height, DELTA: delta.height, LATE_BEFORE: late.height, LATE_AFTER: late.height,
-            CATALOG[1]: styles.height}
+    return {
+        FULL: full.height,
+        DELTA: delta.height,
+        LATE_BEFORE: late.height,
+        LATE_AFTER: late.height,
+        CATALOG[1]: styles.height,
+    }
 
 
 # -- the pipeline, in a child process ------------------------------------------------------------
+
 
 def child(args: argparse.Namespace) -> None:
     """One backend's run; prints one JSON line of timings."""
@@ -104,8 +121,14 @@ def child(args: argparse.Namespace) -> None:
     paths = DataPaths(Path(cfg["data"]))
     partner = PartnerSpec(source=cfg["inbox"])
     t = time.perf_counter()
-    source = SftpDropSource(host=cfg["host"], port=cfg["port"], username=cfg["user"], path=cfg["inbox"],
-                            known_hosts=cfg["known_hosts"], private_key_file=cfg["key"])
+    source = SftpDropSource(
+        host=cfg["host"],
+        port=cfg["port"],
+        username=cfg["user"],
+        path=cfg["inbox"],
+        known_hosts=cfg["known_hosts"],
+        private_key_file=cfg["key"],
+    )
     source.__enter__()
     source.list_files()
     timings["sftp_connect"] = time.perf_counter() - t
@@ -119,12 +142,21 @@ def child(args: argparse.Namespace) -> None:
         report = fold_account(store, paths, partner.account)
         t3 = time.perf_counter()
         # As the warehouse_exports partitions do: each warehouse into the one export folder.
-        exports = [export_warehouse(store, paths, partner.account, code, paths.exports() / partner.account)
-                   for _account, code in store.warehouses(partner.account)]
+        exports = [
+            export_warehouse(store, paths, partner.account, code, paths.exports() / partner.account)
+            for _account, code in store.warehouses(partner.account)
+        ]
         t4 = time.perf_counter()
         timings[f"{prefix}.rows_rendered"] = sum(e.rows_rendered for e in exports)
-        timings.update({f"{prefix}.land": t1 - t0, f"{prefix}.parse": t2 - t1, f"{prefix}.fold": t3 - t2,
-                        f"{prefix}.export": t4 - t3, f"{prefix}.refolded_files": report.files_applied})
+        timings.update(
+            {
+                f"{prefix}.land": t1 - t0,
+                f"{prefix}.parse": t2 - t1,
+                f"{prefix}.fold": t3 - t2,
+                f"{prefix}.export": t4 - t3,
+                f"{prefix}.refolded_files": report.files_applied,
+            }
+        )
 
     for name in CATALOG:
         run(name, name.split("_")[0])
@@ -160,20 +192,42 @@ def run_cli(url: str, inbox: Path, names: list[str], env: dict) -> dict:
     for name in names:
         shutil.copy(inbox / name, local / name)
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "pipelines", "replay", str(local), "--store", url], check=True,
-                       capture_output=True, env=env, cwd=Path(__file__).resolve().parents[1])
+        subprocess.run(
+            [sys.executable, "-m", "pipelines", "replay", str(local), "--store", url],
+            check=True,
+            capture_output=True,
+            env=env,
+            cwd=Path(__file__).resolve().parents[1],
+        )
         timings[name] = time.perf_counter() - t
     return timings
 
 
 # -- the floors ------------------------------------------------------------------------------------
 
+
 def floor_sftp(sshd, remote: Path, scratch: Path) -> float:
     batch = scratch / "get.batch"
     batch.write_text(f'get "{remote}" "{scratch / "floor.csv"}"\n')
-    cmd = ["sftp", "-q", "-b", str(batch), "-o", f"UserKnownHostsFile={sshd.known_hosts}",
-           "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-           "-i", str(sshd.client_key_file), "-P", str(sshd.port), f"{sshd.user}@{sshd.host}"]
+    cmd = [
+        "sftp",
+        "-q",
+        "-b",
+        str(batch),
+        "-o",
+        f"UserKnownHostsFile={sshd.known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-i",
+        str(sshd.client_key_file),
+        "-P",
+        str(sshd.port),
+        f"{sshd.user}@{sshd.host}",
+    ]
     t = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t
@@ -188,9 +242,17 @@ def floor_read_csv(path: Path) -> float:
 def state_rows(path: Path) -> pl.DataFrame:
     """The file as inventory table rows (what the store ends up holding)."""
     return pl.read_csv(path, infer_schema=False).select(
-        pl.lit("default").alias("account"), "warehouse_code", "style_number", "style_identifier", "color_code",
-        "size_name", pl.col("quantity").cast(pl.Int64).alias("on_hand"), pl.lit(0).alias("pending"),
-        pl.col("quantity").cast(pl.Int64).alias("ats"), pl.lit(None, pl.Date).alias("available_date"))
+        pl.lit("default").alias("account"),
+        "warehouse_code",
+        "style_number",
+        "style_identifier",
+        "color_code",
+        "size_name",
+        pl.col("quantity").cast(pl.Int64).alias("on_hand"),
+        pl.lit(0).alias("pending"),
+        pl.col("quantity").cast(pl.Int64).alias("ats"),
+        pl.lit(None, pl.Date).alias("available_date"),
+    )
 
 
 INVENTORY_DDL = """CREATE TABLE {name} (account VARCHAR(100) NOT NULL, warehouse_code VARCHAR(100) NOT NULL,
@@ -216,9 +278,12 @@ def floor_sqlite(rows: pl.DataFrame, scratch: Path, changed: pl.DataFrame | None
     params = (rows if changed is None else changed).rows()
     t = time.perf_counter()
     db.execute("BEGIN IMMEDIATE")
-    db.executemany(f"INSERT INTO inventory VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT ({KEYS}) DO UPDATE SET "
-                   "on_hand = excluded.on_hand, pending = excluded.pending, ats = excluded.ats, "
-                   "available_date = excluded.available_date", params)
+    db.executemany(
+        f"INSERT INTO inventory VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT ({KEYS}) DO UPDATE SET "
+        "on_hand = excluded.on_hand, pending = excluded.pending, ats = excluded.ats, "
+        "available_date = excluded.available_date",
+        params,
+    )
     db.execute("COMMIT")
     elapsed = time.perf_counter() - t
     db.close()
@@ -250,10 +315,12 @@ def floor_postgres(rows: pl.DataFrame, url: str, changed: pl.DataFrame | None = 
             with cur.copy("COPY stage FROM STDIN (FORMAT csv)") as copy:
                 copy.write(changed_csv.getvalue())
             on = " AND ".join(f"t.{k} = s.{k}" for k in KEYS.split(", "))
-            cur.execute(f"MERGE INTO floor_inventory t USING stage s ON {on} WHEN MATCHED THEN UPDATE SET "
-                        "on_hand = s.on_hand, pending = s.pending, ats = s.ats, available_date = s.available_date "
-                        "WHEN NOT MATCHED THEN INSERT VALUES (s.account, s.warehouse_code, s.style_number, "
-                        "s.style_identifier, s.color_code, s.size_name, s.on_hand, s.pending, s.ats, s.available_date)")
+            cur.execute(
+                f"MERGE INTO floor_inventory t USING stage s ON {on} WHEN MATCHED THEN UPDATE SET "
+                "on_hand = s.on_hand, pending = s.pending, ats = s.ats, available_date = s.available_date "
+                "WHEN NOT MATCHED THEN INSERT VALUES (s.account, s.warehouse_code, s.style_number, "
+                "s.style_identifier, s.color_code, s.size_name, s.on_hand, s.pending, s.ats, s.available_date)"
+            )
         conn.commit()
         elapsed = time.perf_counter() - t
         conn.execute("DROP TABLE floor_inventory")
@@ -270,16 +337,22 @@ def dlt_load(path: Path, url: str) -> float | str:
     # dlt insists on a password; the throwaway cluster trusts local connections and ignores it.
     conninfo = url.replace("postgresql+psycopg://postgres@", "postgresql://postgres:unused@")
     os.environ["RUNTIME__LOG_LEVEL"] = "WARNING"
-    pipeline = dlt.pipeline(pipeline_name="bench_million", destination=dlt.destinations.postgres(conninfo),
-                            dataset_name="dlt_bench", pipelines_dir=str(path.parent / "dlt"))
+    pipeline = dlt.pipeline(
+        pipeline_name="bench_million",
+        destination=dlt.destinations.postgres(conninfo),
+        dataset_name="dlt_bench",
+        pipelines_dir=str(path.parent / "dlt"),
+    )
     frame = pl.read_csv(path, infer_schema=False).with_columns(pl.col("quantity").cast(pl.Int64))
     t = time.perf_counter()
-    pipeline.run(frame.to_arrow(), table_name="inventory", write_disposition="merge",
-                 primary_key=("warehouse_code", "upc"))
+    pipeline.run(
+        frame.to_arrow(), table_name="inventory", write_disposition="merge", primary_key=("warehouse_code", "upc")
+    )
     return time.perf_counter() - t
 
 
 # -- the report ---------------------------------------------------------------------------------------
+
 
 def report(backend: str, t: dict, peak_mb: float, rows: dict, floors: dict) -> None:
     n = rows[FULL]
@@ -291,28 +364,43 @@ def report(backend: str, t: dict, peak_mb: float, rows: dict, floors: dict) -> N
     late_before = t["late_before.fold"]
     late_after = t["late_after.fold"]
     floor_total = floors["sftp_get"] + floors["read_csv"] + floor_db
-    print(f"\n== {backend}: {n:,} rows, peak RSS {peak_mb:,.0f} MB, fixed overhead per run {overhead:.2f} s "
-          f"(imports {t['imports']:.2f}, store open {t['store_open']:.2f}, SFTP connect {t['sftp_connect']:.2f}, "
-          f"fold with nothing new {t['noop_fold']:.2f})")
-    print(f"  catalog ({rows[CATALOG[1]]:,} SKUs): land+parse+fold {sum(t[f'styles.{p}'] for p in ('land', 'parse', 'fold')):.2f} s")
-    for phase, floor_name, floor in (("land", "OpenSSH sftp get", floors["sftp_get"]),
-                                     ("parse", "polars read_csv", floors["read_csv"]),
-                                     ("fold", "DB floor", floor_db), ("export", None, None)):
+    print(
+        f"\n== {backend}: {n:,} rows, peak RSS {peak_mb:,.0f} MB, fixed overhead per run {overhead:.2f} s "
+        f"(imports {t['imports']:.2f}, store open {t['store_open']:.2f}, SFTP connect {t['sftp_connect']:.2f}, "
+        f"fold with nothing new {t['noop_fold']:.2f})"
+    )
+    print(
+        f"  catalog ({rows[CATALOG[1]]:,} SKUs): land+parse+fold {sum(t[f'styles.{p}'] for p in ('land', 'parse', 'fold')):.2f} s"
+    )
+    for phase, floor_name, floor in (
+        ("land", "OpenSSH sftp get", floors["sftp_get"]),
+        ("parse", "polars read_csv", floors["read_csv"]),
+        ("fold", "DB floor", floor_db),
+        ("export", None, None),
+    ):
         ratio = f"{full[phase] / floor:5.2f}× {floor_name} ({floor:.2f} s)" if floor else ""
         print(f"  full {phase:<6} {full[phase]:6.2f} s {n / full[phase]:>12,.0f} rows/s  {ratio}")
-    print(f"  full total  {total:6.2f} s  = {total / floor_total:.2f}× the floors ({floor_total:.2f} s); "
-          f"without exports {(total - full['export']) / floor_total:.2f}×")
-    print(f"  delta (1%)  {delta:6.2f} s  = {100 * delta / total:.1f}% of the full file "
-          f"(land {t['delta.land']:.2f}, parse {t['delta.parse']:.2f}, fold {t['delta.fold']:.2f}, "
-          f"export {t['delta.export']:.2f}: {t['delta.rows_rendered']:,} lines rendered of "
-          f"{t['full.rows_rendered']:,})")
+    print(
+        f"  full total  {total:6.2f} s  = {total / floor_total:.2f}× the floors ({floor_total:.2f} s); "
+        f"without exports {(total - full['export']) / floor_total:.2f}×"
+    )
+    print(
+        f"  delta (1%)  {delta:6.2f} s  = {100 * delta / total:.1f}% of the full file "
+        f"(land {t['delta.land']:.2f}, parse {t['delta.parse']:.2f}, fold {t['delta.fold']:.2f}, "
+        f"export {t['delta.export']:.2f}: {t['delta.rows_rendered']:,} lines rendered of "
+        f"{t['full.rows_rendered']:,})"
+    )
     delta_floor = floors["delta_sftp_get"] + floors["delta_read_csv"] + floors[f"delta_db_{backend}"]
-    print(f"  delta floors {delta_floor:.2f} s (sftp get {floors['delta_sftp_get']:.2f}, read_csv "
-          f"{floors['delta_read_csv']:.2f}, {rows[DELTA]:,}-row upsert into the full table "
-          f"{floors[f'delta_db_{backend}']:.2f}): delta = {delta / delta_floor:.2f}× its floors; "
-          f"the floors alone are {100 * delta_floor / total:.1f}% of the full file")
-    print(f"  late file after the overwrite: fold {late_after:.2f} s ({t['late_after.refolded_files']} files "
-          f"re-applied); before it: fold {late_before:.2f} s ({t['late_before.refolded_files']} files re-applied)")
+    print(
+        f"  delta floors {delta_floor:.2f} s (sftp get {floors['delta_sftp_get']:.2f}, read_csv "
+        f"{floors['delta_read_csv']:.2f}, {rows[DELTA]:,}-row upsert into the full table "
+        f"{floors[f'delta_db_{backend}']:.2f}): delta = {delta / delta_floor:.2f}× its floors; "
+        f"the floors alone are {100 * delta_floor / total:.1f}% of the full file"
+    )
+    print(
+        f"  late file after the overwrite: fold {late_after:.2f} s ({t['late_after.refolded_files']} files "
+        f"re-applied); before it: fold {late_before:.2f} s ({t['late_before.refolded_files']} files re-applied)"
+    )
 
 
 def main() -> int:
@@ -342,10 +430,14 @@ def main() -> int:
         for f in inbox.iterdir():
             sshd.give_to_user(f)
         size_mb = (inbox / FULL).stat().st_size / 1e6
-        print(f"files: {rows[FULL]:,}-row inventory ({size_mb:.0f} MB) over {args.warehouses} warehouses, "
-              f"{rows[CATALOG[1]]:,} SKUs, delta {rows[DELTA]:,} rows")
-        floors = {"sftp_get": min(floor_sftp(sshd, inbox / FULL, scratch) for _ in range(2)),
-                  "read_csv": min(floor_read_csv(inbox / FULL) for _ in range(2))}
+        print(
+            f"files: {rows[FULL]:,}-row inventory ({size_mb:.0f} MB) over {args.warehouses} warehouses, "
+            f"{rows[CATALOG[1]]:,} SKUs, delta {rows[DELTA]:,} rows"
+        )
+        floors = {
+            "sftp_get": min(floor_sftp(sshd, inbox / FULL, scratch) for _ in range(2)),
+            "read_csv": min(floor_read_csv(inbox / FULL) for _ in range(2)),
+        }
         table_rows, delta_rows = state_rows(inbox / FULL), state_rows(inbox / DELTA)
         floors["db_sqlite"] = floor_sqlite(table_rows, scratch)
         floors["delta_sftp_get"] = min(floor_sftp(sshd, inbox / DELTA, scratch) for _ in range(2))
@@ -363,12 +455,21 @@ def main() -> int:
                 env = {**os.environ, "STOCKDROP_STORE_URL": url}
                 order = [*CATALOG, FULL, DELTA, LATE_AFTER, LATE_BEFORE]
                 timings = run_cli(url, inbox, order, env)
-                print(f"\n== {backend} via `python -m pipelines replay`: " +
-                      ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
+                print(
+                    f"\n== {backend} via `python -m pipelines replay`: "
+                    + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
+                )
                 continue
-            cfg = {"url": url, "data": str(scratch / backend / "data"), "inbox": str(inbox), "host": sshd.host,
-                   "port": sshd.port, "user": sshd.user, "known_hosts": str(sshd.known_hosts),
-                   "key": str(sshd.client_key_file)}
+            cfg = {
+                "url": url,
+                "data": str(scratch / backend / "data"),
+                "inbox": str(inbox),
+                "host": sshd.host,
+                "port": sshd.port,
+                "user": sshd.user,
+                "known_hosts": str(sshd.known_hosts),
+                "key": str(sshd.client_key_file),
+            }
             timings, peak = run_child(cfg)
             results[backend] = timings
             report(backend, timings, peak, rows, floors)
@@ -378,8 +479,10 @@ def main() -> int:
                 print(f"\ndlt: {dlt_s}")
             else:
                 ours = sum(results["postgresql"][f"full.{p}"] for p in ("land", "parse", "fold"))
-                print(f"\ndlt merge load of the same file: {dlt_s:.2f} s; ours (SFTP+parse+fold, PostgreSQL) "
-                      f"{ours:.2f} s = {ours / dlt_s:.2f}× dlt's time")
+                print(
+                    f"\ndlt merge load of the same file: {dlt_s:.2f} s; ours (SFTP+parse+fold, PostgreSQL) "
+                    f"{ours:.2f} s = {ours / dlt_s:.2f}× dlt's time"
+                )
     finally:
         if pg:
             pg.stop()

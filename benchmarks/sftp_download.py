@@ -4,6 +4,7 @@ Run: `.venv/bin/python benchmarks/sftp_download.py [--mb 60] [--runs 3]`. Both s
 authenticate and download the same ~60 MB CSV-like file; the best of N runs each is compared.
 The ratio sftp_time / our_time should be at least 0.7.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,14 @@ def write_inventory_csv(path: Path, size: int) -> None:
         f.write(b"upc,style_number,style_identifier,color_code,size_name,warehouse_code,quantity\n")
         written, i = 0, 0
         while written < size:
-            row = b"%012d,ST-%06d,FW26,%03d,%s,WH%02d,%d\n" % (i, i // 12, i % 40, (b"XS", b"S", b"M", b"L")[i % 4], i % 7, i % 500)
+            row = b"%012d,ST-%06d,FW26,%03d,%s,WH%02d,%d\n" % (
+                i,
+                i // 12,
+                i % 40,
+                (b"XS", b"S", b"M", b"L")[i % 4],
+                i % 7,
+                i % 500,
+            )
             f.write(row)
             written += len(row)
             i += 1
@@ -39,10 +47,23 @@ def time_openssh_sftp(sshd: SshdHandle, remote: Path, local: Path) -> float:
     batch = local.parent / "get.batch"
     batch.write_text(f'get "{remote}" "{local}"\n')
     command = [
-        "sftp", "-q", "-b", str(batch),
-        "-o", f"UserKnownHostsFile={sshd.known_hosts}", "-o", "StrictHostKeyChecking=yes",
-        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", str(sshd.client_key_file),
-        "-P", str(sshd.port), f"{sshd.user}@{sshd.host}",
+        "sftp",
+        "-q",
+        "-b",
+        str(batch),
+        "-o",
+        f"UserKnownHostsFile={sshd.known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-i",
+        str(sshd.client_key_file),
+        "-P",
+        str(sshd.port),
+        f"{sshd.user}@{sshd.host}",
     ]
     local.unlink(missing_ok=True)
     started = time.perf_counter()
@@ -56,8 +77,12 @@ def time_our_fetch(sshd: SshdHandle, remote: Path, landing: Path) -> tuple[float
         old.unlink()
     started = time.perf_counter()
     with SftpDropSource(
-        host=sshd.host, port=sshd.port, username=sshd.user, path=str(remote.parent),
-        known_hosts=sshd.known_hosts, private_key_file=sshd.client_key_file,
+        host=sshd.host,
+        port=sshd.port,
+        username=sshd.user,
+        path=str(remote.parent),
+        known_hosts=sshd.known_hosts,
+        private_key_file=sshd.client_key_file,
     ) as source:
         landed = source.fetch(remote.name, landing)
     return time.perf_counter() - started, landed.sha256

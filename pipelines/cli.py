@@ -4,6 +4,7 @@ replay and sync launch the `apply_drop` job once per new file (in contract order
 account-level assets; state and rejects read the store. A user error prints one line on stderr
 and exits 2; a failed pipeline run exits 1.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,15 +20,21 @@ import sqlalchemy as sa
 
 from pipelines.adapters.data_paths import default_store_url
 from pipelines.adapters.drop_source import DropSourceError
+from pipelines.adapters.failures import MachineryFailure, is_machinery, one_line
 from pipelines.adapters.landing import already_processed
 from pipelines.adapters.partners_file import PartnersFileError
-from pipelines.adapters.failures import MachineryFailure, is_machinery, one_line
 from pipelines.adapters.store_schema import StoreMissing, StoreUrlError
 from pipelines.defs import build_definitions
 from pipelines.defs.file_assets import FILE_REJECTED
 from pipelines.defs.partitions import drop_files, file_key
-from pipelines.defs.resources import (MissingSecret, PartnersResource, StoreResource, data_dir_from_env, open_instance,
-                                      store_url_from_env)
+from pipelines.defs.resources import (
+    MissingSecret,
+    PartnersResource,
+    StoreResource,
+    data_dir_from_env,
+    open_instance,
+    store_url_from_env,
+)
 from pipelines.defs.sensors import contract_order
 from pipelines.domain.partners import PartnerSpec
 from pipelines.domain.settle import observe
@@ -35,8 +42,17 @@ from pipelines.domain.settle import observe
 # Runs log to the instance (the UI shows them); the terminal gets warnings and errors only.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
-USER_ERRORS = (PartnersFileError, StoreUrlError, StoreMissing, DropSourceError, MissingSecret, PermissionError,
-               sa.exc.ArgumentError, FileNotFoundError, NotADirectoryError)
+USER_ERRORS = (
+    PartnersFileError,
+    StoreUrlError,
+    StoreMissing,
+    DropSourceError,
+    MissingSecret,
+    PermissionError,
+    sa.exc.ArgumentError,
+    FileNotFoundError,
+    NotADirectoryError,
+)
 
 
 class PipelineFailed(RuntimeError):
@@ -44,8 +60,13 @@ class PipelineFailed(RuntimeError):
 
 
 def _store_option(f):
-    return click.option("--store", "store_url", default=None, metavar="URL",
-                        help="SQLAlchemy URL of the store (default: $STOCKDROP_STORE_URL or SQLite under dagster_home/).")(f)
+    return click.option(
+        "--store",
+        "store_url",
+        default=None,
+        metavar="URL",
+        help="SQLAlchemy URL of the store (default: $STOCKDROP_STORE_URL or SQLite under dagster_home/).",
+    )(f)
 
 
 def _store_url(value: str | None) -> str:
@@ -79,7 +100,9 @@ class Runner:
                 if data.user_failure_data and data.user_failure_data.description:  # a dg.Failure of ours
                     raise PipelineFailed(f"{what}: {data.user_failure_data.description}")
                 err = data.error
-                while err is not None and err.cause is not None and "DagsterExecutionStepExecutionError" in err.cls_name:
+                while (
+                    err is not None and err.cause is not None and "DagsterExecutionStepExecutionError" in err.cls_name
+                ):
                     err = err.cause
                 if err is not None:
                     # "module.Class: message" -> message, without library links
@@ -94,8 +117,9 @@ class Runner:
             self.instance.add_dynamic_partitions(drop_files.name, keys)
         failures = []
         for key in keys:  # one file failing (e.g. unreadable on the server) does not hold the others back
-            result = job.execute_in_process(partition_key=key, instance=self.instance, raise_on_error=False,
-                                            run_config=QUIET)
+            result = job.execute_in_process(
+                partition_key=key, instance=self.instance, raise_on_error=False, run_config=QUIET
+            )
             try:
                 self._check(result, key)
             except PipelineFailed as e:
@@ -107,8 +131,12 @@ class Runner:
     def materialize(self, asset: str, partition_key: str | None = None, run_config: dict | None = None):
         selection = [a for a in self.defs.assets if a.key.to_user_string() == asset]
         result = dg.materialize(
-            selection, instance=self.instance, partition_key=partition_key, raise_on_error=False,
-            resources={"store": self.store, "partners": self.partners}, run_config={**QUIET, **(run_config or {})},
+            selection,
+            instance=self.instance,
+            partition_key=partition_key,
+            raise_on_error=False,
+            resources={"store": self.store, "partners": self.partners},
+            run_config={**QUIET, **(run_config or {})},
         )
         self._check(result, asset + (f"[{partition_key}]" if partition_key else ""))
         return result
@@ -189,7 +217,9 @@ def replay(directory: str, store_url: str | None, partners_file: str | None, par
 
 
 @cli.command()
-@click.option("--partners", "partners_file", required=True, type=click.Path(dir_okay=False), help="Partners file (YAML).")
+@click.option(
+    "--partners", "partners_file", required=True, type=click.Path(dir_okay=False), help="Partners file (YAML)."
+)
 @_store_option
 @click.option("--partner", default=None, help="Only this partner.")
 def sync(partners_file: str, store_url: str | None, partner: str | None) -> None:
@@ -260,21 +290,35 @@ def report(store_url: str | None, partners_file: str | None) -> None:
     store = _store(store_url)
     db = store.existing_store()
     files, state, rejected = db.files(), db.state(), db.rejects()
-    per_file = dict(rejected.group_by("partner", "file").agg(pl.col("line").n_unique())
-                    .select(pl.concat_str("partner", "file", separator="/"), "line").iter_rows())
+    per_file = dict(
+        rejected.group_by("partner", "file")
+        .agg(pl.col("line").n_unique())
+        .select(pl.concat_str("partner", "file", separator="/"), "line")
+        .iter_rows()
+    )
     click.echo(f"Files ({files.height}):")
     for f in files.iter_rows(named=True):
         bad = per_file.get(f"{f['partner']}/{f['name']}", 0)
         rows = "" if f["status"] == "rejected" else f"  rows read {f['rows_read']}, rejected {bad}"
         click.echo(f"  {f['status']:<9} {f['partner']}/{f['name']}{rows}")
     click.echo(f"Rejects: {rejected.height} (stockdrop rejects --store ...)")
-    ats = state.group_by("account", "warehouse_code").agg(
-        pl.len().alias("skus"), pl.col("on_hand").sum(), pl.col("pending").sum(), pl.col("ats").sum(),
-        (pl.col("ats") < 0).sum().alias("oversold")).sort("account", "warehouse_code")
+    ats = (
+        state.group_by("account", "warehouse_code")
+        .agg(
+            pl.len().alias("skus"),
+            pl.col("on_hand").sum(),
+            pl.col("pending").sum(),
+            pl.col("ats").sum(),
+            (pl.col("ats") < 0).sum().alias("oversold"),
+        )
+        .sort("account", "warehouse_code")
+    )
     click.echo("ATS by warehouse:")
     for r in ats.iter_rows(named=True):
-        click.echo(f"  {r['account']}/{r['warehouse_code']:<10} skus {r['skus']:>5}  on_hand {r['on_hand']:>7}"
-                   f"  pending {r['pending']:>5}  ats {r['ats']:>7}  oversold rows {r['oversold']}")
+        click.echo(
+            f"  {r['account']}/{r['warehouse_code']:<10} skus {r['skus']:>5}  on_hand {r['on_hand']:>7}"
+            f"  pending {r['pending']:>5}  ats {r['ats']:>7}  oversold rows {r['oversold']}"
+        )
     specs = PartnersResource(partners_file=partners_file).specs()
     dirs = sorted({s.exports.dir for s in specs.values() if s.exports.dir}) or [str(store.paths().exports())]
     click.echo("Exports: " + ", ".join(dirs))

@@ -4,6 +4,7 @@ Each kind module declares `KIND` and `COLUMNS` (name -> `columns.Column`); `MODE
 `FileModel` built from them: the pandera schema that validates the text, and the casts that make
 the typed rows. What a valid value is lives once, in `schemas.columns`.
 """
+
 from schemas import inventory, linesheets, orders, styles, warehouses
 from schemas.model import FileModel
 

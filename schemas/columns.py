@@ -10,11 +10,12 @@ Datetimes are parsed cell by cell from their parts (no format inferred from anot
 accepted form is listed in `DATETIME`, offsets are converted to UTC, and a value that is not a
 real instant between 1900 and 9999 is rejected rather than replaced.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Callable
 
 import polars as pl
 
@@ -95,7 +96,8 @@ def parse_datetime(c: pl.Expr) -> pl.Expr:
     frac = p.struct.field("frac").fill_null("").str.slice(0, 6).str.pad_end(6, "0").cast(pl.Int64, strict=False)
     sign = pl.when(p.struct.field("sign") == "-").then(-1).otherwise(1)
     local = day.cast(pl.Datetime("us")) + pl.duration(
-        hours=part("h", 23), minutes=part("mi", 59), seconds=part("s", 59), microseconds=frac, time_unit="us")
+        hours=part("h", 23), minutes=part("mi", 59), seconds=part("s", 59), microseconds=frac, time_unit="us"
+    )
     offset = pl.duration(hours=part("oh", 23), minutes=part("om", 59), time_unit="us") * sign
     utc = local - offset
     return pl.when(utc.is_between(DATETIME_MIN, DATETIME_MAX)).then(utc)
@@ -104,8 +106,10 @@ def parse_datetime(c: pl.Expr) -> pl.Expr:
 def _identifier_rules(scientific: bool) -> tuple[Rule, ...]:
     rules: list[Rule] = [
         ("identifier contains a control character", _or_null(lambda c: ~c.str.contains(CONTROL))),
-        (f"identifier longer than {IDENTIFIER_MAX_CHARS} characters",
-         _or_null(lambda c: c.str.len_chars() <= IDENTIFIER_MAX_CHARS)),
+        (
+            f"identifier longer than {IDENTIFIER_MAX_CHARS} characters",
+            _or_null(lambda c: c.str.len_chars() <= IDENTIFIER_MAX_CHARS),
+        ),
     ]
     if scientific:
         rules.append(("identifier in scientific notation", _or_null(lambda c: ~c.str.contains(SCIENTIFIC))))
@@ -119,40 +123,83 @@ def _same(c: pl.Expr) -> pl.Expr:
 IDENTIFIER = ValueType("identifier", _identifier_rules(scientific=False), _same, pl.String(), IDENTIFIER_MAX_CHARS)
 # Codes and ids a spreadsheet may have turned into numbers (a UPC as 1.23457E+11): never rounded.
 CODE = ValueType("code", _identifier_rules(scientific=True), _same, pl.String(), IDENTIFIER_MAX_CHARS)
-TEXT = ValueType("text", (
-    ("text contains a control character", _or_null(lambda c: ~c.str.contains(CONTROL))),
-    (f"text longer than {TEXT_MAX_CHARS} characters", _or_null(lambda c: c.str.len_chars() <= TEXT_MAX_CHARS)),
-), _same, pl.String(), TEXT_MAX_CHARS)
-QUANTITY = ValueType("quantity", (
-    ("quantity must be a whole number >= 0", _or_null(lambda c: c.str.contains(WHOLE_NUMBER))),
-    (f"quantity must be at most {QUANTITY_MAX:,}", _or_null(lambda c: _whole_number(c) <= QUANTITY_MAX)),
-), _whole_number, pl.Int64())
-ORDER_QUANTITY = ValueType("order quantity", (
-    ("quantity must be a whole number > 0",
-     _or_null(lambda c: c.str.contains(WHOLE_NUMBER) & ~c.str.contains(r"^0+(\.0*)?$"))),
-    (f"quantity must be at most {QUANTITY_MAX:,}", _or_null(lambda c: _whole_number(c) <= QUANTITY_MAX)),
-), _whole_number, pl.Int64())
-DATE = ValueType("date", (
-    ("not an ISO date (YYYY-MM-DD)", _or_null(lambda c: c.str.contains(ISO_DATE))),
-    ("not a real calendar day between 1900-01-01 and 9999-12-31", _or_null(lambda c: parse_date(c).is_not_null())),
-), parse_date, pl.Date())
-DATETIME = ValueType("datetime", (
-    ("not an ISO date or datetime", _or_null(lambda c: c.str.contains(ISO_DATETIME))),
-    ("not a real date and time between 1900 and 9999 (UTC)", _or_null(lambda c: parse_datetime(c).is_not_null())),
-), parse_datetime, pl.Datetime("us"))
-BOOLEAN = ValueType("boolean", (
-    ("not a boolean (true/false)", _or_null(lambda c: c.str.to_lowercase().is_in(TRUE_WORDS + FALSE_WORDS))),
-), lambda c: pl.when(c.str.to_lowercase().is_in(TRUE_WORDS)).then(True)
-    .when(c.str.to_lowercase().is_in(FALSE_WORDS)).then(False), pl.Boolean())
+TEXT = ValueType(
+    "text",
+    (
+        ("text contains a control character", _or_null(lambda c: ~c.str.contains(CONTROL))),
+        (f"text longer than {TEXT_MAX_CHARS} characters", _or_null(lambda c: c.str.len_chars() <= TEXT_MAX_CHARS)),
+    ),
+    _same,
+    pl.String(),
+    TEXT_MAX_CHARS,
+)
+QUANTITY = ValueType(
+    "quantity",
+    (
+        ("quantity must be a whole number >= 0", _or_null(lambda c: c.str.contains(WHOLE_NUMBER))),
+        (f"quantity must be at most {QUANTITY_MAX:,}", _or_null(lambda c: _whole_number(c) <= QUANTITY_MAX)),
+    ),
+    _whole_number,
+    pl.Int64(),
+)
+ORDER_QUANTITY = ValueType(
+    "order quantity",
+    (
+        (
+            "quantity must be a whole number > 0",
+            _or_null(lambda c: c.str.contains(WHOLE_NUMBER) & ~c.str.contains(r"^0+(\.0*)?$")),
+        ),
+        (f"quantity must be at most {QUANTITY_MAX:,}", _or_null(lambda c: _whole_number(c) <= QUANTITY_MAX)),
+    ),
+    _whole_number,
+    pl.Int64(),
+)
+DATE = ValueType(
+    "date",
+    (
+        ("not an ISO date (YYYY-MM-DD)", _or_null(lambda c: c.str.contains(ISO_DATE))),
+        ("not a real calendar day between 1900-01-01 and 9999-12-31", _or_null(lambda c: parse_date(c).is_not_null())),
+    ),
+    parse_date,
+    pl.Date(),
+)
+DATETIME = ValueType(
+    "datetime",
+    (
+        ("not an ISO date or datetime", _or_null(lambda c: c.str.contains(ISO_DATETIME))),
+        ("not a real date and time between 1900 and 9999 (UTC)", _or_null(lambda c: parse_datetime(c).is_not_null())),
+    ),
+    parse_datetime,
+    pl.Datetime("us"),
+)
+BOOLEAN = ValueType(
+    "boolean",
+    (("not a boolean (true/false)", _or_null(lambda c: c.str.to_lowercase().is_in(TRUE_WORDS + FALSE_WORDS))),),
+    lambda c: (
+        pl.when(c.str.to_lowercase().is_in(TRUE_WORDS))
+        .then(True)
+        .when(c.str.to_lowercase().is_in(FALSE_WORDS))
+        .then(False)
+    ),
+    pl.Boolean(),
+)
 
 
 def choice(column: str, allowed: tuple[str, ...], stored: Callable[[pl.Expr], pl.Expr]) -> ValueType:
     """One of `allowed` (any case), stored as `stored` makes it (e.g. upper case)."""
     words = [a.lower() for a in allowed]
-    return ValueType(f"{column} choice", (
-        (f"{column} must be {' or '.join(allowed)}" if len(allowed) < 3 else f"unknown {column}",
-         _or_null(lambda c: c.str.to_lowercase().is_in(words))),
-    ), stored, pl.String(), max(len(a) for a in allowed))
+    return ValueType(
+        f"{column} choice",
+        (
+            (
+                f"{column} must be {' or '.join(allowed)}" if len(allowed) < 3 else f"unknown {column}",
+                _or_null(lambda c: c.str.to_lowercase().is_in(words)),
+            ),
+        ),
+        stored,
+        pl.String(),
+        max(len(a) for a in allowed),
+    )
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
 """`inventory` files: item keys, warehouse_code, quantity, optional available_date."""
+
 from schemas.columns import CODE, DATE, QUANTITY, Column
 from schemas.item_keys import ITEM_KEY_COLUMNS
 

@@ -1,4 +1,5 @@
 """`linesheets` files: upsert by linesheet_code."""
+
 from schemas.columns import BOOLEAN, IDENTIFIER, TEXT, Column, choice
 
 KIND = "linesheets"

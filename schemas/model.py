@@ -1,4 +1,5 @@
 """A file kind's pandera model, built from its column declarations (see schemas.columns)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,12 +32,19 @@ class FileModel:
     schema: pa.DataFrameSchema
 
     @classmethod
-    def build(cls, kind: str, columns: dict[str, Column]) -> "FileModel":
+    def build(cls, kind: str, columns: dict[str, Column]) -> FileModel:
         schema = pa.DataFrameSchema(
-            {name: pa.Column(str, nullable=not col.required, required=col.required,
-                             checks=[_check(reason, fails) for reason, fails in col.type.failing_rules()])
-             for name, col in columns.items()},
-            strict=False, name=f"{kind} file",
+            {
+                name: pa.Column(
+                    str,
+                    nullable=not col.required,
+                    required=col.required,
+                    checks=[_check(reason, fails) for reason, fails in col.type.failing_rules()],
+                )
+                for name, col in columns.items()
+            },
+            strict=False,
+            name=f"{kind} file",
         )
         return cls(kind, columns, schema)
 

@@ -1,4 +1,5 @@
 """`orders` files: one row per order line stating the line's current state."""
+
 from schemas.columns import BOOLEAN, CODE, DATE, DATETIME, IDENTIFIER, ORDER_QUANTITY, Column, choice
 from schemas.item_keys import ITEM_KEY_COLUMNS
 

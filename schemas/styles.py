@@ -1,4 +1,5 @@
 """`styles` files (the catalog, one row per SKU): upsert by (style_number, style_identifier, color_code, size_name)."""
+
 from dataclasses import replace
 
 from schemas.columns import BOOLEAN, CODE, IDENTIFIER, TEXT, Column

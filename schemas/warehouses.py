@@ -1,4 +1,5 @@
 """`warehouses` files: upsert by warehouse_code."""
+
 from schemas.columns import BOOLEAN, CODE, DATE, TEXT, Column, choice
 
 KIND = "warehouses"

@@ -1,4 +1,5 @@
 """Export snapshot frames for tests of exports and channel pushes: a row needs only what it changes."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -7,6 +7,7 @@ folder, never a referenced half-written one.
 A tip checkpoint also carries its `TipChanges`: the inventory rows the fold that made it wrote,
 relative to the tip before it. Exports follow that chain to patch only the lines that changed.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,9 @@ def save_checkpoint(state: FoldState, folder: Path, changes: TipChanges | None =
         getattr(state, name).write_parquet(tmp / f"{name}.parquet", statistics=False)
     if changes is not None:
         changes.inventory.write_parquet(tmp / CHANGES_FILE, statistics=False)
-        (tmp / CHANGES_META).write_text(json.dumps(
-            {"previous_tip": changes.previous_tip, "all_lines_may_differ": changes.all_lines_may_differ}))
+        (tmp / CHANGES_META).write_text(
+            json.dumps({"previous_tip": changes.previous_tip, "all_lines_may_differ": changes.all_lines_may_differ})
+        )
     os.replace(tmp, folder)
     return folder
 

@@ -1,4 +1,5 @@
 """Where files live on disk: landed raw files, their parsed rows, fold checkpoints, exports."""
+
 from __future__ import annotations
 
 import hashlib

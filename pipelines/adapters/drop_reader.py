@@ -11,6 +11,7 @@ line each record starts on, so line numbers stay right when a quoted cell spans 
 malformed file is rejected naming the first line that cannot be read. On both paths a row with
 more or fewer fields than the header is a row reject; blank lines are skipped.
 """
+
 from __future__ import annotations
 
 import csv
@@ -62,8 +63,9 @@ def _decompressed(path: Path, max_bytes: int) -> bytes:
             while chunk := f.read(_CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise FileRejected(f"decompressed content exceeds max_decompressed_mb "
-                                       f"({max_bytes // (1 << 20)} MB)")
+                    raise FileRejected(
+                        f"decompressed content exceeds max_decompressed_mb ({max_bytes // (1 << 20)} MB)"
+                    )
         return gzip.decompress(path.read_bytes())
     except (OSError, EOFError, zlib.error) as e:
         raise FileRejected(f"not a valid gzip file: {e}") from None
@@ -78,8 +80,9 @@ def _utf8(path: Path, gz: bool, dialect: CsvDialect, max_bytes: int) -> bytes:
             raw.decode("utf-8")
         except UnicodeDecodeError as e:
             line = raw.count(b"\n", 0, e.start) + 1
-            raise FileRejected(f"undecodable bytes for utf-8 at byte {e.start}", line=line,
-                               value=raw[e.start:e.end].hex()) from None
+            raise FileRejected(
+                f"undecodable bytes for utf-8 at byte {e.start}", line=line, value=raw[e.start : e.end].hex()
+            ) from None
         return raw.removeprefix(b"\xef\xbb\xbf")
     try:
         return raw.decode(dialect.encoding).removeprefix("\ufeff").encode("utf-8")
@@ -101,8 +104,11 @@ def _header(names: list[str]) -> list[str]:
 def _ragged(lines: pl.DataFrame, width: int) -> pl.DataFrame:
     """Row rejects for records whose field count differs from the header's."""
     return lines.filter(pl.col("fields") != width).select(
-        pl.col("line").cast(pl.Int64), pl.lit(None, pl.String).alias("column"), pl.lit(None, pl.String).alias("value"),
-        pl.format("malformed row: {} fields where the header has {}", "fields", pl.lit(width)).alias("reason"))
+        pl.col("line").cast(pl.Int64),
+        pl.lit(None, pl.String).alias("column"),
+        pl.lit(None, pl.String).alias("value"),
+        pl.format("malformed row: {} fields where the header has {}", "fields", pl.lit(width)).alias("reason"),
+    )
 
 
 # A byte the file does not hold, to read it one line per row; a file holding all of them takes
@@ -117,8 +123,9 @@ def _fast_frame(data: bytes, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.Data
     separator = next((s for s in _LINE_SEPARATORS if s.encode() not in data), None)
     if separator is None:
         return None
-    lines = pl.read_csv(data, has_header=False, separator=separator, quote_char=None, new_columns=["text"],
-                        infer_schema=False).with_row_index("line", offset=1)
+    lines = pl.read_csv(
+        data, has_header=False, separator=separator, quote_char=None, new_columns=["text"], infer_schema=False
+    ).with_row_index("line", offset=1)
     header = _header(lines["text"][0].split(dialect.delimiter))
     body = lines.slice(1).filter(pl.col("text").is_not_null() & (pl.col("text") != ""))  # blank lines
     body = body.with_columns((pl.col("text").str.count_matches(dialect.delimiter, literal=True) + 1).alias("fields"))
@@ -150,11 +157,13 @@ def _careful_frame(data: bytes, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.D
     if header is None:
         raise FileRejected("empty file: no header line")
     width = len(header)
-    fields = pl.DataFrame({"line": starts, "fields": [len(r) for r in records]}, schema={"line": pl.Int64,
-                                                                                           "fields": pl.Int64})
+    fields = pl.DataFrame(
+        {"line": starts, "fields": [len(r) for r in records]}, schema={"line": pl.Int64, "fields": pl.Int64}
+    )
     columns = {name: [r[i] if i < len(r) else None for r in records] for i, name in enumerate(header)}
     frame = pl.DataFrame(columns, schema={h: pl.String for h in header}).with_columns(
-        pl.Series("line", starts, pl.Int64))
+        pl.Series("line", starts, pl.Int64)
+    )
     return frame, _ragged(fields, width)
 
 
@@ -185,8 +194,9 @@ def _failures_to_rejects(failures: pl.DataFrame, lines: pl.Series) -> pl.DataFra
     ).with_columns(lines.gather(rows["index"].cast(pl.Int64)).alias("line"))
 
 
-def read_drop(path: Path, kind: str, dialect: CsvDialect, gz: bool,
-              max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB) -> ParsedFile:
+def read_drop(
+    path: Path, kind: str, dialect: CsvDialect, gz: bool, max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB
+) -> ParsedFile:
     """Parse and validate one landed file of `kind`; raise FileRejected for structural problems."""
     model = schemas.MODELS[kind]
     text, ragged = _read_text_frame(_utf8(path, gz, dialect, max_decompressed_mb << 20), dialect)

@@ -3,6 +3,7 @@
 Listing is separate from reading and the two meet in a `RemoteFile` record, so a sensor tick
 only lists (one directory read) and a run only fetches.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -5,6 +5,7 @@ over the final name with `os.replace`, so a reader (or an SFTP mirror job) sees 
 file or the new one, never a partial one. A file whose bytes did not change is left untouched
 (its mtime too), so downstream pollers do not see a change that is not one.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,6 +18,7 @@ import polars as pl
 
 from pipelines.domain.export_rows import ExportTable, export_tables
 from pipelines.domain.partners import ExportTargets
+
 
 @dataclass(frozen=True)
 class ExportFile:
@@ -42,7 +44,10 @@ class ExportFile:
 
 
 def write_exports(
-    snapshot: pl.DataFrame, out_dir: str | os.PathLike, targets: ExportTargets | None = None, item_identifier: str = "auto"
+    snapshot: pl.DataFrame,
+    out_dir: str | os.PathLike,
+    targets: ExportTargets | None = None,
+    item_identifier: str = "auto",
 ) -> list[ExportFile]:
     """Write every export file of the snapshot into `out_dir` (created if missing).
 
@@ -69,16 +74,39 @@ def write_tables(tables: list[ExportTable], out_dir: str | os.PathLike) -> list[
     for table in tables:
         path = folder / table.file_name
         previous = path.read_bytes() if path.is_file() else None
-        written.append(write_file(path, table.content, table.kind, table.warehouse_code, table.rows,
-                                  count_new_lines(previous, table.content), previous))
+        written.append(
+            write_file(
+                path,
+                table.content,
+                table.kind,
+                table.warehouse_code,
+                table.rows,
+                count_new_lines(previous, table.content),
+                previous,
+            )
+        )
     return written
 
 
-def write_file(path: Path, content: bytes, kind: str, warehouse_code: str, rows: int, rows_changed: int,
-               previous: bytes | None = None) -> ExportFile:
+def write_file(
+    path: Path,
+    content: bytes,
+    kind: str,
+    warehouse_code: str,
+    rows: int,
+    rows_changed: int,
+    previous: bytes | None = None,
+) -> ExportFile:
     write_atomically(path, content, previous)
-    return ExportFile(path=path, rows=rows, bytes=len(content), sha256=hashlib.sha256(content).hexdigest(),
-                      warehouse_code=warehouse_code, kind=kind, rows_changed=rows_changed)
+    return ExportFile(
+        path=path,
+        rows=rows,
+        bytes=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        warehouse_code=warehouse_code,
+        kind=kind,
+        rows_changed=rows_changed,
+    )
 
 
 def count_new_lines(previous: bytes | None, content: bytes) -> int:

@@ -13,6 +13,7 @@ index is written after the files, and records the tip read *before* the state it
 from, so a concurrent fold can only make a later patch re-apply a change (a no-op), never miss
 one.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,15 @@ class _WriteInFull(Exception):
     """The files cannot be patched; the reason says why (kept for the logs)."""
 
 
-def export_warehouse(store: SqlStore, paths: DataPaths, account: str, warehouse_code: str, folder: str | os.PathLike,
-                     targets: ExportTargets | None = None, item_identifier: str = "auto") -> WarehouseExport:
+def export_warehouse(
+    store: SqlStore,
+    paths: DataPaths,
+    account: str,
+    warehouse_code: str,
+    folder: str | os.PathLike,
+    targets: ExportTargets | None = None,
+    item_identifier: str = "auto",
+) -> WarehouseExport:
     """Bring the export files of (account, warehouse_code) in `folder` up to date with the store."""
     targets = targets or ExportTargets()
     settings = {"item_identifier": item_identifier, "joor_delimiter": targets.joor_delimiter}
@@ -86,7 +94,7 @@ def _read_index(index_path: Path, folder: Path, settings: dict) -> tuple[dict, p
         raise _WriteInFull("no line index yet") from exc
     if meta.get("settings") != settings:
         raise _WriteInFull("export settings changed")
-    for kind, f in meta["files"].items():
+    for f in meta["files"].values():
         try:
             stat = (folder / f["name"]).stat()
         except FileNotFoundError as exc:
@@ -118,14 +126,31 @@ def _changes_since(checkpoint_id: str | None, tip: dict | None, checkpoints: dic
     return pl.concat(steps[::-1]).unique("item_key", keep="last", maintain_order=True).sort("item_key")
 
 
-def _patch(folder: Path, account: str, warehouse_code: str, tip: dict, meta: dict, index: pl.DataFrame,
-           changes: pl.DataFrame, settings: dict) -> tuple[WarehouseExport, pl.DataFrame]:
+def _patch(
+    folder: Path,
+    account: str,
+    warehouse_code: str,
+    tip: dict,
+    meta: dict,
+    index: pl.DataFrame,
+    changes: pl.DataFrame,
+    settings: dict,
+) -> tuple[WarehouseExport, pl.DataFrame]:
     names = {kind: file_name(kind, account, warehouse_code) for kind in EXPORT_KINDS}
     if changes.height and not meta["files"]:
         raise _WriteInFull("the warehouse had no rows")
     if not changes.height:
-        files = [ExportFile(path=folder / names[k], rows=f["rows"], bytes=f["bytes"], sha256=f["sha256"],
-                            warehouse_code=warehouse_code, kind=k) for k, f in meta["files"].items()]
+        files = [
+            ExportFile(
+                path=folder / names[k],
+                rows=f["rows"],
+                bytes=f["bytes"],
+                sha256=f["sha256"],
+                warehouse_code=warehouse_code,
+                kind=k,
+            )
+            for k, f in meta["files"].items()
+        ]
         return WarehouseExport(files, meta["files"]["stock"]["rows"] if files else 0, True, 0), index
     old = {kind: (folder / names[kind]).read_bytes() for kind in EXPORT_KINDS}
     try:
@@ -134,8 +159,18 @@ def _patch(folder: Path, account: str, warehouse_code: str, tip: dict, meta: dic
     except IndexMismatch as exc:
         raise _WriteInFull(str(exc)) from exc
     rows = {kind: int((patched.index.get_column(kind) > 0).sum()) for kind in EXPORT_KINDS}
-    files = [write_file(folder / names[kind], patched.contents[kind], kind, warehouse_code, rows[kind],
-                        patched.rows_changed[kind], previous=old[kind]) for kind in EXPORT_KINDS]
+    files = [
+        write_file(
+            folder / names[kind],
+            patched.contents[kind],
+            kind,
+            warehouse_code,
+            rows[kind],
+            patched.rows_changed[kind],
+            previous=old[kind],
+        )
+        for kind in EXPORT_KINDS
+    ]
     return WarehouseExport(files, rows["stock"], True, lines.height), patched.index
 
 
@@ -146,29 +181,37 @@ def _changed_lines(account: str, tip: dict, changes: pl.DataFrame, settings: dic
     except FileNotFoundError as exc:  # a fold since replaced that tip: its successor is the state now
         raise _WriteInFull("the state moved on while exporting") from exc
     present = changes.filter(~pl.col("gone"))
-    state = FoldState(warehouses=catalog.warehouses, linesheets=pl.DataFrame(),
-                      items=catalog.items.join(present.select("item_key"), on="item_key", how="semi"),
-                      inventory=present.drop("gone").with_columns(pl.lit(True).alias("is_set")),
-                      order_lines=empty_order_lines())
+    state = FoldState(
+        warehouses=catalog.warehouses,
+        linesheets=pl.DataFrame(),
+        items=catalog.items.join(present.select("item_key"), on="item_key", how="semi"),
+        inventory=present.drop("gone").with_columns(pl.lit(True).alias("is_set")),
+        order_lines=empty_order_lines(),
+    )
     rows = sorted_for_export(export_snapshot(state, account))
     return changed_lines(changes.get_column("item_key"), rows, settings["item_identifier"], settings["joor_delimiter"])
 
 
-def _write_in_full(store: SqlStore, folder: Path, account: str, warehouse_code: str, settings: dict,
-                   because: str) -> tuple[WarehouseExport, pl.DataFrame | None]:
+def _write_in_full(
+    store: SqlStore, folder: Path, account: str, warehouse_code: str, settings: dict, because: str
+) -> tuple[WarehouseExport, pl.DataFrame | None]:
     state = current_state(store, account)
     state = replace(state, inventory=state.inventory.filter(pl.col("warehouse_code") == warehouse_code))
     snapshot = export_snapshot(state, account)
     tables = export_tables(snapshot, settings["item_identifier"], settings["joor_delimiter"])
     files = write_tables(tables, folder)
     by_kind = {t.kind: t for t in tables}
-    index = line_index({k: t.item_keys for k, t in by_kind.items()}, {k: t.content for k, t in by_kind.items()}) \
-        if tables else pl.DataFrame(schema=INDEX_SCHEMA)
+    index = (
+        line_index({k: t.item_keys for k, t in by_kind.items()}, {k: t.content for k, t in by_kind.items()})
+        if tables
+        else pl.DataFrame(schema=INDEX_SCHEMA)
+    )
     return WarehouseExport(files, snapshot.height, False, sum(t.rows for t in tables), because), index
 
 
-def _write_index(index_path: Path, index: pl.DataFrame | None, checkpoint_id: str | None, files: list[ExportFile],
-                 settings: dict) -> None:
+def _write_index(
+    index_path: Path, index: pl.DataFrame | None, checkpoint_id: str | None, files: list[ExportFile], settings: dict
+) -> None:
     """Record the line index and what the files look like now (or forget it: next time, in full)."""
     meta_path, frame_path = index_path / INDEX_META, index_path / INDEX_FRAME
     meta_path.unlink(missing_ok=True)  # first, so a crash below never leaves a stale index in force
@@ -179,8 +222,13 @@ def _write_index(index_path: Path, index: pl.DataFrame | None, checkpoint_id: st
     described = {}
     for f in files:
         stat = f.path.stat()
-        described[f.kind] = {"name": f.path.name, "rows": f.rows, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                             "sha256": f.sha256}
+        described[f.kind] = {
+            "name": f.path.name,
+            "rows": f.rows,
+            "bytes": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "sha256": f.sha256,
+        }
     temp = index_path / (INDEX_META + ".tmp")
     temp.write_text(json.dumps({"checkpoint_id": checkpoint_id, "settings": settings, "files": described}))
     os.replace(temp, meta_path)

@@ -5,6 +5,7 @@ on without it; a failure of the machinery (database unreachable, disk full) fail
 a one-line reason, rejects nothing, and a re-run finishes the job. Everything that decides which
 is which lives here, so parsing, the fold, the assets and the CLI agree.
 """
+
 from __future__ import annotations
 
 import errno
@@ -13,8 +14,16 @@ import polars as pl
 import sqlalchemy as sa
 
 # Errors that say nothing about a file: the database, the disk, the network or our own SQL.
-_MACHINERY = (OSError, MemoryError, sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.ProgrammingError,
-              sa.exc.TimeoutError, sa.exc.DisconnectionError, sa.exc.ResourceClosedError)
+_MACHINERY = (
+    OSError,
+    MemoryError,
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.ProgrammingError,
+    sa.exc.TimeoutError,
+    sa.exc.DisconnectionError,
+    sa.exc.ResourceClosedError,
+)
 # What applying a file's rows can raise besides Python's own exceptions (polars panics are BaseException).
 CONTENT_ERRORS = (Exception, pl.exceptions.PanicException)
 
@@ -36,8 +45,11 @@ def one_line(error: BaseException) -> str:
         return f"file system error: {error.strerror}{where}"
     if isinstance(error, sa.exc.DBAPIError) and error.orig is not None:
         text = _first_line(str(error.orig))
-        what = "the store is unreachable or refused the request" if isinstance(
-            error, (sa.exc.OperationalError, sa.exc.InterfaceError)) else "the store refused a value"
+        what = (
+            "the store is unreachable or refused the request"
+            if isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError))
+            else "the store refused a value"
+        )
         return f"{what}: {text}"
     if isinstance(error, MemoryError):
         return "out of memory"

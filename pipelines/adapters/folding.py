@@ -6,6 +6,7 @@ usable when it was taken after exactly the same ordered prefix of file versions 
 so a late file, a correction or a re-drop re-folds from the latest checkpoint before it, and a
 new newest file is applied incrementally on top of the tip.
 """
+
 from __future__ import annotations
 
 import time
@@ -19,8 +20,17 @@ from pipelines.adapters.checkpoint_files import TipChanges, load_checkpoint, rem
 from pipelines.adapters.data_paths import DataPaths
 from pipelines.adapters.failures import CONTENT_ERRORS, is_machinery, one_line
 from pipelines.adapters.store import SqlStore, new_id
-from pipelines.domain.fold import (Applied, FileToApply, FoldState, apply_file, effective_inventory, initial_state, merge_touched,
-                                   prefix_hashes, touched_keys)
+from pipelines.domain.fold import (
+    Applied,
+    FileToApply,
+    FoldState,
+    apply_file,
+    effective_inventory,
+    initial_state,
+    merge_touched,
+    prefix_hashes,
+    touched_keys,
+)
 from pipelines.domain.inventory_merge import KEY as INVENTORY_KEY
 from pipelines.domain.item_keys import item_key_expr
 
@@ -44,13 +54,20 @@ class FoldReport:
     seconds: float = 0.0
 
 
-
 def _to_apply(f: dict, rows: pl.DataFrame | None) -> FileToApply:
     return FileToApply(
-        file_id=f["file_id"], partner=f["partner"], name=f["name"], sha256=f["sha256"], kind=f["kind"],
-        as_of=f["as_of"], rows=rows if rows is not None else pl.DataFrame(), mode=f["mode"] or "update",
-        dec_pending=bool(f["dec_pending"]), overwrite_scope=f["overwrite_scope"] or "account",
-        item_identifier=f["item_identifier"] or "auto", inventory_policy=f["inventory_policy"] or "continue",
+        file_id=f["file_id"],
+        partner=f["partner"],
+        name=f["name"],
+        sha256=f["sha256"],
+        kind=f["kind"],
+        as_of=f["as_of"],
+        rows=rows if rows is not None else pl.DataFrame(),
+        mode=f["mode"] or "update",
+        dec_pending=bool(f["dec_pending"]),
+        overwrite_scope=f["overwrite_scope"] or "account",
+        item_identifier=f["item_identifier"] or "auto",
+        inventory_policy=f["inventory_policy"] or "continue",
     )
 
 
@@ -60,8 +77,9 @@ def ordered_files(files: list[dict]) -> list[dict]:
 
 def _ats_change(old: pl.DataFrame, new: pl.DataFrame) -> dict:
     key = INVENTORY_KEY
-    joined = new.select(*key, "ats").join(old.select(*key, pl.col("ats").alias("old")), on=key, how="full",
-                                          coalesce=True)
+    joined = new.select(*key, "ats").join(
+        old.select(*key, pl.col("ats").alias("old")), on=key, how="full", coalesce=True
+    )
     delta = joined.group_by("warehouse_code").agg((pl.col("ats").fill_null(0) - pl.col("old").fill_null(0)).sum())
     return {r["warehouse_code"]: int(r["ats"]) for r in delta.sort("warehouse_code").to_dicts() if r["ats"]}
 
@@ -131,8 +149,11 @@ def _fold(store: SqlStore, conn, paths: DataPaths, account: str, report: FoldRep
     start = max((i for i, h in enumerate(hashes) if h in usable), default=0)
     state = load_checkpoint(Path(usable[hashes[start]]["path"])) if hashes[start] in usable else initial_state()
     # What the store's tables hold now: the tip, or nothing at all before the first fold.
-    incremental = tip is not None and usable.get(hashes[start]) is not None and \
-        usable[hashes[start]]["checkpoint_id"] == tip["checkpoint_id"]
+    incremental = (
+        tip is not None
+        and usable.get(hashes[start]) is not None
+        and usable[hashes[start]]["checkpoint_id"] == tip["checkpoint_id"]
+    )
     previous = state if incremental else load_checkpoint(Path(tip["path"])) if tip else _nothing()
     # Applied on top of the tip, only the rows the files touched can differ from the tables.
     touched = touched_keys() if incremental else None
@@ -189,15 +210,17 @@ def _narrowed(state: FoldState, touched: dict[str, pl.DataFrame] | None) -> Fold
     """The state with `inventory` and `order_lines` cut down to the touched keys (all when None)."""
     if touched is None:
         return state
-    return replace(state, **{name: getattr(state, name).join(keys, on=keys.columns, how="semi")
-                             for name, keys in touched.items()})
+    return replace(
+        state, **{name: getattr(state, name).join(keys, on=keys.columns, how="semi") for name, keys in touched.items()}
+    )
 
 
 def _tip_changes(tip: dict | None, report: FoldReport, inventory_written: tuple, state_rows: int) -> TipChanges:
     """What this fold changed for exports to follow; past a quarter of the state, recording the
     rows would cost more than the full export they could save."""
-    everything = any(report.rows_written[n] for n in CATALOG_FRAMES) or \
-        report.rows_written["inventory"] > max(state_rows // 4, 1000)
+    everything = any(report.rows_written[n] for n in CATALOG_FRAMES) or report.rows_written["inventory"] > max(
+        state_rows // 4, 1000
+    )
     if everything:
         inventory_written = tuple(frame.clear() for frame in inventory_written)
     return TipChanges(tip and tip["checkpoint_id"], everything, _inventory_changes(*inventory_written))
@@ -208,7 +231,8 @@ def _inventory_changes(upserts: pl.DataFrame, gone: pl.DataFrame) -> pl.DataFram
     upserts = upserts.with_columns(item_key_expr().alias("item_key"), pl.lit(False).alias("gone"))
     gone = gone.with_columns(item_key_expr().alias("item_key"), pl.lit(True).alias("gone"))
     return pl.concat([upserts, gone], how="diagonal_relaxed").select(
-        *INVENTORY_KEY, "gone", "on_hand", "pending", "ats", "available_date")
+        *INVENTORY_KEY, "gone", "on_hand", "pending", "ats", "available_date"
+    )
 
 
 def _nothing() -> FoldState:
@@ -216,19 +240,31 @@ def _nothing() -> FoldState:
     return replace(empty, warehouses=empty.warehouses.clear())
 
 
-def _checkpoint(state: FoldState, folder: Path, files_applied: int, prefix_hash: str, last_file: str | None,
-                reason: str, changes: TipChanges | None = None) -> dict:
+def _checkpoint(
+    state: FoldState,
+    folder: Path,
+    files_applied: int,
+    prefix_hash: str,
+    last_file: str | None,
+    reason: str,
+    changes: TipChanges | None = None,
+) -> dict:
     cid = new_id()
     path = save_checkpoint(state, folder / cid, changes)
-    return {"checkpoint_id": cid, "files_applied": files_applied, "prefix_hash": prefix_hash,
-            "last_file": last_file, "reason": reason, "path": str(path)}
+    return {
+        "checkpoint_id": cid,
+        "files_applied": files_applied,
+        "prefix_hash": prefix_hash,
+        "last_file": last_file,
+        "reason": reason,
+        "path": str(path),
+    }
 
 
 def _retained(checkpoints: list[dict], hashes: list[str], start: int) -> set[str]:
     """Checkpoints still describing a prefix of the current history at or before `start`:
     every overwrite checkpoint and the most recent tips."""
-    valid = [c for c in checkpoints
-             if c["files_applied"] <= start and hashes[c["files_applied"]] == c["prefix_hash"]]
+    valid = [c for c in checkpoints if c["files_applied"] <= start and hashes[c["files_applied"]] == c["prefix_hash"]]
     tips = sorted((c for c in valid if c["reason"] == "tip"), key=lambda c: c["files_applied"])[-RECENT_TIPS_KEPT:]
     return {c["checkpoint_id"] for c in valid if c["reason"] == "overwrite"} | {c["checkpoint_id"] for c in tips}
 
@@ -243,10 +279,20 @@ def record_release(store: SqlStore, account: str, at) -> bool:
     with store.account_lock(account) as conn:  # two schedulers must see each other's row
         if store.latest_version(conn, RELEASE_PARTNER, name + ":" + account):
             return False
-        store.record_landing(conn, {
-            "partner": RELEASE_PARTNER, "account": account, "name": name + ":" + account, "sha256": "0" * 64,
-            "size": 0, "kind": "release", "as_of": at, "status": "parsed", "landed_path": "",
-        })
+        store.record_landing(
+            conn,
+            {
+                "partner": RELEASE_PARTNER,
+                "account": account,
+                "name": name + ":" + account,
+                "sha256": "0" * 64,
+                "size": 0,
+                "kind": "release",
+                "as_of": at,
+                "status": "parsed",
+                "landed_path": "",
+            },
+        )
     return True
 
 

@@ -4,6 +4,7 @@ A file is identified by (partner, name, sha256): the same content again is a rec
 content under a known name supersedes the earlier version. Whatever happens to the file later
 (unrecognised name, unusable structure), the raw bytes are archived first.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,8 +55,15 @@ class UnsafeName(ValueError):
 UNSAFE_NAME = "unsafe file name: it could escape a folder; archived, not processed"
 
 
-def land_file(store: SqlStore, paths: DataPaths, partner: PartnerSpec, source: DropSource, name: str,
-              remote_mtime: float | None = None, remote_size: int | None = None) -> LandingResult:
+def land_file(
+    store: SqlStore,
+    paths: DataPaths,
+    partner: PartnerSpec,
+    source: DropSource,
+    name: str,
+    remote_mtime: float | None = None,
+    remote_size: int | None = None,
+) -> LandingResult:
     """Fetch `name` from the partner's source into the landing folder and record the version.
 
     `remote_size` is the size the name was listed with: no more than that is read.
@@ -84,10 +92,19 @@ def land_file(store: SqlStore, paths: DataPaths, partner: PartnerSpec, source: D
         store.clear_unlanded_rejects(conn, partner.name, name)
         known = store.find_file(conn, partner.name, name, landed.sha256)
         if known and known["status"] != "superseded":
-            return LandingResult(**base, outcome="duplicate", file_id=known["file_id"], sha256=landed.sha256,
-                                 size=landed.size)
-        row = {"partner": partner.name, "account": partner.account, "name": name, "sha256": landed.sha256,
-               "size": landed.size, "remote_mtime": remote_mtime, "landed_path": str(landed.path), "status": "landed"}
+            return LandingResult(
+                **base, outcome="duplicate", file_id=known["file_id"], sha256=landed.sha256, size=landed.size
+            )
+        row = {
+            "partner": partner.name,
+            "account": partner.account,
+            "name": name,
+            "sha256": landed.sha256,
+            "size": landed.size,
+            "remote_mtime": remote_mtime,
+            "landed_path": str(landed.path),
+            "status": "landed",
+        }
         try:
             if not is_safe_name(name):
                 raise UnsafeName(UNSAFE_NAME)
@@ -96,8 +113,9 @@ def land_file(store: SqlStore, paths: DataPaths, partner: PartnerSpec, source: D
             file_id = store.record_landing(conn, {**row, "status": "rejected"})
             reason = str(e) if isinstance(e, UnsafeName) else f"{UNRECOGNISED_FILE_NAME}: {str(e).split(': ', 1)[-1]}"
             store.reject_file(conn, partner.name, partner.account, name, file_id, reason, value=name)
-            return LandingResult(**base, outcome="rejected", file_id=file_id, sha256=landed.sha256,
-                                 size=landed.size, reason=reason)
+            return LandingResult(
+                **base, outcome="rejected", file_id=file_id, sha256=landed.sha256, size=landed.size, reason=reason
+            )
         if known:  # an older content sent again: it becomes the current version once more
             file_id = store.revive_file(conn, known["file_id"])
         else:

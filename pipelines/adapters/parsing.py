@@ -1,4 +1,5 @@
 """Parsing a landed file version into typed rows (Parquet beside the raw file) and parse-stage rejects."""
+
 from __future__ import annotations
 
 import hashlib
@@ -31,8 +32,13 @@ def rows_path(landed_path: str, dialect: CsvDialect) -> Path:
 def _read(f: dict, dialect: CsvDialect, max_decompressed_mb: int) -> ParsedFile:
     """The file's rows; anything about its content that the reader did not foresee rejects it whole."""
     try:
-        return read_drop(Path(f["landed_path"]), f["kind"], dialect, gz=f["name"].endswith(".gz"),
-                         max_decompressed_mb=max_decompressed_mb)
+        return read_drop(
+            Path(f["landed_path"]),
+            f["kind"],
+            dialect,
+            gz=f["name"].endswith(".gz"),
+            max_decompressed_mb=max_decompressed_mb,
+        )
     except FileRejected:
         raise
     except CONTENT_ERRORS as e:
@@ -41,8 +47,9 @@ def _read(f: dict, dialect: CsvDialect, max_decompressed_mb: int) -> ParsedFile:
         raise FileRejected(f"cannot be read: {one_line(e)}") from e
 
 
-def parse_file(store: SqlStore, file_id: str, dialect: CsvDialect,
-               max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB) -> ParseResult:
+def parse_file(
+    store: SqlStore, file_id: str, dialect: CsvDialect, max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB
+) -> ParseResult:
     """Validate a landed version; a structurally unusable file is rejected whole."""
     with store.transaction() as conn:
         f = store.get_file(conn, file_id)
@@ -52,8 +59,17 @@ def parse_file(store: SqlStore, file_id: str, dialect: CsvDialect,
         with store.account_lock(f["account"]) as conn:
             if store.get_file(conn, file_id)["status"] != "landed":  # another run recorded it first
                 return ParseResult(file_id, "rejected", reason=e.reason)
-            store.reject_file(conn, f["partner"], f["account"], f["name"], file_id, e.reason,
-                              line=e.line, column=e.column, value=e.value)
+            store.reject_file(
+                conn,
+                f["partner"],
+                f["account"],
+                f["name"],
+                file_id,
+                e.reason,
+                line=e.line,
+                column=e.column,
+                value=e.value,
+            )
             store.update_file(conn, file_id, status="rejected", rows_read=0, rows_rejected=0)
         return ParseResult(file_id, "rejected", reason=e.reason)
     out = rows_path(f["landed_path"], dialect)
@@ -67,6 +83,12 @@ def parse_file(store: SqlStore, file_id: str, dialect: CsvDialect,
             return ParseResult(file_id, status, parsed.rows_read, parsed.rows.height, parsed.rejects)
         tmp.replace(out)
         store.replace_rejects(conn, f, "parse", parsed.rejects)
-        store.update_file(conn, file_id, status="parsed", events_path=str(out), rows_read=parsed.rows_read,
-                          rows_rejected=parsed.rejects["line"].n_unique())
+        store.update_file(
+            conn,
+            file_id,
+            status="parsed",
+            events_path=str(out),
+            rows_read=parsed.rows_read,
+            rows_rejected=parsed.rejects["line"].n_unique(),
+        )
     return ParseResult(file_id, "parsed", parsed.rows_read, parsed.rows.height, parsed.rejects)

@@ -3,6 +3,7 @@
 Unknown keys are errors that name the key; secrets stay `{env: NAME}` references here and are
 resolved only by the Dagster resources.
 """
+
 from __future__ import annotations
 
 import re
@@ -13,8 +14,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipelines.domain.partners import (
-    DEFAULT_MAX_DECOMPRESSED_MB, DEFAULT_SETTLE_S, MIN_POLL_INTERVAL_S, ChannelSpec, CsvDialect, EnvRef, ExportTargets,
-    InventoryDefaults, PartnerSpec,
+    DEFAULT_MAX_DECOMPRESSED_MB,
+    DEFAULT_SETTLE_S,
+    MIN_POLL_INTERVAL_S,
+    ChannelSpec,
+    CsvDialect,
+    EnvRef,
+    ExportTargets,
+    InventoryDefaults,
+    PartnerSpec,
 )
 
 
@@ -110,18 +118,35 @@ def _spec(name: str, p: _Partner, base_dir: Path) -> PartnerSpec:
     source = p.source if p.source.startswith("sftp://") else str((base_dir / p.source).resolve())
     export_dir = str((base_dir / p.exports.dir).resolve()) if p.exports.dir else None
     if p.source.startswith("sftp://") and not p.known_hosts:
-        raise PartnersFileError(f"partners.{name}.known_hosts: required for an SFTP source (host keys are always verified)")
+        raise PartnersFileError(
+            f"partners.{name}.known_hosts: required for an SFTP source (host keys are always verified)"
+        )
     return PartnerSpec(
-        name=name, account=p.account, source=source, known_hosts=p.known_hosts, private_key=_env(p.private_key),
-        private_key_file=p.private_key_file, password=_env(p.password), settle_s=p.settle_s,
-        ready_marker=p.ready_marker, after_processing=p.after_processing, item_identifier=p.item_identifier,
-        inventory_policy=p.inventory_policy, inventory=InventoryDefaults(**p.inventory.model_dump()),
-        csv=CsvDialect(**p.csv.model_dump()), max_decompressed_mb=p.max_decompressed_mb,
-        max_reject_ratio=p.max_reject_ratio, poll_interval_s=p.poll_interval_s,
+        name=name,
+        account=p.account,
+        source=source,
+        known_hosts=p.known_hosts,
+        private_key=_env(p.private_key),
+        private_key_file=p.private_key_file,
+        password=_env(p.password),
+        settle_s=p.settle_s,
+        ready_marker=p.ready_marker,
+        after_processing=p.after_processing,
+        item_identifier=p.item_identifier,
+        inventory_policy=p.inventory_policy,
+        inventory=InventoryDefaults(**p.inventory.model_dump()),
+        csv=CsvDialect(**p.csv.model_dump()),
+        max_decompressed_mb=p.max_decompressed_mb,
+        max_reject_ratio=p.max_reject_ratio,
+        poll_interval_s=p.poll_interval_s,
         exports=ExportTargets(dir=export_dir, outbox=p.exports.outbox, joor_delimiter=p.exports.joor_delimiter),
         channels=tuple(
-            ChannelSpec(name=cname, **{**c.model_dump(exclude={"token", "locations"})}, token=_env(c.token),
-                        locations=tuple(sorted(c.locations.items())))
+            ChannelSpec(
+                name=cname,
+                **{**c.model_dump(exclude={"token", "locations"})},
+                token=_env(c.token),
+                locations=tuple(sorted(c.locations.items())),
+            )
             for cname, c in sorted(c_items for c_items in p.channels.items())
         ),
     )
@@ -142,7 +167,8 @@ def load_partners(path: str | Path) -> dict[str, PartnerSpec]:
         err = e.errors()[0]
         where = ".".join(str(x) for x in err["loc"])
         what = {"extra_forbidden": "unknown key", "string_pattern_mismatch": f"must be {NAME_RULE}"}.get(
-            err["type"], err["msg"].removeprefix("Value error, "))
+            err["type"], err["msg"].removeprefix("Value error, ")
+        )
         raise PartnersFileError(f"{path.name}: {where}: {what}") from None
     bad = [name for name in parsed.partners if not re.fullmatch(NAME_PATTERN, name)]
     if bad:

@@ -16,6 +16,7 @@ Guarantees, per (channel, account):
 
 Run one push per (channel, account) at a time: the Dagster asset is the only writer.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -411,7 +412,7 @@ def rejected_values(engine: sa.Engine, channel: str, account: str) -> pl.DataFra
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _date(iso: str | None) -> dt.date | None:

@@ -7,6 +7,7 @@ stops the connection before anything is read. Dropped connections are retried wi
 One `SftpDropSource` holds at most one connection, opened lazily and reused until `close()` (or
 the end of a `with` block). It is not thread-safe: give each thread or run its own instance.
 """
+
 from __future__ import annotations
 
 import errno
@@ -15,8 +16,9 @@ import logging
 import os
 import posixpath
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 import paramiko
@@ -65,7 +67,14 @@ def _is_transient(error: BaseException) -> bool:
         return False
     return isinstance(
         error,
-        (_ConnectionLost, EOFError, paramiko.SSHException, TimeoutError, ConnectionError, paramiko.ssh_exception.NoValidConnectionsError),
+        (
+            _ConnectionLost,
+            EOFError,
+            paramiko.SSHException,
+            TimeoutError,
+            ConnectionError,
+            paramiko.ssh_exception.NoValidConnectionsError,
+        ),
     )
 
 
@@ -119,9 +128,13 @@ class SftpDropSource:
         backoff_s: float = 1.0,
     ):
         if not known_hosts:
-            raise DropSourceError(f"sftp://{username}@{host}:{port}: known_hosts is required (host keys are always verified)")
+            raise DropSourceError(
+                f"sftp://{username}@{host}:{port}: known_hosts is required (host keys are always verified)"
+            )
         if not (private_key or private_key_file or password):
-            raise DropSourceError(f"sftp://{username}@{host}:{port}: no credentials (private_key, private_key_file or password)")
+            raise DropSourceError(
+                f"sftp://{username}@{host}:{port}: no credentials (private_key, private_key_file or password)"
+            )
         if after_processing not in AFTER_PROCESSING_MODES:
             raise DropSourceError(f"after_processing must be one of {AFTER_PROCESSING_MODES}, not {after_processing!r}")
         if attempts < 1:
@@ -145,7 +158,7 @@ class SftpDropSource:
         self._sftp: paramiko.SFTPClient | None = None
 
     @classmethod
-    def from_spec(cls, spec: PartnerSpec, resolve: Callable[[EnvRef], str], **overrides) -> "SftpDropSource":
+    def from_spec(cls, spec: PartnerSpec, resolve: Callable[[EnvRef], str], **overrides) -> SftpDropSource:
         """Build the source of a partner whose `source` is ``sftp://user@host[:port]/path``.
 
         Args:
@@ -155,11 +168,15 @@ class SftpDropSource:
         """
         url = urlsplit(spec.source)
         if url.password:
-            raise DropSourceError(f"partner {spec.name!r}: put the password in `password: {{env: ...}}`, not in the source URL")
+            raise DropSourceError(
+                f"partner {spec.name!r}: put the password in `password: {{env: ...}}`, not in the source URL"
+            )
         if url.scheme != "sftp" or not url.hostname:
             raise DropSourceError(f"partner {spec.name!r}: source {spec.source!r} is not sftp://user@host[:port]/path")
         if not url.username:
-            raise DropSourceError(f"partner {spec.name!r}: source {spec.source!r} names no user (sftp://user@host/path)")
+            raise DropSourceError(
+                f"partner {spec.name!r}: source {spec.source!r} names no user (sftp://user@host/path)"
+            )
         try:
             port = url.port or 22
         except ValueError as e:
@@ -193,7 +210,7 @@ class SftpDropSource:
 
     # Connection
 
-    def __enter__(self) -> "SftpDropSource":
+    def __enter__(self) -> SftpDropSource:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -239,8 +256,10 @@ class SftpDropSource:
         except OSError as e:
             raise DropSourceError(f"cannot read known_hosts file {self.known_hosts!r}: {e.strerror or e}") from None
         except Exception as e:  # paramiko raises whatever a malformed line trips over
-            raise DropSourceError(f"known_hosts file {self.known_hosts!r} is not an OpenSSH known_hosts file "
-                                  f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'})") from None
+            raise DropSourceError(
+                f"known_hosts file {self.known_hosts!r} is not an OpenSSH known_hosts file "
+                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'})"
+            ) from None
         client.set_missing_host_key_policy(_RejectUnknownHost())
         try:
             client.connect(
@@ -297,7 +316,12 @@ class SftpDropSource:
             error = state.outcome.exception() if state.outcome else None
             log.warning(
                 "%s on %s: attempt %d of %d failed (%s: %s); reconnecting in %.2f s",
-                what, self.where, state.attempt_number, self.attempts, type(error).__name__, error,
+                what,
+                self.where,
+                state.attempt_number,
+                self.attempts,
+                type(error).__name__,
+                error,
                 state.next_action.sleep if state.next_action else 0,
             )
 

@@ -5,13 +5,14 @@ runs for the same account never interleave and a crash leaves all of a fold's ef
 Bulk writes send only the rows that changed, through the dialect's bulk writer (store_bulk.py:
 executemany on SQLite, COPY + MERGE on PostgreSQL) inside that transaction.
 """
+
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Iterator
+from datetime import UTC, datetime
 
 import polars as pl
 import sqlalchemy as sa
@@ -27,18 +28,40 @@ REJECT_COLUMNS = ["partner", "file", "line", "column", "value", "reason"]
 TABLE_LAYOUT = {
     "warehouses": (["warehouse_code"], ["name", "type", "available_date", "is_default"]),
     "linesheets": (["linesheet_code"], ["name", "made_to_order", "inventory_policy"]),
-    "items": (list(SKU_COLUMNS), ["style_id", "style_color_id", "color_name", "size_code", "upc",
-                                  "continue_selling", "created_by", "skip_push", "skip_joor", "inventory_item_id"]),
+    "items": (
+        list(SKU_COLUMNS),
+        [
+            "style_id",
+            "style_color_id",
+            "color_name",
+            "size_code",
+            "upc",
+            "continue_selling",
+            "created_by",
+            "skip_push",
+            "skip_joor",
+            "inventory_item_id",
+        ],
+    ),
     "inventory": (["warehouse_code", *SKU_COLUMNS], ["on_hand", "pending", "ats", "available_date"]),
-    "order_lines": (["order_id", "warehouse_code", *SKU_COLUMNS],
-                    ["status", "quantity", "claimed", "backordered", "order_date", "updated_at",
-                     "prebook_start", "linesheet_code"]),
+    "order_lines": (
+        ["order_id", "warehouse_code", *SKU_COLUMNS],
+        ["status", "quantity", "claimed", "backordered", "order_date", "updated_at", "prebook_start", "linesheet_code"],
+    ),
 }
 
 
-REJECT_ROW_SCHEMA = {"account": pl.String, "partner": pl.String, "file": pl.String, "file_id": pl.String,
-                     "stage": pl.String, "line": pl.Int64, "column": pl.String, "value": pl.String,
-                     "reason": pl.String}
+REJECT_ROW_SCHEMA = {
+    "account": pl.String,
+    "partner": pl.String,
+    "file": pl.String,
+    "file_id": pl.String,
+    "stage": pl.String,
+    "line": pl.Int64,
+    "column": pl.String,
+    "value": pl.String,
+    "reason": pl.String,
+}
 
 
 # drops.md (v1.1): a rejected value is stored as its first 1,000 characters followed by `…`.
@@ -53,7 +76,7 @@ def fit_text(text: pl.Expr, keep: int) -> pl.Expr:
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def new_id() -> str:
@@ -149,8 +172,10 @@ class SqlStore:
     def latest_version(self, conn: sa.Connection, partner: str, name: str) -> dict | None:
         f = self.t["drop_files"]
         row = conn.execute(
-            sa.select(f).where(f.c.partner == partner, f.c.name == name, f.c.status != "superseded")
-            .order_by(f.c.landed_at.desc()).limit(1)
+            sa.select(f)
+            .where(f.c.partner == partner, f.c.name == name, f.c.status != "superseded")
+            .order_by(f.c.landed_at.desc())
+            .limit(1)
         ).first()
         return dict(row._mapping) if row else None
 
@@ -158,7 +183,8 @@ class SqlStore:
         """Add a new file version; earlier versions of the same (partner, name) are superseded."""
         f = self.t["drop_files"]
         conn.execute(
-            f.update().where(f.c.partner == row["partner"], f.c.name == row["name"], f.c.status != "superseded")
+            f.update()
+            .where(f.c.partner == row["partner"], f.c.name == row["name"], f.c.status != "superseded")
             .values(status="superseded")
         )
         file_id = new_id()
@@ -170,7 +196,8 @@ class SqlStore:
         f = self.t["drop_files"]
         row = self.get_file(conn, file_id)
         conn.execute(
-            f.update().where(f.c.partner == row["partner"], f.c.name == row["name"], f.c.status != "superseded")
+            f.update()
+            .where(f.c.partner == row["partner"], f.c.name == row["name"], f.c.status != "superseded")
             .values(status="superseded")
         )
         conn.execute(f.update().where(f.c.file_id == file_id).values(status="landed", landed_at=now_utc()))
@@ -196,22 +223,52 @@ class SqlStore:
         r = self.t["rejects"]
         conn.execute(r.delete().where(r.c.file_id == file["file_id"], r.c.stage == stage))
         if rejects.height:
-            base = {"account": file["account"], "partner": file["partner"], "file": file["name"],
-                    "file_id": file["file_id"], "stage": stage}
+            base = {
+                "account": file["account"],
+                "partner": file["partner"],
+                "file": file["name"],
+                "file_id": file["file_id"],
+                "stage": stage,
+            }
             self._insert_rejects(conn, rejects.select(*(pl.lit(v).alias(k) for k, v in base.items()), pl.all()))
 
-    def reject_file(self, conn: sa.Connection, partner: str, account: str | None, name: str,
-                    file_id: str | None, reason: str, line: int | None = None,
-                    column: str | None = None, value: str | None = None) -> None:
+    def reject_file(
+        self,
+        conn: sa.Connection,
+        partner: str,
+        account: str | None,
+        name: str,
+        file_id: str | None,
+        reason: str,
+        line: int | None = None,
+        column: str | None = None,
+        value: str | None = None,
+    ) -> None:
         """Record a whole-file reject (replacing an earlier one for the same file version)."""
         r = self.t["rejects"]
         if file_id:
             conn.execute(r.delete().where(r.c.file_id == file_id, r.c.stage == "file"))
         else:
             self.clear_unlanded_rejects(conn, partner, name)
-        self._insert_rejects(conn, pl.DataFrame([{
-            "account": account, "partner": partner, "file": name, "file_id": file_id, "stage": "file",
-            "line": line, "column": column, "value": value, "reason": reason}], schema=REJECT_ROW_SCHEMA))
+        self._insert_rejects(
+            conn,
+            pl.DataFrame(
+                [
+                    {
+                        "account": account,
+                        "partner": partner,
+                        "file": name,
+                        "file_id": file_id,
+                        "stage": "file",
+                        "line": line,
+                        "column": column,
+                        "value": value,
+                        "reason": reason,
+                    }
+                ],
+                schema=REJECT_ROW_SCHEMA,
+            ),
+        )
 
     def _insert_rejects(self, conn: sa.Connection, rows: pl.DataFrame) -> None:
         """Insert reject rows with every text cut to fit its column, so a reject always stores."""
@@ -252,9 +309,18 @@ class SqlStore:
             q = q.where(r.c.file == file)
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-        return pl.DataFrame([tuple(x) for x in rows], schema={
-            "partner": pl.String, "file": pl.String, "line": pl.Int64, "column": pl.String,
-            "value": pl.String, "reason": pl.String}, orient="row")
+        return pl.DataFrame(
+            [tuple(x) for x in rows],
+            schema={
+                "partner": pl.String,
+                "file": pl.String,
+                "line": pl.Int64,
+                "column": pl.String,
+                "value": pl.String,
+                "reason": pl.String,
+            },
+            orient="row",
+        )
 
     # -- checkpoints --------------------------------------------------------------------------
 
@@ -276,8 +342,9 @@ class SqlStore:
 
     # -- state --------------------------------------------------------------------------------
 
-    def sync_table(self, conn: sa.Connection, name: str, account: str, old: pl.DataFrame,
-                   new: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def sync_table(
+        self, conn: sa.Connection, name: str, account: str, old: pl.DataFrame, new: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Make the account's rows of `name` equal `new`, writing only what differs from `old`.
 
         Returns what was written, in the table's columns: (rows upserted, keys deleted).
@@ -290,44 +357,82 @@ class SqlStore:
     def state(self, account: str | None = None) -> pl.DataFrame:
         """`stockdrop state`: one row per (account, warehouse, SKU), in the contract's order."""
         inv, items = self.t["inventory"], self.t["items"]
-        join = inv.outerjoin(items, sa.and_(inv.c.account == items.c.account,
-                                            *(inv.c[c] == items.c[c] for c in SKU_COLUMNS)))
+        join = inv.outerjoin(
+            items, sa.and_(inv.c.account == items.c.account, *(inv.c[c] == items.c[c] for c in SKU_COLUMNS))
+        )
         q = sa.select(*(items.c.upc if c == "upc" else inv.c[c] for c in STATE_COLUMNS)).select_from(join)
         if account:
             q = q.where(inv.c.account == account)
         q = q.order_by(inv.c.account, inv.c.warehouse_code, *(inv.c[c] for c in SKU_COLUMNS))
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-        schema = {c: pl.String for c in STATE_COLUMNS} | {"on_hand": pl.Int64, "pending": pl.Int64, "ats": pl.Int64,
-                                                          "available_date": pl.Date}
+        schema = {c: pl.String for c in STATE_COLUMNS} | {
+            "on_hand": pl.Int64,
+            "pending": pl.Int64,
+            "ats": pl.Int64,
+            "available_date": pl.Date,
+        }
         return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
 
     def stock_by_warehouse(self) -> pl.DataFrame:
         """Per (account, warehouse): rows, summed on_hand/pending/ats, oversold rows and units (SQL aggregate)."""
         inv = self.t["inventory"]
         negative = sa.case((inv.c.ats < 0, 1), else_=0)
-        q = sa.select(inv.c.account, inv.c.warehouse_code, sa.func.count().label("rows"),
-                      sa.func.sum(inv.c.on_hand).label("on_hand"), sa.func.sum(inv.c.pending).label("pending"),
-                      sa.func.sum(inv.c.ats).label("ats"), sa.func.sum(negative).label("oversold_rows"),
-                      sa.func.sum(sa.case((inv.c.ats < 0, -inv.c.ats), else_=0)).label("units_oversold"),
-                      ).group_by(inv.c.account, inv.c.warehouse_code).order_by(inv.c.account, inv.c.warehouse_code)
+        q = (
+            sa.select(
+                inv.c.account,
+                inv.c.warehouse_code,
+                sa.func.count().label("rows"),
+                sa.func.sum(inv.c.on_hand).label("on_hand"),
+                sa.func.sum(inv.c.pending).label("pending"),
+                sa.func.sum(inv.c.ats).label("ats"),
+                sa.func.sum(negative).label("oversold_rows"),
+                sa.func.sum(sa.case((inv.c.ats < 0, -inv.c.ats), else_=0)).label("units_oversold"),
+            )
+            .group_by(inv.c.account, inv.c.warehouse_code)
+            .order_by(inv.c.account, inv.c.warehouse_code)
+        )
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-        return pl.DataFrame([tuple(r) for r in rows], orient="row", schema={
-            "account": pl.String, "warehouse_code": pl.String, "rows": pl.Int64, "on_hand": pl.Int64,
-            "pending": pl.Int64, "ats": pl.Int64, "oversold_rows": pl.Int64, "units_oversold": pl.Int64})
+        return pl.DataFrame(
+            [tuple(r) for r in rows],
+            orient="row",
+            schema={
+                "account": pl.String,
+                "warehouse_code": pl.String,
+                "rows": pl.Int64,
+                "on_hand": pl.Int64,
+                "pending": pl.Int64,
+                "ats": pl.Int64,
+                "oversold_rows": pl.Int64,
+                "units_oversold": pl.Int64,
+            },
+        )
 
     def files(self) -> pl.DataFrame:
         """The ledger's current file versions: what arrived, and what became of it."""
         f = self.t["drop_files"]
         cols = [f.c.partner, f.c.account, f.c.name, f.c.status, f.c.rows_read, f.c.rows_rejected, f.c.sha256]
-        q = sa.select(*cols).where(f.c.status != "superseded", f.c.kind.is_distinct_from("release")).order_by(
-            f.c.account, f.c.as_of, f.c.name)
+        q = (
+            sa.select(*cols)
+            .where(f.c.status != "superseded", f.c.kind.is_distinct_from("release"))
+            .order_by(f.c.account, f.c.as_of, f.c.name)
+        )
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-        return pl.DataFrame([tuple(r) for r in rows], schema={
-            "partner": pl.String, "account": pl.String, "name": pl.String, "status": pl.String,
-            "rows_read": pl.Int64, "rows_rejected": pl.Int64, "sha256": pl.String}, orient="row")
+        return pl.DataFrame(
+            [tuple(r) for r in rows],
+            schema={
+                "partner": pl.String,
+                "account": pl.String,
+                "name": pl.String,
+                "status": pl.String,
+                "rows_read": pl.Int64,
+                "rows_rejected": pl.Int64,
+                "sha256": pl.String,
+            },
+            orient="row",
+        )
 
     def warehouses(self, account: str | None = None) -> list[tuple[str, str]]:
         wh = self.t["warehouses"]

@@ -12,6 +12,7 @@ those rows reach the database, inside the caller's connection and transaction:
   COPYs straight into the table. `inventory` rows go to their warehouse's partition, which is
   made (if missing) just before the rows are written; see sql/postgresql/003_inventory_by_warehouse.sql.
 """
+
 from __future__ import annotations
 
 import io
@@ -35,8 +36,15 @@ ANALYZE_AFTER_MERGED_ROWS = 200_000
 
 
 class BulkWriter(Protocol):
-    def write(self, conn: sa.Connection, table: sa.Table, account: str, keys: list[str],
-              upserts: pl.DataFrame, gone: pl.DataFrame) -> None:
+    def write(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        account: str,
+        keys: list[str],
+        upserts: pl.DataFrame,
+        gone: pl.DataFrame,
+    ) -> None:
         """Upsert `upserts` (key + value columns) and delete the `gone` keys of `account`'s rows."""
 
 
@@ -58,15 +66,18 @@ class SqliteBulkWriter:
         try:
             if gone.height:
                 where = " AND ".join(f"{_quote(c)} = ?" for c in ["account", *keys])
-                cursor.executemany(f"DELETE FROM {_quote(table.name)} WHERE {where}",
-                                   _rows(_sqlite_values(table, gone), account))
+                cursor.executemany(
+                    f"DELETE FROM {_quote(table.name)} WHERE {where}", _rows(_sqlite_values(table, gone), account)
+                )
             if upserts.height:
                 columns = ["account", *upserts.columns]
                 values = [c for c in upserts.columns if c not in keys]
                 update = ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in values)
-                sql = (f"INSERT INTO {_quote(table.name)} ({', '.join(map(_quote, columns))}) "
-                       f"VALUES ({', '.join('?' * len(columns))}) "
-                       f"ON CONFLICT ({', '.join(map(_quote, ['account', *keys]))}) DO UPDATE SET {update}")
+                sql = (
+                    f"INSERT INTO {_quote(table.name)} ({', '.join(map(_quote, columns))}) "
+                    f"VALUES ({', '.join('?' * len(columns))}) "
+                    f"ON CONFLICT ({', '.join(map(_quote, ['account', *keys]))}) DO UPDATE SET {update}"
+                )
                 cursor.executemany(sql, _rows(_sqlite_values(table, upserts), account))
         finally:
             cursor.close()
@@ -128,12 +139,11 @@ class PostgresBulkWriter:
             )
             _analyze_if_big(cur, name, upserts.height, ANALYZE_AFTER_MERGED_ROWS)
 
-
     def _inventory_partitioned(self, conn: sa.Connection) -> bool:
         if self._partitioned is None:
-            self._partitioned = conn.execute(sa.text(
-                "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = to_regclass('inventory'))"
-            )).scalar()
+            self._partitioned = conn.execute(
+                sa.text("SELECT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = to_regclass('inventory'))")
+            ).scalar()
         return self._partitioned
 
 
@@ -151,8 +161,10 @@ def _analyze_if_big(cur, table: str, rows: int, threshold: int = ANALYZE_AFTER_R
 def _stage(cur, table: str, columns: list[str]) -> str:
     """A temporary table with `columns` of `table`, dropped at commit."""
     stage = f"stage_{table}_{uuid.uuid4().hex[:8]}"
-    cur.execute(f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS "
-                f"SELECT {', '.join(map(_quote, columns))} FROM {_quote(table)} WITH NO DATA")
+    cur.execute(
+        f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS "
+        f"SELECT {', '.join(map(_quote, columns))} FROM {_quote(table)} WITH NO DATA"
+    )
     return stage
 
 
@@ -176,20 +188,28 @@ def ensure_inventory_partitions(conn: sa.Connection, account: str, warehouses: l
     time, the rows go to the account's DEFAULT partition: still correct, and moved into their
     own partition the next time it is made.
     """
-    missing = conn.execute(
-        sa.text("SELECT w FROM unnest(CAST(:ws AS text[])) AS w "
-                "WHERE to_regclass(stockdrop_inventory_partition_name(:a, w)) IS NULL"),
-        {"a": account, "ws": warehouses},
-    ).scalars().all()
+    missing = (
+        conn.execute(
+            sa.text(
+                "SELECT w FROM unnest(CAST(:ws AS text[])) AS w "
+                "WHERE to_regclass(stockdrop_inventory_partition_name(:a, w)) IS NULL"
+            ),
+            {"a": account, "ws": warehouses},
+        )
+        .scalars()
+        .all()
+    )
     if not missing:
         return
     try:
         with conn.engine.connect() as ddl:
             ddl.exec_driver_sql(f"SET lock_timeout = '{PARTITION_LOCK_TIMEOUT}'")
             for warehouse in missing:
-                ddl.execute(sa.text("SELECT stockdrop_ensure_inventory_partition(:a, :w)"),
-                            {"a": account, "w": warehouse})
+                ddl.execute(
+                    sa.text("SELECT stockdrop_ensure_inventory_partition(:a, :w)"), {"a": account, "w": warehouse}
+                )
                 ddl.commit()
     except sa.exc.OperationalError as e:
-        log.warning("inventory partitions for account %r not made now (%s); rows go to its DEFAULT partition",
-                    account, e.orig)
+        log.warning(
+            "inventory partitions for account %r not made now (%s); rows go to its DEFAULT partition", account, e.orig
+        )

@@ -1,10 +1,11 @@
 """Opening the store and bringing its schema up to date (numbered SQL files in `sql/`, via yoyo)."""
+
 from __future__ import annotations
 
 import fcntl
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -71,8 +72,9 @@ def migrate(url: str | sa.URL, upto: str | None = None) -> list[str]:
     except StoreUrlError:
         raise
     except Exception as e:  # yoyo connects with the driver itself: its errors are not SQLAlchemy's
-        raise MachineryFailure(f"cannot open the store {url.render_as_string(hide_password=True)}: "
-                               f"{one_line(e)}") from None
+        raise MachineryFailure(
+            f"cannot open the store {url.render_as_string(hide_password=True)}: {one_line(e)}"
+        ) from None
     migrations = read_migrations(*migration_dirs(url.get_backend_name()))
     if upto is not None:
         ids = [m.id for m in migrations]

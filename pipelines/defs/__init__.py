@@ -1,11 +1,18 @@
 """Dagster wiring: assets, sensors, schedules, checks and jobs over the adapters."""
+
 from __future__ import annotations
 
 import dagster as dg
 
 from pipelines.defs.file_assets import file_events, landed_file, parsed_rows
 from pipelines.defs.resources import PartnersResource, StoreResource
-from pipelines.defs.sensors import apply_drop_job, daily_release_job, daily_release_schedule, drop_sensor, publish_sensor
+from pipelines.defs.sensors import (
+    apply_drop_job,
+    daily_release_job,
+    daily_release_schedule,
+    drop_sensor,
+    publish_sensor,
+)
 from pipelines.defs.state_assets import channel_pushes, inventory_state, warehouse_exports
 
 ASSETS = [landed_file, parsed_rows, file_events, inventory_state, warehouse_exports, channel_pushes]

@@ -1,8 +1,9 @@
 """Machinery failures inside an asset step become a Dagster Failure whose description is one line."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import dagster as dg
 

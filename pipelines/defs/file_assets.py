@@ -29,12 +29,17 @@ FILE_REJECTED = "file_rejected"
 
 
 def rejected(name: str, reason: str) -> dg.Failure:
-    return dg.Failure(description=f"{name} rejected whole: {reason}", allow_retries=False,
-                      metadata={FILE_REJECTED: True, "reason": text(reason)})
+    return dg.Failure(
+        description=f"{name} rejected whole: {reason}",
+        allow_retries=False,
+        metadata={FILE_REJECTED: True, "reason": text(reason)},
+    )
 
 
 @dg.asset(partitions_def=drop_files, group_name="drops", kinds={"sftp", "file"})
-def landed_file(context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource) -> dg.MaterializeResult:
+def landed_file(
+    context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource
+) -> dg.MaterializeResult:
     """The raw file copied into the landing folder under its sha256 and recorded in the `drop_files` ledger."""
     with in_one_line():
         started = time.perf_counter()
@@ -43,25 +48,40 @@ def landed_file(context: dg.AssetExecutionContext, store: StoreResource, partner
         with closing(partners.source(spec)) as source:
             listed = {f.name: f for f in source.list_files()}
             remote = listed.get(name)
-            result = land_file(store.store(), store.paths(), spec, source, name, remote and remote.mtime,
-                               remote and remote.size)
+            result = land_file(
+                store.store(), store.paths(), spec, source, name, remote and remote.mtime, remote and remote.size
+            )
             # Moved only once the landing is committed; parsed_rows moves the files it parses.
-            if result.outcome in ("duplicate", "rejected") and spec.after_processing == "move" and remote \
-                    and is_safe_name(name):
+            if (
+                result.outcome in ("duplicate", "rejected")
+                and spec.after_processing == "move"
+                and remote
+                and is_safe_name(name)
+            ):
                 source.after_processing(name, rejected=result.outcome == "rejected")
-        context.log.info(f"{name}: {result.outcome}" + (f" ({result.reason})" if result.reason else "")
-                         + (f", {result.size} bytes as {result.sha256}" if result.sha256 else ""))
+        context.log.info(
+            f"{name}: {result.outcome}"
+            + (f" ({result.reason})" if result.reason else "")
+            + (f", {result.size} bytes as {result.sha256}" if result.sha256 else "")
+        )
         if result.outcome == "rejected":
             raise rejected(name, result.reason or "rejected")
-        return dg.MaterializeResult(metadata={
-            "outcome": result.outcome, "account": result.account, "sha256": result.sha256 or "",
-            "bytes": dg.MetadataValue.int(result.size), "reason": text(result.reason or ""),
-            "seconds": round(time.perf_counter() - started, 3),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "outcome": result.outcome,
+                "account": result.account,
+                "sha256": result.sha256 or "",
+                "bytes": dg.MetadataValue.int(result.size),
+                "reason": text(result.reason or ""),
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
 
 
 @dg.asset(partitions_def=drop_files, deps=[landed_file], group_name="drops", kinds={"polars", "pandera"})
-def parsed_rows(context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource) -> dg.MaterializeResult:
+def parsed_rows(
+    context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource
+) -> dg.MaterializeResult:
     """The file's rows validated by its pandera model: typed rows (Parquet) and parse rejects."""
     with in_one_line():
         started = time.perf_counter()
@@ -83,29 +103,43 @@ def parsed_rows(context: dg.AssetExecutionContext, store: StoreResource, partner
             raise rejected(name, parsed.reason or "rejected")
         rejected_rows = 0 if parsed.rejects is None else parsed.rejects["line"].n_unique()
         context.log.info(f"{name}: {parsed.rows_read} rows read, {parsed.rows_valid} valid, {rejected_rows} rejected")
-        return dg.MaterializeResult(metadata={
-            "status": parsed.status, "rows_read": dg.MetadataValue.int(parsed.rows_read),
-            "rows_accepted": dg.MetadataValue.int(parsed.rows_valid),
-            "rows_rejected": dg.MetadataValue.int(rejected_rows),
-            "first_rejects": rejects_table(parsed.rejects), "seconds": round(time.perf_counter() - started, 3),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "status": parsed.status,
+                "rows_read": dg.MetadataValue.int(parsed.rows_read),
+                "rows_accepted": dg.MetadataValue.int(parsed.rows_valid),
+                "rows_rejected": dg.MetadataValue.int(rejected_rows),
+                "first_rejects": rejects_table(parsed.rejects),
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
 
 
 # Per-file checks: their history says which file each result was for (Dagster 1.13 preview).
 warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def on an AssetCheckSpec")
 CHECKS = [
-    dg.AssetCheckSpec("reject_ratio", asset="file_events", partitions_def=drop_files,
-                      description="Share of the file's rows rejected (parse and fold). A warning above 5%; an "
-                                  "error above the partner's `max_reject_ratio` (default 0.5) or when the file "
-                                  "was rejected whole."),
-    dg.AssetCheckSpec("no_unknown_warehouses", asset="file_events", partitions_def=drop_files,
-                      description="No row of the file names a warehouse its account has not set up "
-                                  "(such rows are rejected, never created on the fly)."),
+    dg.AssetCheckSpec(
+        "reject_ratio",
+        asset="file_events",
+        partitions_def=drop_files,
+        description="Share of the file's rows rejected (parse and fold). A warning above 5%; an "
+        "error above the partner's `max_reject_ratio` (default 0.5) or when the file "
+        "was rejected whole.",
+    ),
+    dg.AssetCheckSpec(
+        "no_unknown_warehouses",
+        asset="file_events",
+        partitions_def=drop_files,
+        description="No row of the file names a warehouse its account has not set up "
+        "(such rows are rejected, never created on the fly).",
+    ),
 ]
 
 
 @dg.asset(partitions_def=drop_files, deps=[parsed_rows], group_name="drops", pool=FOLD_POOL, check_specs=CHECKS)
-def file_events(context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource) -> dg.MaterializeResult:
+def file_events(
+    context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource
+) -> dg.MaterializeResult:
     """The file's rows resolved against the catalog as of the file and folded into its account's state.
 
     Resolution happens in the fold because it depends on the catalog at the file's place in
@@ -127,30 +161,52 @@ def file_events(context: dg.AssetExecutionContext, store: StoreResource, partner
         ratio = rejects["line"].n_unique() / read if read else 0.0
         mine = report.per_file.get(name)
         if mine is None:
-            effect = {"effect": text("no-op: this version was already folded; its effect is recorded in the run "
-                                     "that folded it (see this partition's earlier materializations)")}
+            effect = {
+                "effect": text(
+                    "no-op: this version was already folded; its effect is recorded in the run "
+                    "that folded it (see this partition's earlier materializations)"
+                )
+            }
         else:
-            effect = {"rows_set": mine.get("rows_set", 0), "rows_zeroed": mine.get("rows_zeroed", 0),
-                      "rows_rejected_in_fold": mine.get("rows_rejected_in_fold", 0),
-                      **per_warehouse("ats_change", report.ats_change_by_warehouse),
-                      **per_warehouse("rows_written", report.rows_written)}
-        context.log.info(f"{name}: folded into {spec.account} ({report.files_applied} file(s) applied from file "
-                         f"{report.started_from}); {rejects.height} reject(s), ATS change "
-                         f"{report.ats_change_by_warehouse or 'none'}")
+            effect = {
+                "rows_set": mine.get("rows_set", 0),
+                "rows_zeroed": mine.get("rows_zeroed", 0),
+                "rows_rejected_in_fold": mine.get("rows_rejected_in_fold", 0),
+                **per_warehouse("ats_change", report.ats_change_by_warehouse),
+                **per_warehouse("rows_written", report.rows_written),
+            }
+        context.log.info(
+            f"{name}: folded into {spec.account} ({report.files_applied} file(s) applied from file "
+            f"{report.started_from}); {rejects.height} reject(s), ATS change "
+            f"{report.ats_change_by_warehouse or 'none'}"
+        )
         severity = dg.AssetCheckSeverity.ERROR if ratio > spec.max_reject_ratio else dg.AssetCheckSeverity.WARN
         return dg.MaterializeResult(
             metadata={
-                "account": spec.account, "files_in_fold": dg.MetadataValue.int(report.files_applied),
-                "refold_from_file": dg.MetadataValue.int(report.started_from), **effect,
-                "rejects_total": dg.MetadataValue.int(rejects.height), "first_rejects": rejects_table(rejects),
+                "account": spec.account,
+                "files_in_fold": dg.MetadataValue.int(report.files_applied),
+                "refold_from_file": dg.MetadataValue.int(report.started_from),
+                **effect,
+                "rejects_total": dg.MetadataValue.int(rejects.height),
+                "first_rejects": rejects_table(rejects),
                 "seconds": round(report.seconds, 3),
             },
             check_results=[
-                dg.AssetCheckResult(check_name="reject_ratio", passed=ratio <= REJECT_RATIO_WARN, severity=severity,
-                                    metadata={"ratio": round(ratio, 4), "warn_above": REJECT_RATIO_WARN,
-                                              "error_above": spec.max_reject_ratio}),
-                dg.AssetCheckResult(check_name="no_unknown_warehouses", passed=unknown_wh == 0,
-                                    severity=dg.AssetCheckSeverity.WARN,
-                                    metadata={"rows": dg.MetadataValue.int(unknown_wh)}),
+                dg.AssetCheckResult(
+                    check_name="reject_ratio",
+                    passed=ratio <= REJECT_RATIO_WARN,
+                    severity=severity,
+                    metadata={
+                        "ratio": round(ratio, 4),
+                        "warn_above": REJECT_RATIO_WARN,
+                        "error_above": spec.max_reject_ratio,
+                    },
+                ),
+                dg.AssetCheckResult(
+                    check_name="no_unknown_warehouses",
+                    passed=unknown_wh == 0,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"rows": dg.MetadataValue.int(unknown_wh)},
+                ),
             ],
         )

@@ -4,6 +4,7 @@ Counts are int entries (the UI plots them across materializations), per-warehous
 one numeric entry per warehouse, rejects are tables, and text that quotes a partner is escaped so
 the UI's markdown shows it as it is.
 """
+
 from __future__ import annotations
 
 import html
@@ -27,11 +28,18 @@ def escaped(value: str) -> str:
 
 def rejects_table(rejects: pl.DataFrame | None, limit: int = FIRST_REJECTS) -> dg.MetadataValue:
     """The first rejects as a table (line, column, value, reason)."""
-    schema = dg.TableSchema(columns=[dg.TableColumn("line", "int"), dg.TableColumn("column", "string"),
-                                     dg.TableColumn("value", "string"), dg.TableColumn("reason", "string")])
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn("line", "int"),
+            dg.TableColumn("column", "string"),
+            dg.TableColumn("value", "string"),
+            dg.TableColumn("reason", "string"),
+        ]
+    )
     rows = [] if rejects is None else rejects.head(limit).select(REJECT_COLUMNS).iter_rows(named=True)
-    records = [dg.TableRecord({k: (v if v is not None else ("" if k != "line" else 0)) for k, v in r.items()})
-               for r in rows]
+    records = [
+        dg.TableRecord({k: (v if v is not None else ("" if k != "line" else 0)) for k, v in r.items()}) for r in rows
+    ]
     return dg.MetadataValue.table(records, schema=schema)
 
 

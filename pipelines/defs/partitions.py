@@ -3,6 +3,7 @@
 Partner and account names are plain (partners_file checks them); file names and warehouse codes
 come from partners and are encoded by `domain.name_parts` where they are not plain.
 """
+
 from __future__ import annotations
 
 import dagster as dg

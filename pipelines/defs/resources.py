@@ -5,6 +5,7 @@ file; default: the sample partner over sample_data/), `STOCKDROP_DATA_DIR` (land
 checkpoints, exports; default beside a SQLite store, else dagster_home/data), and every
 `{env: NAME}` secret the partners file names.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -71,8 +72,9 @@ class PartnersResource(dg.ConfigurableResource):
     def specs(self) -> dict[str, PartnerSpec]:
         specs = partner_specs(self.partners_file, self.partner, self.inbox)
         if self.channel:
-            specs = {n: replace(s, channels=tuple(c for c in s.channels if c.name == self.channel))
-                     for n, s in specs.items()}
+            specs = {
+                n: replace(s, channels=tuple(c for c in s.channels if c.name == self.channel)) for n, s in specs.items()
+            }
         return specs
 
     def spec(self, name: str) -> PartnerSpec:
@@ -100,7 +102,7 @@ def partner_specs(partners_file: str | None, partner: str | None, inbox: str | N
     if inbox:
         if len(specs) != 1:
             raise PartnersFileError("the partners file has several partners: choose one with --partner")
-        (name, spec), = specs.items()
+        ((name, spec),) = specs.items()
         specs = {name: replace(spec, source=str(Path(inbox).resolve()))}
     return specs
 
@@ -108,8 +110,10 @@ def partner_specs(partners_file: str | None, partner: str | None, inbox: str | N
 def settings_from_env() -> tuple[StoreResource, PartnersResource]:
     """Resources for `dagster dev` / the daemon, from the environment."""
     partners_file = dg.EnvVar("STOCKDROP_PARTNERS").get_value() or str(SAMPLE_PARTNERS)
-    return (StoreResource(url=store_url_from_env() or default_store_url(), data_dir=data_dir_from_env()),
-            PartnersResource(partners_file=partners_file))
+    return (
+        StoreResource(url=store_url_from_env() or default_store_url(), data_dir=data_dir_from_env()),
+        PartnersResource(partners_file=partners_file),
+    )
 
 
 def store_url_from_env() -> str | None:

@@ -1,9 +1,9 @@
 """Sensors and schedules: one drop sensor per partner, and the daily pre-book release."""
 
 import json
-from contextlib import closing
 import time
-from datetime import datetime, timezone
+from contextlib import closing
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -17,7 +17,8 @@ from pipelines.domain.partners import PartnerSpec
 from pipelines.domain.settle import Sighting, observe
 
 apply_drop_job = dg.define_asset_job(
-    "apply_drop", selection=["landed_file", "parsed_rows", "file_events"],
+    "apply_drop",
+    selection=["landed_file", "parsed_rows", "file_events"],
     description="Land, validate and fold one dropped file.",
 )
 
@@ -30,8 +31,9 @@ def contract_order(name: str) -> tuple:
         return (1, name)
 
 
-def new_stable_files(spec: PartnerSpec, partners: PartnersResource, cursor: dict, now: float,
-                     store: StoreResource | None = None):
+def new_stable_files(
+    spec: PartnerSpec, partners: PartnersResource, cursor: dict, now: float, store: StoreResource | None = None
+):
     """One listing folded into the cursor: (files to request now, new cursor).
 
     With a store, files whose current version was already processed from the same listing
@@ -50,15 +52,22 @@ def new_stable_files(spec: PartnerSpec, partners: PartnersResource, cursor: dict
         requested[f.name] = [f.size, f.mtime]
     requested = {n: v for n, v in requested.items() if n in by_name}
     return sorted(todo, key=lambda f: contract_order(f.name)), {
-        "seen": {n: s.to_json() for n, s in seen.items()}, "requested": requested}
+        "seen": {n: s.to_json() for n, s in seen.items()},
+        "requested": requested,
+    }
 
 
 def drop_sensor(spec: PartnerSpec) -> dg.SensorDefinition:
-    @dg.sensor(name=f"drops_{spec.name}".replace("-", "_"), job=apply_drop_job,
-               minimum_interval_seconds=spec.poll_interval_s, default_status=dg.DefaultSensorStatus.RUNNING,
-               description=f"Lists {spec.name}'s inbox; requests one run per new file once it is stable.")
-    def _sensor(context: dg.SensorEvaluationContext, partners: PartnersResource,
-                store: StoreResource) -> dg.SensorResult:
+    @dg.sensor(
+        name=f"drops_{spec.name}".replace("-", "_"),
+        job=apply_drop_job,
+        minimum_interval_seconds=spec.poll_interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Lists {spec.name}'s inbox; requests one run per new file once it is stable.",
+    )
+    def _sensor(
+        context: dg.SensorEvaluationContext, partners: PartnersResource, store: StoreResource
+    ) -> dg.SensorResult:
         cursor = json.loads(context.cursor) if context.cursor else {}
         try:
             todo, cursor = new_stable_files(spec, partners, cursor, time.time(), store)
@@ -66,8 +75,9 @@ def drop_sensor(spec: PartnerSpec) -> dg.SensorDefinition:
             return dg.SkipReason(f"{spec.name}: {e}")
         keys = [file_key(spec.name, f.name) for f in todo]
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(partition_key=k, run_key=f"{k}@{f.size}:{f.mtime}")
-                          for k, f in zip(keys, todo)],
+            run_requests=[
+                dg.RunRequest(partition_key=k, run_key=f"{k}@{f.size}:{f.mtime}") for k, f in zip(keys, todo)
+            ],
             dynamic_partitions_requests=[drop_files.build_add_request(keys)] if keys else [],
             cursor=json.dumps(cursor),
         )
@@ -78,15 +88,17 @@ def drop_sensor(spec: PartnerSpec) -> dg.SensorDefinition:
 @dg.op
 def release_prebook_lines(context: dg.OpExecutionContext, store: StoreResource, partners: PartnersResource) -> None:
     """Claim for pre-book lines whose prebook_start is today (the wall clock, unlike replays)."""
-    at = datetime.now(timezone.utc).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+    at = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
     db = store.store()
     with db.transaction() as conn:
         accounts = set(db.accounts_with_files(conn))
     for account in sorted(accounts | {s.account for s in partners.specs().values()}):
         if record_release(db, account, at):
             report = fold_account(db, store.paths(), account)
-            context.log.info(f"{account}: released pre-book lines at {at:%Y-%m-%d}: "
-                             f"{report.per_file.get(next(iter(report.per_file), ''), {})}")
+            context.log.info(
+                f"{account}: released pre-book lines at {at:%Y-%m-%d}: "
+                f"{report.per_file.get(next(iter(report.per_file), ''), {})}"
+            )
 
 
 @dg.job(description="The daily pre-book release.")
@@ -94,12 +106,18 @@ def daily_release_job():
     release_prebook_lines()
 
 
-daily_release_schedule = dg.ScheduleDefinition(job=daily_release_job, cron_schedule="5 0 * * *",
-                                               execution_timezone="UTC",
-                                               default_status=dg.DefaultScheduleStatus.RUNNING)
+daily_release_schedule = dg.ScheduleDefinition(
+    job=daily_release_job,
+    cron_schedule="5 0 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
 
 # Folds the state, then writes exports and pushes, after new files: on from the start, so a
 # fresh deployment needs no toggling in the UI.
 publish_sensor = dg.AutomationConditionSensorDefinition(
-    "publish_on_new_files", target=dg.AssetSelection.assets("inventory_state", "warehouse_exports", "channel_pushes"),
-    default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30)
+    "publish_on_new_files",
+    target=dg.AssetSelection.assets("inventory_state", "warehouse_exports", "channel_pushes"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)

@@ -7,11 +7,11 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.adapters.export_patching import export_warehouse
+from pipelines.adapters.failures import is_machinery, one_line
 from pipelines.adapters.folding import current_state, fold_account
 from pipelines.adapters.push_ledger import push_account
-from pipelines.defs.file_assets import FOLD_POOL, file_events
-from pipelines.adapters.failures import is_machinery, one_line
 from pipelines.defs.failures import in_one_line
+from pipelines.defs.file_assets import FOLD_POOL, file_events
 from pipelines.defs.metadata import per_warehouse, text
 from pipelines.defs.partitions import split_warehouse_key, warehouse_key, warehouses
 from pipelines.defs.resources import PartnersResource, StoreResource
@@ -32,11 +32,23 @@ def _accounts(store: StoreResource, partners: PartnersResource) -> list[str]:
     return sorted(known | {s.account for s in partners.specs().values()})
 
 
-@dg.asset(deps=[file_events], group_name="state", pool=FOLD_POOL, automation_condition=ON_NEW_FILES,
-          check_specs=[dg.AssetCheckSpec("no_oversold_rows", asset="inventory_state",
-                                         description="No (warehouse, SKU) has claimed more than it holds (ats < 0). "
-                                                     "A warning: continue-selling lines may oversell on purpose.")])
-def inventory_state(context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource) -> dg.MaterializeResult:
+@dg.asset(
+    deps=[file_events],
+    group_name="state",
+    pool=FOLD_POOL,
+    automation_condition=ON_NEW_FILES,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "no_oversold_rows",
+            asset="inventory_state",
+            description="No (warehouse, SKU) has claimed more than it holds (ats < 0). "
+            "A warning: continue-selling lines may oversell on purpose.",
+        )
+    ],
+)
+def inventory_state(
+    context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource
+) -> dg.MaterializeResult:
     """One row per (account, warehouse, SKU): on_hand, pending, ats, available_date — every account folded up to date."""
     with in_one_line():
         started = time.perf_counter()
@@ -49,8 +61,10 @@ def inventory_state(context: dg.AssetExecutionContext, store: StoreResource, par
         stock = db.stock_by_warehouse()
         where = [f"{r['account']}/{r['warehouse_code']}" for r in stock.iter_rows(named=True)]
         changes = {f"{a}/{w}": v for a, r in reports.items() for w, v in r.ats_change_by_warehouse.items()}
-        context.log.info(f"{len(reports)} account(s) folded ({sum(r.files_applied for r in reports.values())} file(s) "
-                         f"applied); {int(stock['rows'].sum())} rows; ATS change {changes or 'none'}")
+        context.log.info(
+            f"{len(reports)} account(s) folded ({sum(r.files_applied for r in reports.values())} file(s) "
+            f"applied); {int(stock['rows'].sum())} rows; ATS change {changes or 'none'}"
+        )
         return dg.MaterializeResult(
             metadata={
                 "rows": dg.MetadataValue.int(int(stock["rows"].sum())),
@@ -59,11 +73,17 @@ def inventory_state(context: dg.AssetExecutionContext, store: StoreResource, par
                 **per_warehouse("ats", dict(zip(where, stock["ats"].to_list()))),
                 **per_warehouse("ats_change", changes),
             },
-            check_results=[dg.AssetCheckResult(
-                check_name="no_oversold_rows", passed=int(stock["oversold_rows"].sum()) == 0,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"oversold_rows": dg.MetadataValue.int(int(stock["oversold_rows"].sum())),
-                          "units_oversold": dg.MetadataValue.int(int(stock["units_oversold"].sum()))})],
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="no_oversold_rows",
+                    passed=int(stock["oversold_rows"].sum()) == 0,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "oversold_rows": dg.MetadataValue.int(int(stock["oversold_rows"].sum())),
+                        "units_oversold": dg.MetadataValue.int(int(stock["units_oversold"].sum())),
+                    },
+                )
+            ],
         )
 
 
@@ -71,10 +91,16 @@ class ExportConfig(dg.Config):
     out_dir: str | None = None  # write here instead of the partners' export folders
 
 
-@dg.asset(deps=[inventory_state], partitions_def=warehouses, group_name="outputs", automation_condition=ON_NEW_FILES,
-          kinds={"csv"})
-def warehouse_exports(context: dg.AssetExecutionContext, config: ExportConfig, store: StoreResource,
-                      partners: PartnersResource) -> dg.MaterializeResult:
+@dg.asset(
+    deps=[inventory_state],
+    partitions_def=warehouses,
+    group_name="outputs",
+    automation_condition=ON_NEW_FILES,
+    kinds={"csv"},
+)
+def warehouse_exports(
+    context: dg.AssetExecutionContext, config: ExportConfig, store: StoreResource, partners: PartnersResource
+) -> dg.MaterializeResult:
     """The warehouse's export files: stock CSV, JOOR flat file and quantity template (one row per SKU)."""
     with in_one_line():
         account, code = split_warehouse_key(context.partition_key)
@@ -84,34 +110,66 @@ def warehouse_exports(context: dg.AssetExecutionContext, config: ExportConfig, s
         written, runs = [], []
         for spec in targets or [None]:
             folder = config.out_dir or (spec and spec.exports.dir) or store.paths().exports() / account
-            run = export_warehouse(db, store.paths(), account, code, folder, spec.exports if spec else None,
-                                   spec.item_identifier if spec else "auto")
+            run = export_warehouse(
+                db,
+                store.paths(),
+                account,
+                code,
+                folder,
+                spec.exports if spec else None,
+                spec.item_identifier if spec else "auto",
+            )
             if spec and spec.exports.outbox:
                 with closing(partners.source(spec)) as source:
                     for f in run.files:
                         source.upload(f.path, f.path.name)
             written += run.files
             runs.append(run)
-        return dg.MaterializeResult(metadata={
-            "rows": max((r.rows for r in runs), default=0),
-            "patched": all(r.patched for r in runs),
-            "rows_rendered": sum(r.rows_rendered for r in runs),
-            "written_in_full_because": "; ".join(sorted({r.written_in_full_because for r in runs
-                                                         if r.written_in_full_because})),
-            "files": dg.MetadataValue.json([{"path": str(f.path), "kind": f.kind, "rows": f.rows, "bytes": f.bytes,
-                                             "rows_changed": f.rows_changed, "sha256": f.sha256} for f in written]),
-            "rows_changed_vs_previous_export": sum(f.rows_changed for f in written if f.kind == "stock"),
-            "bytes": sum(f.bytes for f in written),
-            "path": dg.MetadataValue.path(str(Path(written[0].path).parent)) if written else "",
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "rows": max((r.rows for r in runs), default=0),
+                "patched": all(r.patched for r in runs),
+                "rows_rendered": sum(r.rows_rendered for r in runs),
+                "written_in_full_because": "; ".join(
+                    sorted({r.written_in_full_because for r in runs if r.written_in_full_because})
+                ),
+                "files": dg.MetadataValue.json(
+                    [
+                        {
+                            "path": str(f.path),
+                            "kind": f.kind,
+                            "rows": f.rows,
+                            "bytes": f.bytes,
+                            "rows_changed": f.rows_changed,
+                            "sha256": f.sha256,
+                        }
+                        for f in written
+                    ]
+                ),
+                "rows_changed_vs_previous_export": sum(f.rows_changed for f in written if f.kind == "stock"),
+                "bytes": sum(f.bytes for f in written),
+                "path": dg.MetadataValue.path(str(Path(written[0].path).parent)) if written else "",
+            }
+        )
 
 
-@dg.asset(deps=[inventory_state], group_name="outputs", automation_condition=ON_NEW_FILES,
-          check_specs=[dg.AssetCheckSpec("pushes_acknowledged", asset="channel_pushes",
-                                         description="Every batch due was acknowledged by its channel: none "
-                                                     "failed (refused by the API) or left pending (retries ran out), "
-                                                     "and every configured channel could push.")])
-def channel_pushes(context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource) -> dg.MaterializeResult:
+@dg.asset(
+    deps=[inventory_state],
+    group_name="outputs",
+    automation_condition=ON_NEW_FILES,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "pushes_acknowledged",
+            asset="channel_pushes",
+            description="Every batch due was acknowledged by its channel: none "
+            "failed (refused by the API) or left pending (retries ran out), "
+            "and every configured channel could push.",
+        )
+    ],
+)
+def channel_pushes(
+    context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource
+) -> dg.MaterializeResult:
     """What each configured API channel has been sent and has acknowledged, per (partner, channel)."""
     with in_one_line():
         db = store.store()
@@ -122,8 +180,9 @@ def channel_pushes(context: dg.AssetExecutionContext, store: StoreResource, part
                 try:
                     snapshot = export_snapshot(current_state(db, spec.account), spec.account)
                     mode = "overwrite" if spec.inventory.mode == "overwrite" else "update"
-                    reports[key] = push_account(db.engine, snapshot, spec, channel, partners.token(channel.token),
-                                                mode=mode)
+                    reports[key] = push_account(
+                        db.engine, snapshot, spec, channel, partners.token(channel.token), mode=mode
+                    )
                 except Exception as e:  # one channel that cannot push (a missing secret…) stops no other
                     if is_machinery(e):
                         raise
@@ -132,23 +191,41 @@ def channel_pushes(context: dg.AssetExecutionContext, store: StoreResource, part
         failed = {k: r.failures for k, r in reports.items() if not r.ok}
         problems.update({k: _problem(r) for k, r in reports.items() if not r.ok})
         for key, r in reports.items():
-            context.log.info(f"{key}: {r.items_selected} item(s) selected, {r.batches_sent} batch(es) sent, "
-                             f"{r.items_acknowledged} item(s) acknowledged, {r.items_failed} failed, "
-                             f"{r.batches_pending} batch(es) pending")
+            context.log.info(
+                f"{key}: {r.items_selected} item(s) selected, {r.batches_sent} batch(es) sent, "
+                f"{r.items_acknowledged} item(s) acknowledged, {r.items_failed} failed, "
+                f"{r.batches_pending} batch(es) pending"
+            )
         if not reports and not problems:
             context.log.info("no channel configured: nothing to push")
         return dg.MaterializeResult(
             metadata={
                 "channels": text(", ".join(sorted({*reports, *problems})) or "no channel configured"),
-                **{f"{k}/{field}": dg.MetadataValue.int(getattr(r, field)) for k, r in sorted(reports.items())
-                   for field in ("items_selected", "batches_sent", "items_acknowledged", "items_failed",
-                                 "batches_pending", "items_unchanged")},
+                **{
+                    f"{k}/{field}": dg.MetadataValue.int(getattr(r, field))
+                    for k, r in sorted(reports.items())
+                    for field in (
+                        "items_selected",
+                        "batches_sent",
+                        "items_acknowledged",
+                        "items_failed",
+                        "batches_pending",
+                        "items_unchanged",
+                    )
+                },
                 **{f"{k}/problem": text(p) for k, p in sorted(problems.items())},
             },
-            check_results=[dg.AssetCheckResult(
-                check_name="pushes_acknowledged", passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"failed": dg.MetadataValue.json({k: [list(map(str, f)) for f in v] for k, v in failed.items()}),
-                          "problems": dg.MetadataValue.json(problems)})],
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="pushes_acknowledged",
+                    passed=not problems,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={
+                        "failed": dg.MetadataValue.json({k: [list(map(str, f)) for f in v] for k, v in failed.items()}),
+                        "problems": dg.MetadataValue.json(problems),
+                    },
+                )
+            ],
         )
 
 

@@ -4,6 +4,7 @@ Order rows apply one after another in file order (a `deny` claim depends on the 
 before it left), so this module walks rows in Python over only the lines and (warehouse, SKU)
 rows the file touches; everything else stays in polars frames.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -21,10 +22,19 @@ LATE_CANCEL_AFTER = timedelta(days=14)
 MADE_TO_ORDER_CODE = "MTO"
 
 ORDER_LINE_SCHEMA = {
-    "order_id": pl.String, "item_key": pl.String, "warehouse_code": pl.String, "status": pl.String,
-    "quantity": pl.Int64, "claimed": pl.Int64, "backordered": pl.Int64, "order_date": pl.Datetime("us"),
-    "updated_at": pl.Datetime("us"), "prebook_start": pl.Date, "linesheet_code": pl.String,
-    "policy": pl.String, "claim_due": pl.Boolean,
+    "order_id": pl.String,
+    "item_key": pl.String,
+    "warehouse_code": pl.String,
+    "status": pl.String,
+    "quantity": pl.Int64,
+    "claimed": pl.Int64,
+    "backordered": pl.Int64,
+    "order_date": pl.Datetime("us"),
+    "updated_at": pl.Datetime("us"),
+    "prebook_start": pl.Date,
+    "linesheet_code": pl.String,
+    "policy": pl.String,
+    "claim_due": pl.Boolean,
 }
 LINE_KEY = ["order_id", "item_key", "warehouse_code"]
 
@@ -64,17 +74,28 @@ class _Allocator:
 
     def __init__(self, inventory: pl.DataFrame, lines: pl.DataFrame, keys: pl.DataFrame):
         inv_keys = keys.select(INVENTORY_KEY).unique()
-        self.inv = {(r["warehouse_code"], r["item_key"]): r
-                    for r in inventory.join(inv_keys, on=INVENTORY_KEY, how="semi").to_dicts()}
-        self.lines = {(r["order_id"], r["item_key"], r["warehouse_code"]): r
-                      for r in lines.join(keys.select(LINE_KEY).unique(), on=LINE_KEY, how="semi").to_dicts()}
+        self.inv = {
+            (r["warehouse_code"], r["item_key"]): r
+            for r in inventory.join(inv_keys, on=INVENTORY_KEY, how="semi").to_dicts()
+        }
+        self.lines = {
+            (r["order_id"], r["item_key"], r["warehouse_code"]): r
+            for r in lines.join(keys.select(LINE_KEY).unique(), on=LINE_KEY, how="semi").to_dicts()
+        }
         self.report = AllocationReport()
 
     def inventory_row(self, warehouse: str, item_key: str) -> dict:
         key = (warehouse, item_key)
         if key not in self.inv:
-            self.inv[key] = {"warehouse_code": warehouse, "item_key": item_key, "on_hand": 0, "pending": 0,
-                             "ats": 0, "available_date": None, "is_set": False}
+            self.inv[key] = {
+                "warehouse_code": warehouse,
+                "item_key": item_key,
+                "on_hand": 0,
+                "pending": 0,
+                "ats": 0,
+                "available_date": None,
+                "is_set": False,
+            }
         return self.inv[key]
 
     def claim(self, line: dict) -> None:
@@ -106,8 +127,10 @@ class _Allocator:
         self.report.touched_lines = list(self.lines)
         inv = pl.DataFrame(list(self.inv.values()), schema=inventory.schema) if self.inv else inventory.clear()
         ol = pl.DataFrame(list(self.lines.values()), schema=ORDER_LINE_SCHEMA) if self.lines else lines.clear()
-        return (pl.concat([inventory.join(inv.select(INVENTORY_KEY), on=INVENTORY_KEY, how="anti"), inv]),
-                pl.concat([lines.join(ol.select(LINE_KEY), on=LINE_KEY, how="anti"), ol]))
+        return (
+            pl.concat([inventory.join(inv.select(INVENTORY_KEY), on=INVENTORY_KEY, how="anti"), inv]),
+            pl.concat([lines.join(ol.select(LINE_KEY), on=LINE_KEY, how="anti"), ol]),
+        )
 
 
 def _pending_share(line: dict | None) -> int:
@@ -131,8 +154,7 @@ def latest_row_per_line(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]
     Latest = greatest updated_at, then last in file order. The others are stale updates. (Applying
     every row in turn would make re-applying the same file change the result.)
     """
-    ranked = rows.with_columns(
-        pl.col("line").sort_by(["updated_at", "line"]).last().over(LINE_KEY).alias("_latest"))
+    ranked = rows.with_columns(pl.col("line").sort_by(["updated_at", "line"]).last().over(LINE_KEY).alias("_latest"))
     kept = ranked.filter(pl.col("line") == pl.col("_latest")).drop("_latest")
     earlier = ranked.filter(pl.col("line") != pl.col("_latest"))
     reason = pl.format(STALE_UPDATE + ": line {} of the same file states this order line later", pl.col("_latest"))
@@ -140,7 +162,10 @@ def latest_row_per_line(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]
 
 
 def apply_orders(
-    inventory: pl.DataFrame, lines: pl.DataFrame, rows: pl.DataFrame, applied_time: datetime,
+    inventory: pl.DataFrame,
+    lines: pl.DataFrame,
+    rows: pl.DataFrame,
+    applied_time: datetime,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, AllocationReport]:
     """Apply resolved order rows in file order.
 
@@ -162,8 +187,22 @@ def apply_orders(
         now = row["status"] in ALLOCATING
         before_pending = _pending_share(prev)
         line = dict(prev) if prev else {"claimed": 0, "backordered": 0, "claim_due": False}
-        line.update({k: row[k] for k in ("order_id", "item_key", "warehouse_code", "status", "order_date",
-                                          "updated_at", "prebook_start", "linesheet_code", "policy")})
+        line.update(
+            {
+                k: row[k]
+                for k in (
+                    "order_id",
+                    "item_key",
+                    "warehouse_code",
+                    "status",
+                    "order_date",
+                    "updated_at",
+                    "prebook_start",
+                    "linesheet_code",
+                    "policy",
+                )
+            }
+        )
         old_quantity, line["quantity"] = (prev["quantity"] if prev else 0), row["quantity"]
         waits = row["prebook_start"] is not None and _as_datetime(row["prebook_start"]) > applied_time
         if now and not row["made_to_order"]:
@@ -198,15 +237,24 @@ def apply_orders(
     work.report.stale_updates = len(stale) + superseded.height
     inv, ol = work.frames(inventory, lines)
     stale_rejects = pl.DataFrame(
-        [{"line": r["line"], "column": "updated_at", "value": str(r["updated_at"]),
-          "reason": f"{STALE_UPDATE}: older than the line's stored update"} for r in stale],
+        [
+            {
+                "line": r["line"],
+                "column": "updated_at",
+                "value": str(r["updated_at"]),
+                "reason": f"{STALE_UPDATE}: older than the line's stored update",
+            }
+            for r in stale
+        ],
         schema=REJECT_SCHEMA,
     )
     return inv, ol, concat_rejects(superseded, stale_rejects), work.report
 
 
 def release_prebook(
-    inventory: pl.DataFrame, lines: pl.DataFrame, at: datetime,
+    inventory: pl.DataFrame,
+    lines: pl.DataFrame,
+    at: datetime,
 ) -> tuple[pl.DataFrame, pl.DataFrame, AllocationReport]:
     """Claim for pre-book lines whose prebook_start has been reached, in (prebook_start, order_date, order_id) order."""
     due = lines.filter(pl.col("claim_due") & (pl.col("prebook_start").cast(pl.Datetime("us")) <= at))

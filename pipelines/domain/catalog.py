@@ -3,6 +3,7 @@
 Also where a row's warehouse is resolved: no warehouse means the account's default; a code the
 account has not set up is rejected, never created on the fly.
 """
+
 from __future__ import annotations
 
 import polars as pl
@@ -13,25 +14,47 @@ from pipelines.domain.rejects import UNKNOWN_WAREHOUSE, concat_rejects, rejects_
 DEFAULT_WAREHOUSE = "DEFAULT"
 
 WAREHOUSE_SCHEMA = {
-    "warehouse_code": pl.String, "name": pl.String, "type": pl.String,
-    "available_date": pl.Date, "is_default": pl.Boolean,
+    "warehouse_code": pl.String,
+    "name": pl.String,
+    "type": pl.String,
+    "available_date": pl.Date,
+    "is_default": pl.Boolean,
 }
 LINESHEET_SCHEMA = {
-    "linesheet_code": pl.String, "name": pl.String, "made_to_order": pl.Boolean, "inventory_policy": pl.String,
+    "linesheet_code": pl.String,
+    "name": pl.String,
+    "made_to_order": pl.Boolean,
+    "inventory_policy": pl.String,
 }
 ITEM_SCHEMA = {
-    "item_key": pl.String, "style_number": pl.String, "style_identifier": pl.String, "color_code": pl.String,
-    "size_name": pl.String, "style_id": pl.String, "style_color_id": pl.String, "color_name": pl.String,
-    "size_code": pl.String, "upc": pl.String, "continue_selling": pl.Boolean, "created_by": pl.String,
-    "skip_push": pl.Boolean, "skip_joor": pl.Boolean, "inventory_item_id": pl.String,
+    "item_key": pl.String,
+    "style_number": pl.String,
+    "style_identifier": pl.String,
+    "color_code": pl.String,
+    "size_name": pl.String,
+    "style_id": pl.String,
+    "style_color_id": pl.String,
+    "color_name": pl.String,
+    "size_code": pl.String,
+    "upc": pl.String,
+    "continue_selling": pl.Boolean,
+    "created_by": pl.String,
+    "skip_push": pl.Boolean,
+    "skip_joor": pl.Boolean,
+    "inventory_item_id": pl.String,
 }
 
 
 def initial_warehouses() -> pl.DataFrame:
     """Every account starts with one IMMEDIATE warehouse, `DEFAULT`."""
     return pl.DataFrame(
-        {"warehouse_code": [DEFAULT_WAREHOUSE], "name": ["Default"], "type": ["IMMEDIATE"],
-         "available_date": [None], "is_default": [False]},
+        {
+            "warehouse_code": [DEFAULT_WAREHOUSE],
+            "name": ["Default"],
+            "type": ["IMMEDIATE"],
+            "available_date": [None],
+            "is_default": [False],
+        },
         schema=WAREHOUSE_SCHEMA,
     )
 
@@ -42,7 +65,9 @@ def default_warehouse(warehouses: pl.DataFrame) -> str:
 
 
 def _upsert(current: pl.DataFrame, incoming: pl.DataFrame, key: list[str]) -> pl.DataFrame:
-    incoming = incoming.select(list(current.schema)).cast(current.schema).unique(subset=key, keep="last", maintain_order=True)
+    incoming = (
+        incoming.select(list(current.schema)).cast(current.schema).unique(subset=key, keep="last", maintain_order=True)
+    )
     return pl.concat([current.join(incoming.select(key), on=key, how="anti"), incoming]).sort(key)
 
 

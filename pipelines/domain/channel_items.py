@@ -11,6 +11,7 @@ makes a key name a transition, not a value: ats going 5 -> 3 -> 5 gives three di
 an acknowledged batch is never mistaken for a new one with equal values, while planning again
 from the same snapshot and ledger state gives byte-identical batches and therefore the same keys.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -125,7 +126,7 @@ class ChannelItem:
         }
 
     @classmethod
-    def from_canonical(cls, data: dict) -> "ChannelItem":
+    def from_canonical(cls, data: dict) -> ChannelItem:
         return cls(
             warehouse_code=data["warehouse_code"],
             sku=tuple(data["sku"]),
@@ -258,9 +259,14 @@ def select_items(
         previous = acked.get(identity)
         inventory = pushed_inventory(row["ats"])
         inventory_date = _inventory_date(row, rules)
-        if mode == "update" and previous is not None and (previous["inventory"], previous["inventory_date"]) == (
-            inventory,
-            inventory_date,
+        if (
+            mode == "update"
+            and previous is not None
+            and (previous["inventory"], previous["inventory_date"])
+            == (
+                inventory,
+                inventory_date,
+            )
         ):
             unchanged += 1
             continue
@@ -295,8 +301,13 @@ def _left_scope(items: list[ChannelItem], acked: dict) -> tuple[ChannelItem, ...
     which every catalog row has)."""
     sent = {(i.warehouse_code, i.sku) for i in items}
     return tuple(
-        ChannelItem(warehouse_code=warehouse, sku=sku, keys=tuple(zip(SKU_COLUMNS, sku)), inventory=0,
-                    base_key=previous["idempotency_key"])
+        ChannelItem(
+            warehouse_code=warehouse,
+            sku=sku,
+            keys=tuple(zip(SKU_COLUMNS, sku)),
+            inventory=0,
+            base_key=previous["idempotency_key"],
+        )
         for (warehouse, sku), previous in sorted(acked.items())
         if (warehouse, sku) not in sent and previous["inventory"] != 0
     )
@@ -369,12 +380,19 @@ def halves(batch: Batch) -> list[Batch]:
 
     The halves of a replacing overwrite are updates: two replacements would each wipe the other.
     """
-    mode = "update" if batch.mode == "overwrite" and rules_for(batch.channel).overwrite_replaces_account \
-        else batch.mode
+    mode = "update" if batch.mode == "overwrite" and rules_for(batch.channel).overwrite_replaces_account else batch.mode
     middle = len(batch.items) // 2
-    return [_batch(list(part), batch.bytes * len(part) // len(batch.items), batch.channel, batch.account, mode,
-                   batch.dec_pending)
-            for part in (batch.items[:middle], batch.items[middle:])]
+    return [
+        _batch(
+            list(part),
+            batch.bytes * len(part) // len(batch.items),
+            batch.channel,
+            batch.account,
+            mode,
+            batch.dec_pending,
+        )
+        for part in (batch.items[:middle], batch.items[middle:])
+    ]
 
 
 def _batch(items: list[ChannelItem], size: int, channel: str, account: str, mode: str, dec_pending: bool) -> Batch:

@@ -1,9 +1,10 @@
 """Drop file names: parsing `<kind>_<YYYYMMDD>T<HHMMSS>[_<label>].<ext>` and the contract order."""
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 KINDS = ("warehouses", "linesheets", "styles", "inventory", "orders")
 KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
@@ -57,11 +58,13 @@ def parse_drop_name(name: str) -> DropName:
     """Parse a drop file name or raise `UnrecognisedFileName` saying why."""
     m = _NAME.fullmatch(name)
     if not m:
-        raise UnrecognisedFileName(f"unrecognised file name: {name!r} does not match <kind>_<YYYYMMDD>T<HHMMSS>[_<label>].csv[.gz]")
+        raise UnrecognisedFileName(
+            f"unrecognised file name: {name!r} does not match <kind>_<YYYYMMDD>T<HHMMSS>[_<label>].csv[.gz]"
+        )
     if m["kind"] not in KIND_ORDER:
         raise UnrecognisedFileName(f"unrecognised file name: unknown kind {m['kind']!r} in {name!r}")
     try:
-        as_of = datetime.strptime(m["date"] + m["time"], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+        as_of = datetime.strptime(m["date"] + m["time"], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
     except ValueError as e:
         raise UnrecognisedFileName(f"unrecognised file name: bad timestamp in {name!r}") from e
     return DropName(name=name, kind=m["kind"], as_of=as_of, label=m["label"] or "", ext=m["ext"])

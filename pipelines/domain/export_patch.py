@@ -8,6 +8,7 @@ not a render: a 1% change rewrites 1% of the lines. Rendering a line depends on 
 (`export_rows._render` is cell by cell), so a patched file is byte for byte the file a full
 render of the new state would give; the tests hold it to that.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,8 +55,9 @@ def line_index(item_keys: dict[str, pl.Series], contents: dict[str, bytes]) -> p
     return index.with_columns(pl.col(kind).fill_null(0) for kind in EXPORT_KINDS).select(list(INDEX_SCHEMA))
 
 
-def changed_lines(changed_keys: pl.Series, rows: pl.DataFrame, item_identifier: str,
-                  joor_delimiter: str) -> pl.DataFrame:
+def changed_lines(
+    changed_keys: pl.Series, rows: pl.DataFrame, item_identifier: str, joor_delimiter: str
+) -> pl.DataFrame:
     """The `changes` argument of `patch_exports`.
 
     Args:
@@ -94,8 +96,11 @@ def patch_exports(index: pl.DataFrame, old: dict[str, bytes], changes: pl.DataFr
     n = keys.len()
     changed_keys = changes.get_column("item_key")
     positions = keys.search_sorted(changed_keys, side="left")
-    exists = (positions < n) & (keys.gather(positions.clip(upper_bound=max(n - 1, 0))) == changed_keys) if n else \
-        pl.Series([False] * changes.height)
+    exists = (
+        (positions < n) & (keys.gather(positions.clip(upper_bound=max(n - 1, 0))) == changed_keys)
+        if n
+        else pl.Series([False] * changes.height)
+    )
     found = exists.fill_null(False).to_list()
     at = positions.clip(upper_bound=max(n - 1, 0))
     contents, rows_changed = {}, {}
@@ -126,8 +131,9 @@ def patch_exports(index: pl.DataFrame, old: dict[str, bytes], changes: pl.DataFr
 
 
 def _patched_index(index: pl.DataFrame, changes: pl.DataFrame, positions: pl.Series, exists: pl.Series) -> pl.DataFrame:
-    lengths = changes.select("item_key", *(pl.col(kind).bin.size().fill_null(0).cast(pl.Int64).alias(kind)
-                                           for kind in EXPORT_KINDS))
+    lengths = changes.select(
+        "item_key", *(pl.col(kind).bin.size().fill_null(0).cast(pl.Int64).alias(kind) for kind in EXPORT_KINDS)
+    )
     if exists.all() and changes.get_column("stock").null_count() == 0:
         # Every changed SKU keeps its place: only line lengths change, no re-sort.
         columns = []

@@ -20,6 +20,7 @@ CSV formula injection: a cell whose text starts with `=`, `+`, `-`, `@`, tab or 
 gets a leading `'` so spreadsheets show it as text instead of evaluating it (OWASP advice).
 Numbers never start with `-` here because every quantity written is clamped at 0 or a count.
 """
+
 from __future__ import annotations
 
 import csv
@@ -147,7 +148,9 @@ def stock_frame(rows: pl.DataFrame) -> pl.DataFrame:
 def joor_rows(rows: pl.DataFrame, item_identifier: str) -> pl.DataFrame:
     """The rows the JOOR file holds (see the module docstring), with the key set each is sent by (`_set`)."""
     if item_identifier == "auto":
-        chosen = pl.when(pl.col("upc").is_not_null() & (pl.col("upc") != "")).then(pl.lit("upc")).otherwise(pl.lit("style"))
+        chosen = (
+            pl.when(pl.col("upc").is_not_null() & (pl.col("upc") != "")).then(pl.lit("upc")).otherwise(pl.lit("style"))
+        )
     else:
         complete = pl.all_horizontal(pl.col(c).is_not_null() & (pl.col(c) != "") for c in KEY_SETS[item_identifier])
         chosen = pl.when(complete).then(pl.lit(item_identifier))
@@ -158,8 +161,11 @@ def joor_rows(rows: pl.DataFrame, item_identifier: str) -> pl.DataFrame:
 def joor_frame(rows: pl.DataFrame, item_identifier: str) -> pl.DataFrame:
     """The JOOR flat file of rows chosen by `joor_rows`."""
     key_sets = ("upc", "style") if item_identifier == "auto" else (item_identifier,)
-    keys = [pl.when(pl.col("_set") == name).then(pl.col(ours)).alias(wire)
-            for name in key_sets for ours, wire in joor_fields.ITEM_KEY_FIELDS[name]]
+    keys = [
+        pl.when(pl.col("_set") == name).then(pl.col(ours)).alias(wire)
+        for name in key_sets
+        for ours, wire in joor_fields.ITEM_KEY_FIELDS[name]
+    ]
     return rows.select(
         *keys,
         pl.col("warehouse_code").alias(joor_fields.WAREHOUSE),
@@ -174,8 +180,11 @@ def quantity_rows(rows: pl.DataFrame) -> pl.DataFrame:
 
 def quantity_frame(rows: pl.DataFrame) -> pl.DataFrame:
     """The `sku,quantity` template (sku = upc, else the style keys joined by `|`) of `quantity_rows`."""
-    sku = pl.when(pl.col("upc").is_not_null() & (pl.col("upc") != "")).then(pl.col("upc")).otherwise(
-        pl.concat_str([pl.col(c) for c in SKU_COLUMNS], separator=SKU_SEPARATOR))
+    sku = (
+        pl.when(pl.col("upc").is_not_null() & (pl.col("upc") != ""))
+        .then(pl.col("upc"))
+        .otherwise(pl.concat_str([pl.col(c) for c in SKU_COLUMNS], separator=SKU_SEPARATOR))
+    )
     return rows.select(sku.alias("sku"), _ats().alias("quantity"))
 
 
@@ -232,7 +241,15 @@ def export_tables(
     for (account, warehouse_code), rows in ordered.group_by(["account", "warehouse_code"], maintain_order=True):
         for kind in EXPORT_KINDS:
             keys, content = render_kind(kind, rows, item_identifier, joor_delimiter)
-            tables.append(ExportTable(kind=kind, account=account, warehouse_code=warehouse_code,
-                                      file_name=file_name(kind, account, warehouse_code), rows=keys.height,
-                                      content=content, item_keys=keys.get_column("item_key")))
+            tables.append(
+                ExportTable(
+                    kind=kind,
+                    account=account,
+                    warehouse_code=warehouse_code,
+                    file_name=file_name(kind, account, warehouse_code),
+                    rows=keys.height,
+                    content=content,
+                    item_keys=keys.get_column("item_key"),
+                )
+            )
     return tables

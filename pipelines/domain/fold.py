@@ -4,6 +4,7 @@ This is the one place the merge rules are put together: catalog upserts, key and
 resolution against the catalog *as of the file*, inventory merge modes, order allocation and
 pre-book release. Replaying the same files in the same order always gives the same state.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,8 +14,8 @@ from datetime import datetime
 import polars as pl
 
 from pipelines.domain import allocation, catalog
-from pipelines.domain.drop_names import FOLD_KIND_ORDER
 from pipelines.domain.allocation import LINE_KEY
+from pipelines.domain.drop_names import FOLD_KIND_ORDER
 from pipelines.domain.inventory_merge import INVENTORY_SCHEMA, MergeOptions, empty_inventory, merge_inventory
 from pipelines.domain.inventory_merge import KEY as INVENTORY_KEY
 from pipelines.domain.item_keys import resolve_items
@@ -82,10 +83,15 @@ class Applied:
 
 
 def touched_keys(inventory: list | pl.DataFrame = (), lines: list = ()) -> dict[str, pl.DataFrame]:
-    inv = inventory if isinstance(inventory, pl.DataFrame) else pl.DataFrame(
-        list(inventory), schema={k: pl.String for k in INVENTORY_KEY}, orient="row")
-    return {"inventory": inv.select(INVENTORY_KEY),
-            "order_lines": pl.DataFrame(list(lines), schema={k: pl.String for k in LINE_KEY}, orient="row")}
+    inv = (
+        inventory
+        if isinstance(inventory, pl.DataFrame)
+        else pl.DataFrame(list(inventory), schema={k: pl.String for k in INVENTORY_KEY}, orient="row")
+    )
+    return {
+        "inventory": inv.select(INVENTORY_KEY),
+        "order_lines": pl.DataFrame(list(lines), schema={k: pl.String for k in LINE_KEY}, orient="row"),
+    }
 
 
 def merge_touched(*parts: dict[str, pl.DataFrame] | None) -> dict[str, pl.DataFrame] | None:
@@ -106,12 +112,18 @@ def _with_policy(rows: pl.DataFrame, state: FoldState, partner_policy: str) -> p
     items = state.items.select("item_key", "continue_selling")
     sheets = state.linesheets.select("linesheet_code", "inventory_policy", pl.col("made_to_order").alias("_mto"))
     rows = rows.join(items, on="item_key", how="left").join(sheets, on="linesheet_code", how="left")
-    style_policy = pl.when(pl.col("continue_selling")).then(pl.lit("continue")).when(
-        pl.col("continue_selling").not_()).then(pl.lit("deny"))
+    style_policy = (
+        pl.when(pl.col("continue_selling"))
+        .then(pl.lit("continue"))
+        .when(pl.col("continue_selling").not_())
+        .then(pl.lit("deny"))
+    )
     return rows.with_columns(
         pl.coalesce(style_policy, pl.col("inventory_policy"), pl.lit(partner_policy)).alias("policy"),
-        (pl.col("_mto").fill_null(False) | (pl.col("linesheet_code") == allocation.MADE_TO_ORDER_CODE).fill_null(False))
-        .alias("made_to_order"),
+        (
+            pl.col("_mto").fill_null(False)
+            | (pl.col("linesheet_code") == allocation.MADE_TO_ORDER_CODE).fill_null(False)
+        ).alias("made_to_order"),
     ).drop("continue_selling", "inventory_policy", "_mto")
 
 
@@ -135,25 +147,39 @@ def _apply_kind(state: FoldState, f: FileToApply) -> Applied:
         warehouses, rejects = catalog.upsert_warehouses(state.warehouses, f.rows)
         return Applied(replace(state, warehouses=warehouses), rejects, {}, None)
     if f.kind == "linesheets":
-        return Applied(replace(state, linesheets=catalog.upsert_linesheets(state.linesheets, f.rows)),
-                       empty_rejects(), {}, nothing)
+        return Applied(
+            replace(state, linesheets=catalog.upsert_linesheets(state.linesheets, f.rows)), empty_rejects(), {}, nothing
+        )
     if f.kind == "styles":
         return Applied(replace(state, items=catalog.upsert_items(state.items, f.rows)), empty_rejects(), {}, nothing)
     rows, rejects = _resolve(state, f)
     if f.kind == "inventory":
         outcome = merge_inventory(state.inventory, rows, MergeOptions(f.mode, f.dec_pending, f.overwrite_scope))
-        metrics = dict(rows_set=outcome.rows_set, rows_zeroed=outcome.rows_zeroed,
-                       rows_kept_by_seed=outcome.rows_kept_by_seed, mode=f.mode, dec_pending=f.dec_pending)
-        return Applied(replace(state, inventory=outcome.inventory), concat_rejects(rejects, outcome.rejects), metrics,
-                       touched_keys(outcome.touched))
+        metrics = dict(
+            rows_set=outcome.rows_set,
+            rows_zeroed=outcome.rows_zeroed,
+            rows_kept_by_seed=outcome.rows_kept_by_seed,
+            mode=f.mode,
+            dec_pending=f.dec_pending,
+        )
+        return Applied(
+            replace(state, inventory=outcome.inventory),
+            concat_rejects(rejects, outcome.rejects),
+            metrics,
+            touched_keys(outcome.touched),
+        )
     if f.kind == "orders":
         rows = _with_policy(rows, state, f.inventory_policy).with_columns(
             pl.col("updated_at").fill_null(f.as_of),
             pl.col("cancelled_by").fill_null("market"),
         )
         inventory, lines, stale, report = allocation.apply_orders(state.inventory, state.order_lines, rows, f.as_of)
-        return Applied(replace(state, inventory=inventory, order_lines=lines), concat_rejects(rejects, stale),
-                       report.as_dict(), touched_keys(report.touched_inventory, report.touched_lines))
+        return Applied(
+            replace(state, inventory=inventory, order_lines=lines),
+            concat_rejects(rejects, stale),
+            report.as_dict(),
+            touched_keys(report.touched_inventory, report.touched_lines),
+        )
     raise ValueError(f"unknown kind {f.kind!r}")
 
 
@@ -162,20 +188,26 @@ def prefix_hashes(files: list[FileToApply]) -> list[str]:
     h = hashlib.sha256(b"stockdrop-fold-v1")
     out = [h.hexdigest()]
     for f in files:
-        h.update(f"{f.partner}\0{f.name}\0{f.sha256}\0{f.mode}\0{f.dec_pending}\0{f.overwrite_scope}"
-                 f"\0{f.item_identifier}\0{f.inventory_policy}\n".encode())
+        h.update(
+            f"{f.partner}\0{f.name}\0{f.sha256}\0{f.mode}\0{f.dec_pending}\0{f.overwrite_scope}"
+            f"\0{f.item_identifier}\0{f.inventory_policy}\n".encode()
+        )
         out.append(h.hexdigest())
     return out
 
 
 def effective_inventory(state: FoldState) -> pl.DataFrame:
     """Inventory with the available_date in force: the row's own, else its FUTURE warehouse's."""
-    wh = state.warehouses.select("warehouse_code", pl.col("type").alias("_type"),
-                                 pl.col("available_date").alias("_wh_date"))
+    wh = state.warehouses.select(
+        "warehouse_code", pl.col("type").alias("_type"), pl.col("available_date").alias("_wh_date")
+    )
     return (
         state.inventory.join(wh, on="warehouse_code", how="left")
-        .with_columns(pl.coalesce("available_date", pl.when(pl.col("_type") == "FUTURE").then(pl.col("_wh_date")))
-                      .alias("available_date"))
+        .with_columns(
+            pl.coalesce("available_date", pl.when(pl.col("_type") == "FUTURE").then(pl.col("_wh_date"))).alias(
+                "available_date"
+            )
+        )
         .select(list(INVENTORY_SCHEMA))
     )
 
@@ -186,9 +218,29 @@ def export_snapshot(state: FoldState, account: str) -> pl.DataFrame:
     warehouses = state.warehouses.select("warehouse_code", pl.col("type").alias("warehouse_type"))
     items = state.items.drop("continue_selling")
     return (
-        effective_inventory(state).join(items, on="item_key", how="inner").join(warehouses, on="warehouse_code")
+        effective_inventory(state)
+        .join(items, on="item_key", how="inner")
+        .join(warehouses, on="warehouse_code")
         .select(
-            pl.lit(account).alias("account"), "warehouse_code", "warehouse_type", "upc", "style_id", "style_number",
-            "style_identifier", "style_color_id", "color_code", "color_name", "size_code", "size_name", "on_hand",
-            "pending", "ats", "available_date", "created_by", "skip_push", "skip_joor", "inventory_item_id")
+            pl.lit(account).alias("account"),
+            "warehouse_code",
+            "warehouse_type",
+            "upc",
+            "style_id",
+            "style_number",
+            "style_identifier",
+            "style_color_id",
+            "color_code",
+            "color_name",
+            "size_code",
+            "size_name",
+            "on_hand",
+            "pending",
+            "ats",
+            "available_date",
+            "created_by",
+            "skip_push",
+            "skip_joor",
+            "inventory_item_id",
+        )
     )  # unordered: export files and channel batches put their rows in order themselves

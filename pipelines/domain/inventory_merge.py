@@ -3,6 +3,7 @@
 State grain: one row per (warehouse_code, item_key) that has ever had a quantity or a claim.
 `is_set` records whether any file has set the row (seed looks at it; a claim alone does not set).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,8 +13,13 @@ import polars as pl
 from pipelines.domain.rejects import CONFLICTING_DUPLICATE, rejects_from
 
 INVENTORY_SCHEMA = {
-    "warehouse_code": pl.String, "item_key": pl.String, "on_hand": pl.Int64, "pending": pl.Int64,
-    "ats": pl.Int64, "available_date": pl.Date, "is_set": pl.Boolean,
+    "warehouse_code": pl.String,
+    "item_key": pl.String,
+    "on_hand": pl.Int64,
+    "pending": pl.Int64,
+    "ats": pl.Int64,
+    "available_date": pl.Date,
+    "is_set": pl.Boolean,
 }
 KEY = ["warehouse_code", "item_key"]
 
@@ -47,8 +53,9 @@ def drop_duplicates(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     variants = pl.struct("quantity", "available_date").n_unique().over(KEY)
     conflicting = rows.filter(variants > 1)
     kept = rows.filter(variants == 1).unique(subset=KEY, keep="first", maintain_order=True)
-    reason = pl.format(CONFLICTING_DUPLICATE + ": (warehouse {}, SKU) appears with different quantities",
-                       pl.col("warehouse_code"))
+    reason = pl.format(
+        CONFLICTING_DUPLICATE + ": (warehouse {}, SKU) appears with different quantities", pl.col("warehouse_code")
+    )
     return kept, rejects_from(conflicting, "quantity", reason)
 
 
@@ -62,7 +69,8 @@ def merge_inventory(state: pl.DataFrame, rows: pl.DataFrame, options: MergeOptio
         if options.overwrite_scope == "warehouses_in_file":
             scope = state.filter(pl.col("warehouse_code").is_in(listed["warehouse_code"].unique().implode()))
         zeroed = scope.join(listed, on=KEY, how="anti").select(
-            *KEY, pl.lit(0, pl.Int64).alias("quantity"), pl.lit(None, pl.Date).alias("available_date"))
+            *KEY, pl.lit(0, pl.Int64).alias("quantity"), pl.lit(None, pl.Date).alias("available_date")
+        )
     kept_by_seed = 0
     if options.mode == "seed":
         already = state.filter(pl.col("is_set")).select(KEY)
@@ -71,10 +79,15 @@ def merge_inventory(state: pl.DataFrame, rows: pl.DataFrame, options: MergeOptio
         kept_by_seed = before - listed.height
     incoming = pl.concat([listed, zeroed])
     merged = incoming.join(state.select(*KEY, "pending"), on=KEY, how="left").with_columns(
-        pl.col("pending").fill_null(0))
+        pl.col("pending").fill_null(0)
+    )
     ats = pl.col("quantity") - pl.col("pending") if options.dec_pending else pl.col("quantity")
     updated = merged.select(
-        *KEY, pl.col("quantity").alias("on_hand"), "pending", ats.alias("ats"), "available_date",
+        *KEY,
+        pl.col("quantity").alias("on_hand"),
+        "pending",
+        ats.alias("ats"),
+        "available_date",
         pl.lit(True).alias("is_set"),
     )
     inventory = pl.concat([state.join(updated.select(KEY), on=KEY, how="anti"), updated.cast(INVENTORY_SCHEMA)])

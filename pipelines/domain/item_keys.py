@@ -5,11 +5,13 @@ domain it travels as one `item_key` column: the four values, each escaped so tha
 separator, joined by a unit separator. The escaping makes the key injective whatever the cells
 contain (two different SKUs never share a key), and leaves ordinary values unchanged.
 """
+
 from __future__ import annotations
 
 import polars as pl
 
 from pipelines.domain.rejects import CONFLICTING_IDENTIFIERS, UNKNOWN_ITEM, concat_rejects
+
 UPC_SET = ("upc",)
 STYLE_SET = ("style_number", "style_identifier", "color_code", "size_name")
 IDS_SET = ("style_id", "style_color_id", "size_code")
@@ -44,8 +46,7 @@ def item_key_expr(columns=SKU_COLUMNS) -> pl.Expr:
 def split_item_key(frame: pl.DataFrame) -> pl.DataFrame:
     """Add the four SKU columns back from `item_key`."""
     parts = pl.col("item_key").str.split_exact(SEPARATOR, len(SKU_COLUMNS) - 1)
-    return frame.with_columns(_unescaped(parts.struct.field(f"field_{i}")).alias(c)
-                              for i, c in enumerate(SKU_COLUMNS))
+    return frame.with_columns(_unescaped(parts.struct.field(f"field_{i}")).alias(c) for i, c in enumerate(SKU_COLUMNS))
 
 
 def _set_lookup(items: pl.DataFrame, columns: tuple[str, ...], name: str) -> pl.DataFrame:
@@ -81,19 +82,26 @@ def resolve_items(rows: pl.DataFrame, items: pl.DataFrame, item_identifier: str)
     first_value = pl.coalesce([pl.when(pl.col(f"has_{n}")).then(pl.col(KEY_SETS[n][0])) for n in sets])
     rejects = concat_rejects(
         conflicting.select(
-            "line", pl.lit(None, pl.String).alias("column"), pl.lit(None, pl.String).alias("value"),
+            "line",
+            pl.lit(None, pl.String).alias("column"),
+            pl.lit(None, pl.String).alias("value"),
             pl.lit(f"{CONFLICTING_IDENTIFIERS}: the row's key sets resolve to different SKUs").alias("reason"),
         ),
         unknown.select(
-            "line", first_set.alias("column"), first_value.alias("value"),
+            "line",
+            first_set.alias("column"),
+            first_value.alias("value"),
             pl.when(pl.col("_has_key"))
             .then(pl.lit(f"{UNKNOWN_ITEM}: not in the account's catalog"))
-            .otherwise(pl.lit(f"{UNKNOWN_ITEM}: no complete item key (upc | style_number+style_identifier"
-                              "+color_code+size_name | style_id+style_color_id+size_code)"))
+            .otherwise(
+                pl.lit(
+                    f"{UNKNOWN_ITEM}: no complete item key (upc | style_number+style_identifier"
+                    "+color_code+size_name | style_id+style_color_id+size_code)"
+                )
+            )
             .alias("reason"),
         ),
     )
     resolved = frame.filter(~pl.col("_conflict") & pl.col("item_key").is_not_null())
     drop = [c for c in resolved.columns if c.startswith(("sku_", "has_", "_")) or c in KEY_COLUMNS]
     return resolved.drop(drop).sort("line"), rejects
-

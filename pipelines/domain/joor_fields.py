@@ -4,6 +4,7 @@ Our business names (left) map to JOOR's wire names (right). JOOR has renamed fie
 API versions; adjust them here and nowhere else. Pure constants: imported by the domain (flat
 file rows) and by the JOOR channel adapter (request bodies).
 """
+
 from __future__ import annotations
 
 # Item keys per `item_identifier` set, in the order they are written.

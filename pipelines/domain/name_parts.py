@@ -6,6 +6,7 @@ drop file names read as themselves. Anything else is percent-encoded byte by byt
 Dagster refuses in partition keys). The encoding is reversible (`decode`), and since plain text
 never holds `%`, two different texts never share an encoding.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,5 +35,5 @@ def file_name_part(text: str) -> str:
     part = encode(text)
     if len(part) <= MAX_FILE_NAME_PART:
         return part
-    head = re.sub(r"%[0-9A-F]?$", "", part[:MAX_FILE_NAME_PART - 18])
+    head = re.sub(r"%[0-9A-F]?$", "", part[: MAX_FILE_NAME_PART - 18])
     return f"{head}~{hashlib.sha256(text.encode()).hexdigest()[:16]}"

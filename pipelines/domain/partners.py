@@ -1,4 +1,5 @@
 """A partner's settings as a frozen record: every partner difference is a field here, never a branch."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """Reject rows: what was wrong with a line of a file, in one shape everywhere."""
+
 from __future__ import annotations
 
 import polars as pl
@@ -34,4 +35,6 @@ def concat_rejects(*frames: pl.DataFrame) -> pl.DataFrame:
     frames = [f for f in frames if f.height]
     if not frames:
         return empty_rejects()
-    return pl.concat([f.select(list(REJECT_SCHEMA)).cast(REJECT_SCHEMA) for f in frames]).sort("line", "column", nulls_last=True)
+    return pl.concat([f.select(list(REJECT_SCHEMA)).cast(REJECT_SCHEMA) for f in frames]).sort(
+        "line", "column", nulls_last=True
+    )

@@ -3,6 +3,7 @@
 Files are tracked by identity (name, size, mtime), never by `mtime > cursor`, so files sharing a
 second are never skipped and a re-upload under the same name is seen as new.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ class Sighting:
         return [self.size, self.mtime, self.since]
 
     @classmethod
-    def from_json(cls, v: list[float]) -> "Sighting":
+    def from_json(cls, v: list[float]) -> Sighting:
         return cls(int(v[0]), float(v[1]), float(v[2]))
 
 

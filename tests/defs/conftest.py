@@ -1,4 +1,5 @@
 """Definitions wired to a temp store and a temp local inbox."""
+
 import shutil
 from pathlib import Path
 
@@ -22,8 +23,10 @@ def inbox(tmp_path):
 def wired(tmp_path, inbox):
     """(defs, store resource, partners resource, instance) over the sample drops."""
     partners_file = tmp_path / "partners.yaml"
-    partners_file.write_text(f"partners:\n  brand:\n    account: brand\n    source: {inbox}\n    settle_s: 0\n"
-                             f"    exports: {{dir: {tmp_path / 'exports'}}}\n")
+    partners_file.write_text(
+        f"partners:\n  brand:\n    account: brand\n    source: {inbox}\n    settle_s: 0\n"
+        f"    exports: {{dir: {tmp_path / 'exports'}}}\n"
+    )
     store = StoreResource(url=f"sqlite:///{tmp_path / 'store.db'}")
     partners = PartnersResource(partners_file=str(partners_file))
     with dg.instance_for_test() as instance:

@@ -1,4 +1,5 @@
 """Real materializations of the file assets and the account assets on the sample drops."""
+
 import dagster as dg
 import polars as pl
 
@@ -8,19 +9,27 @@ from pipelines.defs.partitions import drop_files, file_key
 
 def run_file(defs, instance, key):
     """Run a file's partition; a file rejected whole fails its step (and only that way)."""
-    result = defs.resolve_job_def("apply_drop").execute_in_process(partition_key=key, instance=instance,
-                                                                   raise_on_error=False)
+    result = defs.resolve_job_def("apply_drop").execute_in_process(
+        partition_key=key, instance=instance, raise_on_error=False
+    )
     failures = [e.step_failure_data for e in result.all_events if e.is_step_failure]
-    assert result.success or all(f.user_failure_data and f.user_failure_data.metadata.get(FILE_REJECTED)
-                                 for f in failures), failures
-    return {e.asset_key.to_user_string(): e.materialization.metadata
-            for e in result.get_asset_materialization_events()}, result
+    assert result.success or all(
+        f.user_failure_data and f.user_failure_data.metadata.get(FILE_REJECTED) for f in failures
+    ), failures
+    return {
+        e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()
+    }, result
 
 
 def test_file_assets_report_rows_rejects_and_effect(wired):
     defs, store, partners, instance = wired
-    names = ["warehouses_20261116T000000.csv", "linesheets_20261116T000000.csv", "styles_20261116T000000.csv",
-             "inventory_20261116T060000_seed.csv", "inventory_20261117T060000.csv"]
+    names = [
+        "warehouses_20261116T000000.csv",
+        "linesheets_20261116T000000.csv",
+        "styles_20261116T000000.csv",
+        "inventory_20261116T060000_seed.csv",
+        "inventory_20261117T060000.csv",
+    ]
     keys = [file_key("brand", n) for n in names]
     instance.add_dynamic_partitions(drop_files.name, keys)
     for key in keys[:-1]:
@@ -60,7 +69,8 @@ def test_a_file_rejected_whole_fails_its_partition_with_the_reason_and_a_good_on
     (failure,) = [e for e in failed.all_events if e.is_step_failure]
     assert failure.step_key == "parsed_rows"
     assert failure.step_failure_data.user_failure_data.description == (
-        "inventory_20261118T000000.csv rejected whole: duplicate column 'quantity'")
+        "inventory_20261118T000000.csv rejected whole: duplicate column 'quantity'"
+    )
     status = instance.get_status_by_partition(dg.AssetKey("parsed_rows"), [bad, good], drop_files)
     assert status == {bad: dg.AssetPartitionStatus.FAILED, good: dg.AssetPartitionStatus.MATERIALIZED}
     assert store.store().rejects().filter(pl.col("file") == "inventory_20261118T000000.csv").height == 1
@@ -79,8 +89,12 @@ def test_state_exports_and_checks(wired, tmp_path):
     meta = state.get_asset_materialization_events()[0].materialization.metadata
     assert meta["rows"] == dg.IntMetadataValue(store.store().state().height) and meta["rows"].value == 117
     assert {k for k in meta if k.startswith("ats/")} == {"ats/brand/NYC", "ats/brand/LA", "ats/brand/SPRING27"}
-    assert sorted(instance.get_dynamic_partitions("warehouses")) == ["brand/DEFAULT", "brand/LA", "brand/NYC",
-                                                                     "brand/SPRING27"]
+    assert sorted(instance.get_dynamic_partitions("warehouses")) == [
+        "brand/DEFAULT",
+        "brand/LA",
+        "brand/NYC",
+        "brand/SPRING27",
+    ]
     export = dg.materialize([assets["warehouse_exports"]], instance=instance, resources=res, partition_key="brand/LA")
     files = export.get_asset_materialization_events()[0].materialization.metadata["files"].value
     assert sorted(f["kind"] for f in files) == ["joor", "quantity", "stock"]

@@ -1,4 +1,5 @@
 """The daily pre-book release: the wall clock claims due pre-book lines, and re-folds keep it."""
+
 import dagster as dg
 
 from pipelines.adapters.folding import fold_account
@@ -10,10 +11,12 @@ def test_daily_release_claims_due_prebook_lines_and_survives_a_refold(wired, inb
     for f in inbox.iterdir():
         f.unlink()
     (inbox / "styles_20261001T000000.csv").write_text(
-        "style_number,style_identifier,color_code,size_name,upc\nTS,FW,BLK,S,012345678905\n")
+        "style_number,style_identifier,color_code,size_name,upc\nTS,FW,BLK,S,012345678905\n"
+    )
     (inbox / "inventory_20261001T010000.csv").write_text("upc,quantity\n012345678905,10\n")
     (inbox / "orders_20261001T020000.csv").write_text(
-        "order_id,upc,quantity,status,order_date,prebook_start\nP1,012345678905,4,Approved,2026-10-01,2026-10-15\n")
+        "order_id,upc,quantity,status,order_date,prebook_start\nP1,012345678905,4,Approved,2026-10-01,2026-10-15\n"
+    )
     keys = [file_key("brand", p.name) for p in sorted(inbox.iterdir())]
     instance.add_dynamic_partitions(drop_files.name, keys)
     for key in keys:

@@ -1,4 +1,5 @@
 """The Definitions load, and the environment defaults point at the sample partner."""
+
 import dagster as dg
 
 from pipelines.defs.resources import SAMPLE_PARTNERS, settings_from_env
@@ -9,8 +10,14 @@ def test_code_location_loads_with_every_asset_check_job_sensor_and_schedule():
 
     dg.Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
-    assert keys == {"landed_file", "parsed_rows", "file_events", "inventory_state", "warehouse_exports",
-                    "channel_pushes"}
+    assert keys == {
+        "landed_file",
+        "parsed_rows",
+        "file_events",
+        "inventory_state",
+        "warehouse_exports",
+        "channel_pushes",
+    }
     assert {s.name for s in defs.sensors} == {"drops_demo", "publish_on_new_files"}
     assert defs.resolve_job_def("apply_drop").partitions_def.name == "drop_files"
     checks = {c.name for a in defs.assets for c in getattr(a, "check_specs", [])}

@@ -1,4 +1,5 @@
 """The drop sensor: one partition and run per new stable file, in contract order, never twice."""
+
 import json
 import os
 
@@ -22,13 +23,19 @@ def test_sensor_requests_each_new_file_once_in_contract_order(wired, inbox):
     assert names[-1] == "stock_update_final.csv"  # unrecognised names are still requested, to be reported
     assert result.dynamic_partitions_requests[0].partition_keys == keys
 
-    again = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor,
-                                           resources={"partners": partners, "store": store}))
+    again = sensor(
+        dg.build_sensor_context(
+            instance=instance, cursor=result.cursor, resources={"partners": partners, "store": store}
+        )
+    )
     assert again.run_requests == []
 
     (inbox / "inventory_20261123T060000.csv").write_text("upc,quantity\n040000300922,5\n")
-    third = sensor(dg.build_sensor_context(instance=instance, cursor=again.cursor,
-                                           resources={"partners": partners, "store": store}))
+    third = sensor(
+        dg.build_sensor_context(
+            instance=instance, cursor=again.cursor, resources={"partners": partners, "store": store}
+        )
+    )
     assert [r.partition_key for r in third.run_requests] == ["brand/inventory_20261123T060000.csv"]
 
 
@@ -79,7 +86,8 @@ def test_files_already_processed_by_sync_are_not_requested_again(wired, inbox):
     done = "inventory_20261117T060000.csv"
     landed = land_file(store.store(), store.paths(), spec, source, done, listed[done].mtime)
     parse_file(store.store(), landed.file_id, spec.csv)
-    result = drop_sensor(spec)(dg.build_sensor_context(instance=instance,
-                                                       resources={"partners": partners, "store": store}))
+    result = drop_sensor(spec)(
+        dg.build_sensor_context(instance=instance, resources={"partners": partners, "store": store})
+    )
     names = [r.partition_key.split("/", 1)[1] for r in result.run_requests]
     assert done not in names and len(names) == len(listed) - 1

@@ -1,4 +1,4 @@
 """Fixtures for the real services: OpenSSH sshd, PostgreSQL, HTTP servers."""
 
-from tests.integration.sshd_server import *  # noqa: F401,F403
 from tests.integration.postgres_server import *  # noqa: F401,F403
+from tests.integration.sshd_server import *  # noqa: F401,F403

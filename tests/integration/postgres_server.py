@@ -8,6 +8,7 @@ and returns a `PgHandle`; `PgHandle.stop()` ends it and removes its data. The se
 When running as root the cluster runs as the `postgres` system user, because PostgreSQL refuses
 to run as root. Authentication is `trust` on 127.0.0.1 and the socket only.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,16 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PgHandle", "PostgresUnavailable", "find_pg_bin", "start_postgres", "create_database",
-           "pg_server", "pg_url", "store_url"]
+__all__ = [
+    "PgHandle",
+    "PostgresUnavailable",
+    "find_pg_bin",
+    "start_postgres",
+    "create_database",
+    "pg_server",
+    "pg_url",
+    "store_url",
+]
 
 START_TIMEOUT_S = 30.0
 PG_BIN_DIRS = ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")
@@ -58,8 +67,9 @@ class PgHandle:
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and remove its files."""
-        _run(self, [str(self.bin_dir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"],
-             check=False)
+        _run(
+            self, [str(self.bin_dir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"], check=False
+        )
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -71,8 +81,9 @@ def find_pg_bin() -> Path:
     found = shutil.which("initdb")
     if found and shutil.which("pg_ctl"):
         return Path(found).resolve().parent
-    raise PostgresUnavailable("PostgreSQL server binaries (initdb, pg_ctl) are not installed "
-                              "(run scripts/install-test-services as root)")
+    raise PostgresUnavailable(
+        "PostgreSQL server binaries (initdb, pg_ctl) are not installed (run scripts/install-test-services as root)"
+    )
 
 
 def _run(handle_or_user, argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
@@ -109,26 +120,62 @@ def start_postgres(workdir: Path) -> PgHandle:
         os.chown(workdir, pw.pw_uid, pw.pw_gid)
     datadir = workdir / "data"
     log_file = workdir / "postgres.log"
-    init = _run(run_as, [str(bin_dir / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust",
-                         "--no-sync", "--encoding=UTF8", "--locale=C.UTF-8"], check=False)
+    init = _run(
+        run_as,
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        ],
+        check=False,
+    )
     if init.returncode:
         raise RuntimeError(f"initdb failed:\n{init.stdout}\n{init.stderr}")
     # Durability off and small checkpoints avoided: the cluster lives for one test session.
-    options = ("-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_wal_size=4GB "
-               "-c listen_addresses=127.0.0.1 -c max_connections=100 -c shared_buffers=256MB "
-               f"-c unix_socket_directories={workdir}")
+    options = (
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_wal_size=4GB "
+        "-c listen_addresses=127.0.0.1 -c max_connections=100 -c shared_buffers=256MB "
+        f"-c unix_socket_directories={workdir}"
+    )
     for _ in range(5):  # another process may take the free port before the server binds it
         port = _free_port()
-        started = _run(run_as, [str(bin_dir / "pg_ctl"), "-D", str(datadir), "-l", str(log_file), "-w",
-                                "-t", str(int(START_TIMEOUT_S)), "-o", f"{options} -p {port}", "start"],
-                       check=False)
+        started = _run(
+            run_as,
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(datadir),
+                "-l",
+                str(log_file),
+                "-w",
+                "-t",
+                str(int(START_TIMEOUT_S)),
+                "-o",
+                f"{options} -p {port}",
+                "start",
+            ],
+            check=False,
+        )
         if started.returncode == 0:
             break
     else:
         raise RuntimeError(f"PostgreSQL did not start; its log:\n{log_file.read_text() if log_file.exists() else ''}")
     host = "127.0.0.1"
-    return PgHandle(host=host, port=port, url=f"postgresql+psycopg://postgres@{host}:{port}/postgres",
-                    datadir=datadir, workdir=workdir, bin_dir=bin_dir, run_as=run_as)
+    return PgHandle(
+        host=host,
+        port=port,
+        url=f"postgresql+psycopg://postgres@{host}:{port}/postgres",
+        datadir=datadir,
+        workdir=workdir,
+        bin_dir=bin_dir,
+        run_as=run_as,
+    )
 
 
 def create_database(server: PgHandle, prefix: str = "t") -> str:
@@ -136,8 +183,9 @@ def create_database(server: PgHandle, prefix: str = "t") -> str:
     import psycopg
 
     name = f"{prefix}_{secrets.token_hex(6)}"
-    with psycopg.connect(host=server.host, port=server.port, user="postgres", dbname="postgres",
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        host=server.host, port=server.port, user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return server.url_for(name)
 

@@ -6,6 +6,7 @@ Lands every file of INBOX for the default partner, parses each current version s
 (as the parsed_rows asset does after an interrupted run), then folds the account. Run again after
 a crash it finishes the job; it prints nothing and exits 0 on success.
 """
+
 from __future__ import annotations
 
 import sys

@@ -5,6 +5,7 @@
 test session). When running as root, the login user is a throwaway system user created for the
 session, because root ignores file permissions and the permission-denied case needs them honoured.
 """
+
 from __future__ import annotations
 
 import os
@@ -152,7 +153,17 @@ def _create_login_user(home: Path) -> tuple[str, str]:
     user = f"sdsftp{secrets.token_hex(4)}"
     password = secrets.token_urlsafe(18)
     subprocess.run(
-        ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/sh", user],
+        [
+            "useradd",
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            str(home),
+            "--shell",
+            "/bin/sh",
+            user,
+        ],
         check=True,
         capture_output=True,
     )
@@ -198,9 +209,7 @@ def start_sshd(workdir: Path) -> SshdHandle:
     _keygen(client_key, "ed25519")
     _keygen(rsa_key, "rsa", "-b", "2048", "-m", "PEM")
     authorized = workdir / "authorized_keys"
-    authorized.write_text(
-        Path(str(client_key) + ".pub").read_text() + Path(str(rsa_key) + ".pub").read_text()
-    )
+    authorized.write_text(Path(str(client_key) + ".pub").read_text() + Path(str(rsa_key) + ".pub").read_text())
     authorized.chmod(0o644)
     root = workdir / "data"
     root.mkdir()

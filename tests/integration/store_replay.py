@@ -1,4 +1,5 @@
 """Driving the adapters the way `stockdrop replay` does, for the store-level integration tests."""
+
 from __future__ import annotations
 
 from pathlib import Path

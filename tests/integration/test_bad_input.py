@@ -1,6 +1,7 @@
 """Bad input on both backends (issue 11): values at the limits store identically, every datetime form
 gives the same stock, a file that cannot be applied never blocks its account, a machinery failure
 rejects nothing, and a reject is always stored however long or odd its value."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -18,11 +19,18 @@ from tests.integration.store_replay import replay
 
 pytestmark = pytest.mark.integration
 
-CATALOG = ("style_number,style_identifier,color_code,size_name,upc\n"
-           "TS100,FW26,BLK,S,012345678905\nTS100,FW26,BLK,M,012345678912\n")
+CATALOG = (
+    "style_number,style_identifier,color_code,size_name,upc\n"
+    "TS100,FW26,BLK,S,012345678905\nTS100,FW26,BLK,M,012345678912\n"
+)
 # File kind -> the table its columns are stored in (inventory and orders keep only some columns).
-TABLES = {"warehouses": "warehouses", "linesheets": "linesheets", "styles": "items", "inventory": "inventory",
-          "orders": "order_lines"}
+TABLES = {
+    "warehouses": "warehouses",
+    "linesheets": "linesheets",
+    "styles": "items",
+    "inventory": "inventory",
+    "orders": "order_lines",
+}
 
 
 @pytest.fixture
@@ -40,8 +48,10 @@ def world(tmp_path, store_url):
             replay(store, paths, inbox)
 
         def stock(self) -> dict:
-            return {(r["warehouse_code"], r["upc"]): (r["on_hand"], r["pending"], r["ats"])
-                    for r in store.state().to_dicts()}
+            return {
+                (r["warehouse_code"], r["upc"]): (r["on_hand"], r["pending"], r["ats"])
+                for r in store.state().to_dicts()
+            }
 
     w = World()
     w.store, w.inbox = store, inbox
@@ -67,21 +77,34 @@ def test_every_stored_text_column_holds_its_longest_valid_value(pg_url):
 
 def test_values_at_the_limits_fold_and_store_identically(world):
     code, text = "é" * 99 + "😀", "n" * 199 + "😀"
-    world.drop("warehouses_20261101T000000.csv", f"warehouse_code,name,type,available_date\n"
-                                                  f"{code},{text},FUTURE,9999-12-31\nOLD,Old,FUTURE,1900-01-01\n")
-    world.drop("styles_20261101T000001.csv", f"style_number,style_identifier,color_code,size_name,upc,color_name,"
-                                             f"created_by\n{code},{code},{code},{code},{code},{text},{text}\n")
-    world.drop("inventory_20261102T000000.csv", f"upc,warehouse_code,quantity\n{code},{code},1000000000\n"
-                                                f"012345678905,OLD,0\n")
-    world.drop("orders_20261103T000000.csv", f"order_id,upc,quantity,status,order_date,updated_at,warehouse_code\n"
-                                             f"{code},{code},1000000000,Pending,1900-01-01,9999-12-31T23:59:59.999999Z,"
-                                             f"{code}\n")
+    world.drop(
+        "warehouses_20261101T000000.csv",
+        f"warehouse_code,name,type,available_date\n{code},{text},FUTURE,9999-12-31\nOLD,Old,FUTURE,1900-01-01\n",
+    )
+    world.drop(
+        "styles_20261101T000001.csv",
+        f"style_number,style_identifier,color_code,size_name,upc,color_name,"
+        f"created_by\n{code},{code},{code},{code},{code},{text},{text}\n",
+    )
+    world.drop(
+        "inventory_20261102T000000.csv", f"upc,warehouse_code,quantity\n{code},{code},1000000000\n012345678905,OLD,0\n"
+    )
+    world.drop(
+        "orders_20261103T000000.csv",
+        f"order_id,upc,quantity,status,order_date,updated_at,warehouse_code\n"
+        f"{code},{code},1000000000,Pending,1900-01-01,9999-12-31T23:59:59.999999Z,"
+        f"{code}\n",
+    )
     world.replay()
     assert world.store.rejects().height == 0
     state = world.store.state().sort("warehouse_code")
     rows = {r["warehouse_code"]: r for r in state.to_dicts()}
-    assert (rows[code]["upc"], rows[code]["on_hand"], rows[code]["pending"], rows[code]["ats"]) == \
-        (code, 1_000_000_000, 1_000_000_000, 0)
+    assert (rows[code]["upc"], rows[code]["on_hand"], rows[code]["pending"], rows[code]["ats"]) == (
+        code,
+        1_000_000_000,
+        1_000_000_000,
+        0,
+    )
     assert str(rows[code]["available_date"]) == "9999-12-31" and str(rows["OLD"]["available_date"]) == "1900-01-01"
     with world.store.engine.connect() as conn:
         item = conn.execute(sa.text("SELECT color_name, created_by FROM items WHERE upc = :u"), {"u": code}).one()
@@ -90,24 +113,37 @@ def test_values_at_the_limits_fold_and_store_identically(world):
     assert line[0] == code and str(line[1]).startswith("9999-12-31 23:59:59.999999")
 
 
-FORMS = ["2026-11-18T07:00:00Z", "2026-11-17T23:00:00-08:00", "2026-11-17 23:00:00-0800", "2026-11-18T12:30+05:30",
-         "2026-11-18 07:00:00.000", "2026-11-18t07:00:00z"]
+FORMS = [
+    "2026-11-18T07:00:00Z",
+    "2026-11-17T23:00:00-08:00",
+    "2026-11-17 23:00:00-0800",
+    "2026-11-18T12:30+05:30",
+    "2026-11-18 07:00:00.000",
+    "2026-11-18t07:00:00z",
+]
 
 
 @pytest.mark.parametrize("form", FORMS)
 def test_the_same_instant_in_every_form_gives_the_same_stored_value_and_ats(world, form):
     # Ordered 2026-11-03, cancelled at the written instant: 15 days later, so nothing returns.
     world.drop("inventory_20261102T000000.csv", "upc,quantity\n012345678905,100\n")
-    world.drop("orders_20261103T000000.csv", "order_id,upc,quantity,status,order_date\n"
-                                             "A,012345678905,10,Pending,2026-11-03T07:00:00Z\n")
-    world.drop("orders_20261120T000000.csv", f"order_id,upc,quantity,status,order_date,updated_at\n"
-                                             f"A,012345678905,10,Cancelled,2026-11-03T07:00:00Z,{form}\n"
-                                             f"B,012345678912,1,Pending,2026-11-03,{form}\n")
+    world.drop(
+        "orders_20261103T000000.csv",
+        "order_id,upc,quantity,status,order_date\nA,012345678905,10,Pending,2026-11-03T07:00:00Z\n",
+    )
+    world.drop(
+        "orders_20261120T000000.csv",
+        f"order_id,upc,quantity,status,order_date,updated_at\n"
+        f"A,012345678905,10,Cancelled,2026-11-03T07:00:00Z,{form}\n"
+        f"B,012345678912,1,Pending,2026-11-03,{form}\n",
+    )
     world.replay()
     assert world.store.rejects().height == 0
     with world.store.engine.connect() as conn:
-        stored = {datetime.fromisoformat(str(v)) for v in conn.execute(sa.text("SELECT updated_at FROM order_lines"))
-                  .scalars()}
+        stored = {
+            datetime.fromisoformat(str(v))
+            for v in conn.execute(sa.text("SELECT updated_at FROM order_lines")).scalars()
+        }
     assert stored == {datetime(2026, 11, 18, 7, 0)}
     assert world.stock()[("DEFAULT", "012345678905")] == (100, 0, 90)  # 15 days: the claim is not returned
 

@@ -3,6 +3,7 @@
 `FakeApi` plays JOOR and Shopify the way an idempotent API behaves: it applies each idempotency
 key once and answers a repeated key with the stored answer. Faults are queued per request.
 """
+
 from __future__ import annotations
 
 import base64
@@ -12,8 +13,8 @@ import struct
 import threading
 import time
 from collections import Counter, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 from xml.etree import ElementTree
 
@@ -194,7 +195,10 @@ def rows(count: int, **overrides) -> list[dict]:
 
 def test_joor_request_has_auth_params_idempotency_key_and_body_shape(api, make_spec, push):
     snapshot = snapshot_frame(
-        [snapshot_row(1), snapshot_row(2, warehouse_code="FUT", warehouse_type="FUTURE", available_date=FUTURE_DATE, ats=-2)]
+        [
+            snapshot_row(1),
+            snapshot_row(2, warehouse_code="FUT", warehouse_type="FUTURE", available_date=FUTURE_DATE, ats=-2),
+        ]
     )
 
     report = push(snapshot, make_spec(), mode="overwrite", dec_pending=True)
@@ -208,9 +212,14 @@ def test_joor_request_has_auth_params_idempotency_key_and_body_shape(api, make_s
     assert first["headers"]["Content-Type"] == "application/json"
     assert len(first["key"]) == 64
     body = json.loads(first["body"])
-    assert body == {"inventory_items": {"inventory_item": [
-        {"upc": "000000000002", "warehouse": "FUT", "inventory": 0, "inventory_date": "2027-03-01"},
-        {"upc": "000000000001", "warehouse": "NYC", "inventory": 11}]}}
+    assert body == {
+        "inventory_items": {
+            "inventory_item": [
+                {"upc": "000000000002", "warehouse": "FUT", "inventory": 0, "inventory_date": "2027-03-01"},
+                {"upc": "000000000001", "warehouse": "NYC", "inventory": 11},
+            ]
+        }
+    }
 
 
 @pytest.mark.parametrize(
@@ -249,7 +258,9 @@ def test_update_push_sends_only_the_delta_and_nothing_when_unchanged(api, make_s
     third = push(snapshot_frame(changed), spec)
 
     assert sent_first == 3
-    assert [r["items"] for r in api.requests[sent_first:]] == [[{"upc": "000000000004", "warehouse": "NYC", "inventory": 2}]]
+    assert [r["items"] for r in api.requests[sent_first:]] == [
+        [{"upc": "000000000004", "warehouse": "NYC", "inventory": 2}]
+    ]
     assert (second.items_unchanged, second.batches_sent) == (6, 1)
     assert (third.items_unchanged, third.batches_sent) == (7, 0)
     acked = acknowledged_values(engine, "joor", "acme")
@@ -284,7 +295,10 @@ def test_skip_flags_keep_items_away(api, make_spec, push):
     joor_items = [i for r in api.requests if r["path"] == "/v2/bulk-inventory" for i in r["items"]]
     shopify_items = [i for r in api.requests if r["path"].endswith("graphql.json") for i in r["items"]]
     assert [i["upc"] for i in joor_items] == ["000000000003"]
-    assert [i["inventoryItemId"] for i in shopify_items] == ["gid://shopify/InventoryItem/2", "gid://shopify/InventoryItem/3"]
+    assert [i["inventoryItemId"] for i in shopify_items] == [
+        "gid://shopify/InventoryItem/2",
+        "gid://shopify/InventoryItem/3",
+    ]
     assert joor.skipped == {"skip_joor": 1, "skip_push": 1}
     assert shopify.skipped == {"skip_push": 1}
 
@@ -294,7 +308,9 @@ def test_shopify_mutation_only_for_shopify_items_in_immediate_mapped_warehouses(
         [
             snapshot_row(1, created_by="shopify", inventory_item_id="gid://shopify/InventoryItem/11", ats=-1),
             snapshot_row(2, created_by="joor", inventory_item_id="12"),
-            snapshot_row(3, created_by="shopify", inventory_item_id="13", warehouse_code="FUT", warehouse_type="FUTURE"),
+            snapshot_row(
+                3, created_by="shopify", inventory_item_id="13", warehouse_code="FUT", warehouse_type="FUTURE"
+            ),
             snapshot_row(4, created_by="shopify", inventory_item_id="14", warehouse_code="LA"),
         ],
         with_inventory_item_ids=True,
@@ -311,11 +327,17 @@ def test_shopify_mutation_only_for_shopify_items_in_immediate_mapped_warehouses(
     assert request["items"] == [
         {"inventoryItemId": "gid://shopify/InventoryItem/11", "locationId": "gid://shopify/Location/1", "quantity": 0}
     ]
-    assert report.skipped == {"no location for warehouse": 1, "not created by channel": 1, "warehouse type not pushed": 1}
+    assert report.skipped == {
+        "no location for warehouse": 1,
+        "not created by channel": 1,
+        "warehouse type not pushed": 1,
+    }
 
 
 def test_shopify_throttled_and_user_errors(api, make_spec, push, engine):
-    snapshot = snapshot_frame([snapshot_row(1, created_by="shopify", inventory_item_id="1")], with_inventory_item_ids=True)
+    snapshot = snapshot_frame(
+        [snapshot_row(1, created_by="shopify", inventory_item_id="1")], with_inventory_item_ids=True
+    )
     throttled = json.dumps({"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}]}).encode()
     refused = json.dumps({"data": {"inventorySetQuantities": {"userErrors": [{"message": "no such item"}]}}}).encode()
     api.faults.extend([("status", 200, {}, throttled), ("status", 200, {}, refused)])
@@ -360,7 +382,11 @@ def test_faults_then_rerun_acknowledge_every_row_exactly_once_or_record_it_faile
     second = push(snapshot, spec)
 
     assert not api.faults and first.requests == 14
-    assert first.stopped_early and (first.batches_acknowledged, first.batches_failed, first.batches_pending) == (4, 0, 1)
+    assert first.stopped_early and (first.batches_acknowledged, first.batches_failed, first.batches_pending) == (
+        4,
+        0,
+        1,
+    )
     assert first.batches_split == 1
     # The second run resends row 12, then plans rows 13..23 afresh: [13, 14, 15] is refused and cut
     # into [13] (refused: failed) and [14, 15] (acknowledged); the rest go through.
@@ -450,8 +476,9 @@ class JoorAccount(FakeApi):
 
     def __init__(self, catalog: list[dict]) -> None:
         super().__init__()
-        self.by_upc = {r["upc"]: (r["style_number"], r["style_identifier"], r["color_code"], r["size_name"])
-                       for r in catalog}
+        self.by_upc = {
+            r["upc"]: (r["style_number"], r["style_identifier"], r["color_code"], r["size_name"]) for r in catalog
+        }
         self.inventory: dict[tuple, int] = {}
 
     def apply(self, key, record, authorization):
@@ -461,16 +488,23 @@ class JoorAccount(FakeApi):
                 if record["query"].get("overwrite") == "1":
                     self.inventory = {}
                 for item in record["items"]:
-                    sku = self.by_upc[item["upc"]] if "upc" in item else (
-                        item["style_number"], item["style_identifier"], item["color_code"], item["size"])
+                    sku = (
+                        self.by_upc[item["upc"]]
+                        if "upc" in item
+                        else (item["style_number"], item["style_identifier"], item["color_code"], item["size"])
+                    )
                     self.inventory[(item["warehouse"], sku)] = int(item["inventory"])
         return answer
 
 
 def _held(rows_: list[dict]) -> dict:
     """What JOOR should hold: every row in scope at its ats (at least 0), the others at 0."""
-    return {(r["warehouse_code"], (r["style_number"], r["style_identifier"], r["color_code"], r["size_name"])):
-            0 if r["skip_joor"] else max(r["ats"], 0) for r in rows_}
+    return {
+        (r["warehouse_code"], (r["style_number"], r["style_identifier"], r["color_code"], r["size_name"])): 0
+        if r["skip_joor"]
+        else max(r["ats"], 0)
+        for r in rows_
+    }
 
 
 @pytest.mark.parametrize("batch_items", [100, 2])
@@ -504,7 +538,13 @@ def test_a_refused_item_is_found_by_splitting_and_the_others_still_go(api, make_
     applied = {i["upc"] for items in api.applied_items.values() for i in items}
     assert applied == {f"{n:012d}" for n in range(6)} - {"000000000004"}
     with engine.connect() as conn:
-        failed = conn.execute(sa.select(push_items.c.size_name)
-                              .join(pushes, pushes.c.idempotency_key == push_items.c.idempotency_key)
-                              .where(pushes.c.status == "failed")).scalars().all()
+        failed = (
+            conn.execute(
+                sa.select(push_items.c.size_name)
+                .join(pushes, pushes.c.idempotency_key == push_items.c.idempotency_key)
+                .where(pushes.c.status == "failed")
+            )
+            .scalars()
+            .all()
+        )
     assert failed == ["4"]

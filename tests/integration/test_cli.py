@@ -1,4 +1,5 @@
 """The operator CLI as a user runs it: a subprocess, exit codes, one-line errors, no tracebacks."""
+
 import csv
 import io
 import os
@@ -15,8 +16,13 @@ SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
 
 def cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "pipelines", *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.fixture
@@ -91,13 +97,19 @@ def test_export_writes_one_set_of_files_per_warehouse(tmp_path, inbox):
     assert (out / "stock_default_DEFAULT.csv").read_bytes() == first
 
 
-@pytest.mark.parametrize("args,message", [
-    (["replay", "/no/such/inbox", "--store", "sqlite:///{tmp}/s.db"], "inbox folder '/no/such/inbox' does not exist"),
-    (["state", "--store", "mysql://x/y"], "unsupported store 'mysql'"),
-    (["sync", "--partners", "{tmp}/missing.yaml", "--store", "sqlite:///{tmp}/s.db"], "cannot read partners file"),
-    (["sync", "--partners", "{tmp}/bad.yaml", "--store", "sqlite:///{tmp}/s.db"], "partners.a.colour: unknown key"),
-    (["replay", "{tmp}", "--partner", "nobody", "--store", "sqlite:///{tmp}/s.db"], "unknown partner 'nobody'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["replay", "/no/such/inbox", "--store", "sqlite:///{tmp}/s.db"],
+            "inbox folder '/no/such/inbox' does not exist",
+        ),
+        (["state", "--store", "mysql://x/y"], "unsupported store 'mysql'"),
+        (["sync", "--partners", "{tmp}/missing.yaml", "--store", "sqlite:///{tmp}/s.db"], "cannot read partners file"),
+        (["sync", "--partners", "{tmp}/bad.yaml", "--store", "sqlite:///{tmp}/s.db"], "partners.a.colour: unknown key"),
+        (["replay", "{tmp}", "--partner", "nobody", "--store", "sqlite:///{tmp}/s.db"], "unknown partner 'nobody'"),
+    ],
+)
 def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):
     (tmp_path / "bad.yaml").write_text("partners:\n  a: {account: x, source: d, colour: red}\n")
     result = cli(*[a.format(tmp=tmp_path) for a in args])
@@ -110,8 +122,9 @@ def test_sync_takes_only_stable_files_and_report_summarises(tmp_path):
     inbox = tmp_path / "drops"
     shutil.copytree(SAMPLE / "drops", inbox)
     partners = tmp_path / "partners.yaml"
-    partners.write_text("partners:\n  brand:\n    account: brand\n    source: drops\n    settle_s: 0.5\n"
-                        "    exports: {dir: exports}\n")
+    partners.write_text(
+        "partners:\n  brand:\n    account: brand\n    source: drops\n    settle_s: 0.5\n    exports: {dir: exports}\n"
+    )
     store = f"sqlite:///{tmp_path}/s.db"
     result = cli("sync", "--partners", str(partners), "--store", store)
     assert result.returncode == 0, result.stderr

@@ -1,6 +1,7 @@
 """The CLI under bad input and bad conditions (issue 11, cli.md v1.1): one line in our words, exit
 statuses, read-only commands that never create a store, gzip bombs, odd warehouse codes, one
 warehouse or channel that fails while the others go on."""
+
 from __future__ import annotations
 
 import gzip
@@ -19,8 +20,14 @@ CATALOG = "style_number,style_identifier,color_code,size_name,upc\nTS100,FW26,BL
 
 
 def cli(*args, env=None, cwd=None):
-    return subprocess.run([sys.executable, "-m", "pipelines", *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **(env or {})}, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
 
 
 def one_line(result) -> str:
@@ -55,8 +62,15 @@ def test_replays_started_together_on_a_fresh_sqlite_store_all_succeed(tmp_path):
         inbox.mkdir()
         (inbox / "styles_20261101T000000.csv").write_text(CATALOG)
         store = f"sqlite:///{tmp_path}/fresh{attempt}.db"
-        runs = [subprocess.Popen([sys.executable, "-m", "pipelines", "replay", str(inbox), "--store", store],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "pipelines", "replay", str(inbox), "--store", store],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
         for run in runs:
             _, err = run.communicate(timeout=600)
             assert run.returncode == 0, err
@@ -81,10 +95,16 @@ def test_a_gzip_bomb_is_rejected_once_in_little_memory(tmp_path):
     (inbox / "inventory_20261103T000000.csv").write_text("upc,quantity\n012345678905,4\n")
     store = f"sqlite:///{tmp_path}/s.db"
     # The peak RSS of the replay process (and its children), measured by a parent of its own.
-    measure = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
-    result = subprocess.run([sys.executable, "-c", measure, sys.executable, "-m", "pipelines", "replay", str(inbox),
-                             "--store", store], capture_output=True, text=True, timeout=600)
+    measure = (
+        "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", measure, sys.executable, "-m", "pipelines", "replay", str(inbox), "--store", store],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     peak_mb = int(result.stdout.split()[-1]) / 1024
     assert peak_mb < 500, f"peak RSS {peak_mb:.0f} MB"
@@ -109,10 +129,14 @@ def test_any_warehouse_code_is_exportable_and_one_account_that_cannot_export_sto
         (inbox / "warehouses_20261101T000000.csv").write_text('warehouse_code\nA B\n../x\n"x...y"\n')
         (inbox / "styles_20261101T000000.csv").write_text(CATALOG)
         (inbox / "inventory_20261102T000000.csv").write_text(
-            'upc,warehouse_code,quantity\n012345678905,A B,1\n012345678905,../x,2\n012345678905,x...y,3\n')
+            "upc,warehouse_code,quantity\n012345678905,A B,1\n012345678905,../x,2\n012345678905,x...y,3\n"
+        )
     (tmp_path / "blocked").write_text("a file where the bad account's export folder should be")
-    partners = _partners(tmp_path, "  good: {account: good, source: good, settle_s: 0, exports: {dir: out}}\n"
-                                   "  bad: {account: bad, source: bad, settle_s: 0, exports: {dir: blocked/out}}\n")
+    partners = _partners(
+        tmp_path,
+        "  good: {account: good, source: good, settle_s: 0, exports: {dir: out}}\n"
+        "  bad: {account: bad, source: bad, settle_s: 0, exports: {dir: blocked/out}}\n",
+    )
     store = f"sqlite:///{tmp_path}/s.db"
     result = cli("sync", "--partners", str(partners), "--store", store)
     assert result.returncode == 1 and "publishing step(s) failed" in result.stderr
@@ -120,7 +144,9 @@ def test_any_warehouse_code_is_exportable_and_one_account_that_cannot_export_sto
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert {"stock_good_A%20B.csv", "stock_good_%2E%2E%2Fx.csv", "stock_good_x%2E%2E%2Ey.csv"} <= set(names)
     assert (tmp_path / "out" / "stock_good_%2E%2E%2Fx.csv").read_text().count("\n") == 2
-    assert not any(p.name.startswith("stock_") for p in tmp_path.rglob("*") if p.parent != tmp_path / "out")  # nothing escaped the folder
+    assert not any(
+        p.name.startswith("stock_") for p in tmp_path.rglob("*") if p.parent != tmp_path / "out"
+    )  # nothing escaped the folder
 
 
 def test_push_exits_1_naming_each_channel_with_failed_or_unacknowledged_batches(tmp_path, httpserver: HTTPServer):
@@ -129,9 +155,12 @@ def test_push_exits_1_naming_each_channel_with_failed_or_unacknowledged_batches(
     (inbox / "styles_20261101T000000.csv").write_text(CATALOG)
     (inbox / "inventory_20261102T000000.csv").write_text("upc,quantity\n012345678905,4\n")
     httpserver.expect_request("/v2/bulk-inventory", method="POST").respond_with_data("no", status=503)
-    partners = _partners(tmp_path, "  brand:\n    account: brand\n    source: drops\n    settle_s: 0\n"
-                                   f"    channels:\n      joor: {{base_url: '{httpserver.url_for('')[:-1]}', "
-                                   "max_attempts: 1, backoff_initial_s: 0}\n")
+    partners = _partners(
+        tmp_path,
+        "  brand:\n    account: brand\n    source: drops\n    settle_s: 0\n"
+        f"    channels:\n      joor: {{base_url: '{httpserver.url_for('')[:-1]}', "
+        "max_attempts: 1, backoff_initial_s: 0}\n",
+    )
     store = f"sqlite:///{tmp_path}/s.db"
     assert cli("replay", str(inbox), "--store", store, "--partners", str(partners)).returncode == 0
     pushed = cli("push", "--partners", str(partners), "--store", store)

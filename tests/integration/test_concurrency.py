@@ -5,6 +5,7 @@ leave exactly the state and rejects of a single replay, with one ledger row per 
 checkpoint and every referenced checkpoint on disk: the account lock serialises the folds and
 the ledger must not record a file twice when both processes land it.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,14 @@ def other_store_url(store_url, request, tmp_path):
 def cli_replay(inbox: Path, url: str, data_dir: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "STOCKDROP_STORE_URL")}
     env["STOCKDROP_DATA_DIR"] = str(data_dir)  # both processes share the store's data folder
-    return subprocess.Popen([sys.executable, "-m", "pipelines", "replay", str(inbox), "--store", url],
-                            cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipelines", "replay", str(inbox), "--store", url],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_two_replays_at_once_end_as_one(store_url, other_store_url, tmp_path):

@@ -13,6 +13,7 @@ our code) and is killed at delays spread over a clean run's duration. After each
 and after a second, uninterrupted replay the state and rejects equal the clean run's and every
 file is parsed exactly once.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -46,32 +47,48 @@ WAREHOUSES = ["NYC", "LA", "SPRING"]
 def _inventory(path: Path, factor: int) -> None:
     """One row per (warehouse, SKU), quantities varying with `factor`."""
     n = len(WAREHOUSES) * SKUS
-    pl.DataFrame({
-        "upc": [f"{i % SKUS:012d}" for i in range(n)],
-        "warehouse_code": [WAREHOUSES[i // SKUS] for i in range(n)],
-        "quantity": [(i * factor) % 50 for i in range(n)],
-    }).write_csv(path)
+    pl.DataFrame(
+        {
+            "upc": [f"{i % SKUS:012d}" for i in range(n)],
+            "warehouse_code": [WAREHOUSES[i // SKUS] for i in range(n)],
+            "quantity": [(i * factor) % 50 for i in range(n)],
+        }
+    ).write_csv(path)
 
 
 def _history(inbox: Path, later: bool) -> None:
     inbox.mkdir(parents=True, exist_ok=True)
-    pl.DataFrame({"warehouse_code": WAREHOUSES, "type": ["IMMEDIATE", "IMMEDIATE", "FUTURE"],
-                  "available_date": [None, None, "2021-06-01"]}).write_csv(inbox / "warehouses_20210301T000000.csv")
-    pl.DataFrame({
-        "style_number": [f"ST{i // 20:05d}" for i in range(SKUS)], "style_identifier": ["FW21"] * SKUS,
-        "color_code": [f"{i % 4:03d}" for i in range(SKUS)], "size_name": [f"S{i % 5}" for i in range(SKUS)],
-        "upc": [f"{i:012d}" for i in range(SKUS)],
-    }).write_csv(inbox / "styles_20210301T000000.csv")
+    pl.DataFrame(
+        {
+            "warehouse_code": WAREHOUSES,
+            "type": ["IMMEDIATE", "IMMEDIATE", "FUTURE"],
+            "available_date": [None, None, "2021-06-01"],
+        }
+    ).write_csv(inbox / "warehouses_20210301T000000.csv")
+    pl.DataFrame(
+        {
+            "style_number": [f"ST{i // 20:05d}" for i in range(SKUS)],
+            "style_identifier": ["FW21"] * SKUS,
+            "color_code": [f"{i % 4:03d}" for i in range(SKUS)],
+            "size_name": [f"S{i % 5}" for i in range(SKUS)],
+            "upc": [f"{i:012d}" for i in range(SKUS)],
+        }
+    ).write_csv(inbox / "styles_20210301T000000.csv")
     _inventory(inbox / "inventory_20210302T060000.csv", 3)
     _inventory(inbox / "inventory_20210304T060000_overwrite.csv", 7)
     if later:
         _inventory(inbox / "inventory_20210303T060000.csv", 5)  # late: before the overwrite
         _inventory(inbox / "inventory_20210305T060000_decpending.csv", 11)
-        pl.DataFrame({
-            "order_id": [f"PO{i % 97}" for i in range(600)], "upc": [f"{(i * 31) % SKUS:012d}" for i in range(600)],
-            "quantity": [1 + i % 4 for i in range(600)], "status": ["Pending", "Approved", "Shipped"] * 200,
-            "order_date": ["2021-03-05"] * 600, "warehouse_code": ["NYC", "LA", "BOS"] * 200,  # BOS: rejects
-        }).write_csv(inbox / "orders_20210305T120000.csv")
+        pl.DataFrame(
+            {
+                "order_id": [f"PO{i % 97}" for i in range(600)],
+                "upc": [f"{(i * 31) % SKUS:012d}" for i in range(600)],
+                "quantity": [1 + i % 4 for i in range(600)],
+                "status": ["Pending", "Approved", "Shipped"] * 200,
+                "order_date": ["2021-03-05"] * 600,
+                "warehouse_code": ["NYC", "LA", "BOS"] * 200,  # BOS: rejects
+            }
+        ).write_csv(inbox / "orders_20210305T120000.csv")
 
 
 class Workdir:
@@ -91,8 +108,11 @@ class Workdir:
         shutil.copytree(self.template, self.dir)
 
     def replay_process(self, inbox: Path) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "tests.integration.replay_driver", str(inbox), self.url,
-                                 str(self.data)], cwd=PROJECT_DIR, stderr=subprocess.PIPE)
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.replay_driver", str(inbox), self.url, str(self.data)],
+            cwd=PROJECT_DIR,
+            stderr=subprocess.PIPE,
+        )
 
     def snapshot(self) -> dict:
         """Everything a crash could tear: the fold's tables, rejects, ledger, checkpoints.
@@ -104,16 +124,23 @@ class Workdir:
         try:
             tables = {t: conn.execute(f"SELECT * FROM {t} ORDER BY {', '.join(_KEYS[t])}").fetchall() for t in _KEYS}
             # file_id is new for each run's versions; everything else of a reject must match.
-            rejects = conn.execute('SELECT partner, file, stage, line, "column", value, reason FROM rejects '
-                                   'ORDER BY 1, 2, 3, 4, 5, 6, 7').fetchall()
+            rejects = conn.execute(
+                'SELECT partner, file, stage, line, "column", value, reason FROM rejects ORDER BY 1, 2, 3, 4, 5, 6, 7'
+            ).fetchall()
             ledger = _dicts(conn.execute("SELECT * FROM drop_files WHERE status = 'parsed'"))
             versions = conn.execute("SELECT partner, name, sha256, status FROM drop_files").fetchall()
             checkpoints = _dicts(conn.execute("SELECT * FROM checkpoints"))
         finally:
             conn.close()
         inventory = pl.DataFrame([r[1:] for r in tables["inventory"]], orient="row", schema=_INVENTORY_SCHEMA)
-        return {"state": tables, "rejects": rejects, "ledger": ledger, "versions": versions,
-                "checkpoints": checkpoints, "inventory": inventory}
+        return {
+            "state": tables,
+            "rejects": rejects,
+            "ledger": ledger,
+            "versions": versions,
+            "checkpoints": checkpoints,
+            "inventory": inventory,
+        }
 
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
@@ -122,14 +149,31 @@ def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
 
 
 _KEYS = {
-    "warehouses": ["account", "warehouse_code"], "linesheets": ["account", "linesheet_code"],
+    "warehouses": ["account", "warehouse_code"],
+    "linesheets": ["account", "linesheet_code"],
     "items": ["account", "style_number", "style_identifier", "color_code", "size_name"],
     "inventory": ["account", "warehouse_code", "style_number", "style_identifier", "color_code", "size_name"],
-    "order_lines": ["account", "order_id", "warehouse_code", "style_number", "style_identifier", "color_code",
-                    "size_name"],
+    "order_lines": [
+        "account",
+        "order_id",
+        "warehouse_code",
+        "style_number",
+        "style_identifier",
+        "color_code",
+        "size_name",
+    ],
 }
-_INVENTORY_COLUMNS = ["warehouse_code", "style_number", "style_identifier", "color_code", "size_name", "on_hand",
-                      "pending", "ats", "available_date"]
+_INVENTORY_COLUMNS = [
+    "warehouse_code",
+    "style_number",
+    "style_identifier",
+    "color_code",
+    "size_name",
+    "on_hand",
+    "pending",
+    "ats",
+    "available_date",
+]
 _INVENTORY_SCHEMA = {c: pl.Int64 if c in ("on_hand", "pending", "ats") else pl.String for c in _INVENTORY_COLUMNS}
 
 

@@ -5,6 +5,7 @@ key Dagster rejects, or a wrong `env:` name, fails here), loaded with `DagsterIn
 and a drop file partition of the project's definitions is run against it; the run and its
 events are then read back with plain SQL from the instance database and through the instance.
 """
+
 import shutil
 from pathlib import Path
 
@@ -62,10 +63,13 @@ def test_postgres_instance_config_stores_a_real_run(pg_instance, tmp_path):
     inbox.mkdir()
     shutil.copy(SAMPLE_DROPS / DROP, inbox / DROP)
     partners_file = tmp_path / "partners.yaml"
-    partners_file.write_text(f"partners:\n  brand:\n    account: brand\n    source: {inbox}\n    settle_s: 0\n"
-                             f"    exports: {{dir: {tmp_path / 'exports'}}}\n")
-    defs = build_definitions(StoreResource(url=f"sqlite:///{tmp_path / 'store.db'}"),
-                             PartnersResource(partners_file=str(partners_file)))
+    partners_file.write_text(
+        f"partners:\n  brand:\n    account: brand\n    source: {inbox}\n    settle_s: 0\n"
+        f"    exports: {{dir: {tmp_path / 'exports'}}}\n"
+    )
+    defs = build_definitions(
+        StoreResource(url=f"sqlite:///{tmp_path / 'store.db'}"), PartnersResource(partners_file=str(partners_file))
+    )
     key = file_key("brand", DROP)
     instance.add_dynamic_partitions(drop_files.name, [key])
     result = defs.resolve_job_def("apply_drop").execute_in_process(partition_key=key, instance=instance)
@@ -77,18 +81,30 @@ def test_postgres_instance_config_stores_a_real_run(pg_instance, tmp_path):
         with engine.connect() as conn:
             runs = conn.execute(sa.text("SELECT status, partition FROM runs WHERE run_id = :r"), {"r": run_id}).all()
             assert runs == [("SUCCESS", key)]
-            events = conn.execute(sa.text("SELECT dagster_event_type, asset_key, partition FROM event_logs "
-                                          "WHERE run_id = :r"), {"r": run_id}).all()
+            events = conn.execute(
+                sa.text("SELECT dagster_event_type, asset_key, partition FROM event_logs WHERE run_id = :r"),
+                {"r": run_id},
+            ).all()
             types = {e.dagster_event_type for e in events}
-            expected = (dg.DagsterEventType.RUN_START, dg.DagsterEventType.STEP_SUCCESS,  # RUN_* stored as PIPELINE_*
-                        dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.ASSET_CHECK_EVALUATION,
-                        dg.DagsterEventType.RUN_SUCCESS)
+            expected = (
+                dg.DagsterEventType.RUN_START,
+                dg.DagsterEventType.STEP_SUCCESS,  # RUN_* stored as PIPELINE_*
+                dg.DagsterEventType.ASSET_MATERIALIZATION,
+                dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+                dg.DagsterEventType.RUN_SUCCESS,
+            )
             assert {t.value for t in expected} <= types
             materialized = sorted(e.asset_key for e in events if e.dagster_event_type == "ASSET_MATERIALIZATION")
             assert materialized == ['["file_events"]', '["landed_file"]', '["parsed_rows"]']
             assert {e.partition for e in events if e.dagster_event_type == "ASSET_MATERIALIZATION"} == {key}
-            partitions = conn.execute(sa.text("SELECT partition FROM dynamic_partitions WHERE partitions_def_name = :n"),
-                                      {"n": drop_files.name}).scalars().all()
+            partitions = (
+                conn.execute(
+                    sa.text("SELECT partition FROM dynamic_partitions WHERE partitions_def_name = :n"),
+                    {"n": drop_files.name},
+                )
+                .scalars()
+                .all()
+            )
             assert partitions == [key]
             pools = conn.execute(sa.text("SELECT DISTINCT concurrency_key FROM concurrency_slots")).scalars().all()
             assert pools == [FOLD_POOL]  # the fold step took a slot of its pool, limit 1

@@ -1,4 +1,5 @@
 """Export files on a real filesystem: deterministic bytes, injection-safe cells, atomic replacement."""
+
 from __future__ import annotations
 
 import csv
@@ -36,7 +37,9 @@ def test_same_snapshot_gives_byte_identical_files(tmp_path, make_snapshot):
 
 
 def test_rewriting_unchanged_content_leaves_the_file_alone(tmp_path, make_snapshot):
-    (written,) = [f for f in write_exports(make_snapshot(), tmp_path) if f.kind == "stock" and f.warehouse_code == "NYC"]
+    (written,) = [
+        f for f in write_exports(make_snapshot(), tmp_path) if f.kind == "stock" and f.warehouse_code == "NYC"
+    ]
     before = written.path.stat().st_mtime_ns
 
     changed = write_atomically(written.path, written.path.read_bytes())
@@ -46,7 +49,7 @@ def test_rewriting_unchanged_content_leaves_the_file_alone(tmp_path, make_snapsh
 
 
 def test_files_on_disk_are_formula_safe(tmp_path, make_snapshot):
-    files = write_exports(make_snapshot(3, upc=None, style_number="=HYPERLINK(\"http://x\")", color_code="+1"), tmp_path)
+    files = write_exports(make_snapshot(3, upc=None, style_number='=HYPERLINK("http://x")', color_code="+1"), tmp_path)
 
     cells = [
         cell
@@ -54,7 +57,7 @@ def test_files_on_disk_are_formula_safe(tmp_path, make_snapshot):
         for row in list(csv.reader(io.StringIO(f.path.read_text(encoding="utf-8"), newline="")))[1:]
         for cell in row
     ]
-    assert "'=HYPERLINK(\"http://x\")" in cells and "'+1" in cells
+    assert '\'=HYPERLINK("http://x")' in cells and "'+1" in cells
     assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
 
 
@@ -86,7 +89,10 @@ def test_any_warehouse_code_is_written_under_a_safe_name_inside_the_folder(tmp_p
 
     written = write_exports(snapshot, tmp_path / "out")
 
-    assert {f.path.name for f in written if f.kind == "stock"} == {"stock_acme_%2E%2E%2Fetc.csv", "stock_acme_A%20B.csv"}
+    assert {f.path.name for f in written if f.kind == "stock"} == {
+        "stock_acme_%2E%2E%2Fetc.csv",
+        "stock_acme_A%20B.csv",
+    }
     assert all(f.path.parent == tmp_path / "out" for f in written)
 
 

@@ -4,6 +4,7 @@ Random drop histories arrive in a random order (late files, corrections, overwri
 catalog files); after every fold each warehouse is exported into one long-lived folder (patched
 whenever possible) and into a fresh folder (always written in full), on SQLite and PostgreSQL.
 """
+
 from __future__ import annotations
 
 import random
@@ -19,8 +20,10 @@ pytestmark = pytest.mark.integration
 
 
 def _export_all(inbox, folder, targets=None):
-    return {code: export_warehouse(inbox.store, inbox.paths, inbox.partner.account, code, folder, targets)
-            for _account, code in inbox.store.warehouses(inbox.partner.account)}
+    return {
+        code: export_warehouse(inbox.store, inbox.paths, inbox.partner.account, code, folder, targets)
+        for _account, code in inbox.store.warehouses(inbox.partner.account)
+    }
 
 
 def _with_stock(runs: dict) -> list:
@@ -38,8 +41,15 @@ def _stock_history(seed: int) -> list:
     c = RandomChooser(seed)
     history = base_files(c)
     for n in range(10):
-        history.append(_new_file(c, n, c.choice(["inventory", "inventory", "orders", "orders", "styles"])
-                                 if n > 5 else c.choice(["inventory", "orders"])))
+        history.append(
+            _new_file(
+                c,
+                n,
+                c.choice(["inventory", "inventory", "orders", "orders", "styles"])
+                if n > 5
+                else c.choice(["inventory", "orders"]),
+            )
+        )
     history.append(DropVersion(history[4].name, _new_file(c, 99, history[4].kind).text))
     history.append(history[6])
     return history
@@ -57,8 +67,9 @@ def test_patched_exports_equal_full_exports_after_every_fold(seed, new_inbox, tm
         assert _contents(kept) == _contents(fresh), f"after {version.name}"
         assert all(not run.patched for run in fresh.values())
         for code, run in kept.items():
-            assert [(f.kind, f.rows, f.sha256) for f in run.files] == \
-                [(f.kind, f.rows, f.sha256) for f in fresh[code].files]
+            assert [(f.kind, f.rows, f.sha256) for f in run.files] == [
+                (f.kind, f.rows, f.sha256) for f in fresh[code].files
+            ]
         patched_runs += sum(run.patched and run.rows_rendered > 0 for run in kept.values())
     if seed != 29:  # a fully random history may leave nothing to patch; the others must not
         assert patched_runs > 0, "the history should give some exports to patch"

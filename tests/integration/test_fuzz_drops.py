@@ -10,6 +10,7 @@ line endings, gzip and undecodable bytes. For every example:
 - PostgreSQL (the same adapters the CLI's assets call) ends with exactly SQLite's state and rejects;
 - a clean file dropped afterwards is applied.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -35,24 +36,64 @@ from tests.integration.store_replay import replay
 pytestmark = pytest.mark.integration
 
 KINDS = ("warehouses", "linesheets", "styles", "inventory", "orders")
-BASE_CATALOG = ("style_number,style_identifier,color_code,size_name,upc\n"
-                "TS100,FW26,BLK,S,012345678905\nTS100,FW26,BLK,M,012345678912\n")
+BASE_CATALOG = (
+    "style_number,style_identifier,color_code,size_name,upc\n"
+    "TS100,FW26,BLK,S,012345678905\nTS100,FW26,BLK,M,012345678912\n"
+)
 CLEAN = "style_number,style_identifier,color_code,size_name,warehouse_code,quantity\nTS100,FW26,BLK,S,DEFAULT,7\n"
 BREAKS = re.compile(r"\r\n|\r|\n")
 
-plausible = st.sampled_from([
-    "012345678905", "012345678912", "TS100", "FW26", "BLK", "S", "M", "DEFAULT", "NYC", "FUTURE", "IMMEDIATE",
-    "true", "no", "Pending", "approved", "Cancelled", "Shipped", "Notes", "merchant", "market", "MTO", "deny",
-    "continue", "2026-11-03", "2026-11-17T23:00:00-08:00", "2026-11-18 07:00:00Z", "2026-02-30", "2026-13-45T10:00",
-    "10", "10.0", "0", "-1", "10.5", "1e3", "1.23457E+11", "1000000000", "1000000001", "9223372036854775808", "",
-    " ", "NaN",
-])
+plausible = st.sampled_from(
+    [
+        "012345678905",
+        "012345678912",
+        "TS100",
+        "FW26",
+        "BLK",
+        "S",
+        "M",
+        "DEFAULT",
+        "NYC",
+        "FUTURE",
+        "IMMEDIATE",
+        "true",
+        "no",
+        "Pending",
+        "approved",
+        "Cancelled",
+        "Shipped",
+        "Notes",
+        "merchant",
+        "market",
+        "MTO",
+        "deny",
+        "continue",
+        "2026-11-03",
+        "2026-11-17T23:00:00-08:00",
+        "2026-11-18 07:00:00Z",
+        "2026-02-30",
+        "2026-13-45T10:00",
+        "10",
+        "10.0",
+        "0",
+        "-1",
+        "10.5",
+        "1e3",
+        "1.23457E+11",
+        "1000000000",
+        "1000000001",
+        "9223372036854775808",
+        "",
+        " ",
+        "NaN",
+    ]
+)
 adversarial = st.one_of(
     plausible,
     st.text(st.characters(codec="utf-8"), max_size=12),
     st.integers(-(2**70), 2**70).map(str),
     st.builds(lambda c, n: c * n, st.characters(codec="utf-8"), st.integers(90, 10_000)),
-    st.sampled_from(["\x00", "A\x1fB", "a\r\nb", "\"quoted\"", "x,y", "\ufeff", "\u2028", "é" * 101]),
+    st.sampled_from(["\x00", "A\x1fB", "a\r\nb", '"quoted"', "x,y", "\ufeff", "\u2028", "é" * 101]),
 )
 
 
@@ -69,6 +110,7 @@ class Drop:
 
 def csv_record(cells: list[str], ending: str) -> str:
     """One CSV record: a cell is quoted when it holds the delimiter, a quote or a line break."""
+
     def cell(c: str) -> str:
         return '"' + c.replace('"', '""') + '"' if any(ch in c for ch in ',"\r\n') else c
 
@@ -113,9 +155,13 @@ examples = st.integers(1, 4).flatmap(lambda k: st.tuples(*(drop_files(i) for i i
 
 
 def _cli_replay(inbox: Path, store: str, data: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "pipelines", "replay", str(inbox), "--store", store],
-                            capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "STOCKDROP_DATA_DIR": str(data)})
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines", "replay", str(inbox), "--store", store],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "STOCKDROP_DATA_DIR": str(data)},
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
 
@@ -130,8 +176,13 @@ def _every_line_accounted_for(store: SqlStore, drops: tuple[Drop, ...]) -> None:
         mine = rejects.filter(pl.col("file") == drop.name)
         if row.status == "rejected":
             with store.engine.connect() as conn:
-                whole = conn.execute(sa.text("SELECT reason FROM rejects WHERE file_id = :f AND stage = 'file'"),
-                                     {"f": row.file_id}).scalars().all()
+                whole = (
+                    conn.execute(
+                        sa.text("SELECT reason FROM rejects WHERE file_id = :f AND stage = 'file'"), {"f": row.file_id}
+                    )
+                    .scalars()
+                    .all()
+                )
             assert len(whole) == 1 and whole[0], drop.name
             continue
         assert row.status == "parsed" and not drop.structural, (drop.name, row.status)
@@ -145,8 +196,11 @@ def _comparable(store: SqlStore) -> tuple[list, list]:
     return store.state().drop("account").rows(), store.rejects().drop("partner").sort(pl.all()).rows()
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 @given(drops=examples)
 def test_random_adversarial_drops_are_applied_or_rejected_alike_on_both_backends(tmp_path_factory, pg_server, drops):
     root = tmp_path_factory.mktemp("fuzz")
@@ -169,8 +223,11 @@ def test_random_adversarial_drops_are_applied_or_rejected_alike_on_both_backends
         _cli_replay(inbox, sqlite_url, root / "sqlite-data")
         replay(pg, DataPaths(root / "pg-data"), inbox)
         for store in (lite, pg):
-            row = store.state().filter((pl.col("warehouse_code") == "DEFAULT") & (pl.col("style_number") == "TS100")
-                                       & (pl.col("size_name") == "S"))
+            row = store.state().filter(
+                (pl.col("warehouse_code") == "DEFAULT")
+                & (pl.col("style_number") == "TS100")
+                & (pl.col("size_name") == "S")
+            )
             assert row["on_hand"].to_list() == [7]
         assert _comparable(pg) == _comparable(lite)
     finally:

@@ -1,6 +1,7 @@
 """Versioned schema upgrades: a store made and filled at the previous version keeps its data
 through `migrate()` and works afterwards, on SQLite and PostgreSQL (where the upgrade turns
 `inventory` into a table partitioned by account and warehouse)."""
+
 from __future__ import annotations
 
 import shutil
@@ -53,7 +54,8 @@ def test_upgraded_store_folds_new_files(store_at_previous_version):
     store = SqlStore(url)
     sku = before["state"].row(0, named=True)
     (inbox / "inventory_20261201T080000.csv").write_text(
-        f"upc,warehouse_code,quantity\n{sku['upc']},{sku['warehouse_code']},{sku['on_hand'] + 7}\n")
+        f"upc,warehouse_code,quantity\n{sku['upc']},{sku['warehouse_code']},{sku['on_hand'] + 7}\n"
+    )
 
     replay(store, paths, inbox)
 
@@ -77,10 +79,12 @@ def test_postgresql_upgrade_partitions_inventory_by_warehouse(pg_url, tmp_path, 
     request.addfinalizer(store.dispose)
 
     with store.engine.connect() as conn:
-        strategy = conn.execute(sa.text(
-            "SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'inventory'::regclass")).scalar()
-        placed = conn.execute(sa.text(
-            "SELECT warehouse_code, obj_description(tableoid) FROM inventory ORDER BY warehouse_code")).all()
+        strategy = conn.execute(
+            sa.text("SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'inventory'::regclass")
+        ).scalar()
+        placed = conn.execute(
+            sa.text("SELECT warehouse_code, obj_description(tableoid) FROM inventory ORDER BY warehouse_code")
+        ).all()
     assert strategy == "l"
     assert store.state().rows() == before.rows()
     assert {w for w, _ in placed} == set(before["warehouse_code"])

@@ -1,4 +1,5 @@
 """`stockdrop push` and the channel_pushes asset against a real HTTP server, from dropped files."""
+
 import json
 import os
 import shutil
@@ -11,8 +12,9 @@ from tests.conftest import EXAMPLES
 
 
 def run(*args, env):
-    return subprocess.run([sys.executable, "-m", "pipelines", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_push_sends_each_change_once_with_the_token_from_the_environment(tmp_path, httpserver: HTTPServer):
@@ -21,8 +23,10 @@ def test_push_sends_each_change_once_with_the_token_from_the_environment(tmp_pat
     for f in (EXAMPLES / "01-keys-update-overwrite" / "drops").iterdir():
         shutil.copy(f, inbox / f.name)
     partners = tmp_path / "partners.yaml"
-    partners.write_text("partners:\n  brand:\n    account: brand\n    source: drops\n    settle_s: 0\n"
-                        f"    channels:\n      joor: {{base_url: '{httpserver.url_for('')[:-1]}', token: {{env: BRAND_JOOR}}}}\n")
+    partners.write_text(
+        "partners:\n  brand:\n    account: brand\n    source: drops\n    settle_s: 0\n"
+        f"    channels:\n      joor: {{base_url: '{httpserver.url_for('')[:-1]}', token: {{env: BRAND_JOOR}}}}\n"
+    )
     httpserver.expect_request("/v2/bulk-inventory", method="POST").respond_with_json({"ok": True})
     env = {**os.environ, "BRAND_JOOR": "tok-123"}
     store = f"sqlite:///{tmp_path}/s.db"
@@ -39,8 +43,9 @@ def test_push_sends_each_change_once_with_the_token_from_the_environment(tmp_pat
     assert pushed.returncode == 0, pushed.stderr
     assert len(httpserver.log) == requests_before  # nothing changed, nothing sent again
 
-    missing = run("push", "--partners", str(partners), "--store", store,
-                  env={k: v for k, v in env.items() if k != "BRAND_JOOR"})
+    missing = run(
+        "push", "--partners", str(partners), "--store", store, env={k: v for k, v in env.items() if k != "BRAND_JOOR"}
+    )
     assert missing.returncode != 0 and "BRAND_JOOR" in missing.stderr
 
 
@@ -48,8 +53,10 @@ def test_after_a_late_file_refolds_the_push_carries_only_the_net_change(tmp_path
     inbox = tmp_path / "drops"
     shutil.copytree(EXAMPLES / "03-late-drop" / "drops", inbox)
     partners = tmp_path / "partners.yaml"
-    partners.write_text("partners:\n  brand:\n    account: brand\n    source: drops\n    settle_s: 0\n"
-                        f"    channels:\n      joor: {{base_url: '{httpserver.url_for('')[:-1]}', token: {{env: BRAND_JOOR}}}}\n")
+    partners.write_text(
+        "partners:\n  brand:\n    account: brand\n    source: drops\n    settle_s: 0\n"
+        f"    channels:\n      joor: {{base_url: '{httpserver.url_for('')[:-1]}', token: {{env: BRAND_JOOR}}}}\n"
+    )
     httpserver.expect_request("/v2/bulk-inventory", method="POST").respond_with_json({"ok": True})
     env = {**os.environ, "BRAND_JOOR": "tok-123", "STOCKDROP_DATA_DIR": str(tmp_path / "data")}
     store = f"sqlite:///{tmp_path}/s.db"
@@ -61,5 +68,7 @@ def test_after_a_late_file_refolds_the_push_carries_only_the_net_change(tmp_path
     shutil.copy(EXAMPLES / "03-late-drop" / "late" / "inventory_20261103T080000_overwrite.csv", inbox)
     seen = len(httpserver.log)
     assert run("sync", "--partners", str(partners), "--store", store, env=env).returncode == 0
-    second = [i for req, _ in list(httpserver.log)[seen:] for i in json.loads(req.data)["inventory_items"]["inventory_item"]]
+    second = [
+        i for req, _ in list(httpserver.log)[seen:] for i in json.loads(req.data)["inventory_items"]["inventory_item"]
+    ]
     assert [(i["upc"], i["inventory"]) for i in second] == [("012345678912", 9)]

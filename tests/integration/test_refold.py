@@ -5,6 +5,7 @@ every arrival, as the `file_events` asset does. Each run of a test uses its own 
 account in one store, so a clean in-order run and several arrival orders sit side by side and
 are compared row for row (state and rejects, without the account/partner columns).
 """
+
 from __future__ import annotations
 
 import random
@@ -21,8 +22,16 @@ from pipelines.adapters.parsing import parse_file
 from pipelines.adapters.store import SqlStore
 from pipelines.domain.drop_names import parse_drop_name
 from pipelines.domain.partners import PartnerSpec
-from tests.drop_histories import (INVENTORY_COLUMNS, DropVersion, RandomChooser, _csv, arrival_order, base_files,
-                                  current_versions, random_history)
+from tests.drop_histories import (
+    INVENTORY_COLUMNS,
+    DropVersion,
+    RandomChooser,
+    _csv,
+    arrival_order,
+    base_files,
+    current_versions,
+    random_history,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -96,9 +105,13 @@ def rich_history(seed: int) -> tuple[int, list[DropVersion]]:
     while True:
         history = random_history(RandomChooser(seed), max_files=10)
         names = {v.name for v in history}
-        if (any("overwrite" in n for n in names) and any("seed" in n for n in names)
-                and any(n.startswith("orders") for n in names) and len(set(history)) < len(history)
-                and len({v.name for v in set(history)}) < len(set(history))):
+        if (
+            any("overwrite" in n for n in names)
+            and any("seed" in n for n in names)
+            and any(n.startswith("orders") for n in names)
+            and len(set(history)) < len(history)
+            and len({v.name for v in set(history)}) < len(set(history))
+        ):
             return seed, history
         seed += 1
 
@@ -122,8 +135,9 @@ def test_any_arrival_order_gives_the_in_order_state_and_rejects(first_seed, new_
 def inventory(stamp: str, label: str, rows: list[tuple[str, str, int]]) -> DropVersion:
     """An inventory file of (upc, warehouse_code, quantity) rows."""
     name = f"inventory_{stamp}{'_' + label if label else ''}.csv"
-    return DropVersion(name, _csv(INVENTORY_COLUMNS, [{"upc": u, "warehouse_code": w, "quantity": str(q)}
-                                                      for u, w, q in rows]))
+    return DropVersion(
+        name, _csv(INVENTORY_COLUMNS, [{"upc": u, "warehouse_code": w, "quantity": str(q)} for u, w, q in rows])
+    )
 
 
 UPC = ["012345678905", "012345678912", "012345678936"]

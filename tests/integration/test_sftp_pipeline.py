@@ -1,4 +1,5 @@
 """SFTP drops end to end through Dagster: `sync` and the sensor on a real sshd, exports to the outbox."""
+
 import os
 import shutil
 import subprocess
@@ -21,7 +22,8 @@ def partners_yaml(tmp_path, sshd, inbox, outbox, **extra) -> Path:
         "partners:\n  acme:\n    account: acme\n"
         f"    source: sftp://{sshd.user}@{sshd.host}:{sshd.port}{inbox}\n"
         f"    known_hosts: {sshd.known_hosts}\n    private_key: {{env: ACME_SFTP_KEY}}\n"
-        f"    settle_s: 0\n    exports: {{dir: {tmp_path / 'exports'}, outbox: {outbox}}}\n" + options)
+        f"    settle_s: 0\n    exports: {{dir: {tmp_path / 'exports'}, outbox: {outbox}}}\n" + options
+    )
     return path
 
 
@@ -33,18 +35,26 @@ def test_sync_over_sftp_lands_every_kind_and_uploads_exports(tmp_path, sshd):
     partners = partners_yaml(tmp_path, sshd, inbox, outbox)
     store = f"sqlite:///{tmp_path}/s.db"
     env = {**os.environ, "ACME_SFTP_KEY": sshd.client_key_pem}
-    run = subprocess.run([sys.executable, "-m", "pipelines", "sync", "--partners", str(partners), "--store", store],
-                         capture_output=True, text=True, env=env, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "pipelines", "sync", "--partners", str(partners), "--store", store],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert "7 new stable file(s) of 7 listed" in run.stderr
     assert sshd.client_key_pem.splitlines()[1] not in run.stderr + run.stdout
-    state = subprocess.run([sys.executable, "-m", "pipelines", "state", "--store", store], capture_output=True,
-                           text=True, env=env).stdout
+    state = subprocess.run(
+        [sys.executable, "-m", "pipelines", "state", "--store", store], capture_output=True, text=True, env=env
+    ).stdout
     expected = (EXAMPLES / "02-orders-allocation" / "expected_state.csv").read_text().replace("default,", "acme,")
     assert state == expected
     uploaded = sorted(p.name for p in outbox.iterdir())
     assert "stock_acme_DEFAULT.csv" in uploaded and not [n for n in uploaded if n.endswith(".part")]
-    assert (outbox / "stock_acme_DEFAULT.csv").read_bytes() == (tmp_path / "exports" / "stock_acme_DEFAULT.csv").read_bytes()
+    assert (outbox / "stock_acme_DEFAULT.csv").read_bytes() == (
+        tmp_path / "exports" / "stock_acme_DEFAULT.csv"
+    ).read_bytes()
 
 
 def test_sensor_and_job_over_sftp_with_move_after_processing(tmp_path, sshd, monkeypatch):
@@ -54,8 +64,9 @@ def test_sensor_and_job_over_sftp_with_move_after_processing(tmp_path, sshd, mon
     (inbox / "not_a_drop.csv").write_text("x\n")
     sshd.give_to_user(inbox)
     monkeypatch.setenv("ACME_SFTP_KEY", sshd.client_key_pem)
-    partners = PartnersResource(partners_file=str(partners_yaml(tmp_path, sshd, inbox, outbox,
-                                                                after_processing="move")))
+    partners = PartnersResource(
+        partners_file=str(partners_yaml(tmp_path, sshd, inbox, outbox, after_processing="move"))
+    )
     store = StoreResource(url=f"sqlite:///{tmp_path}/s.db")
     defs = build_definitions(store, partners)
     sensor = defs.resolve_sensor_def("drops_acme")
@@ -65,14 +76,17 @@ def test_sensor_and_job_over_sftp_with_move_after_processing(tmp_path, sshd, mon
         assert len(keys) == 5
         instance.add_dynamic_partitions("drop_files", keys)
         job = defs.resolve_job_def("apply_drop")
-        outcomes = {key: job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False).success
-                    for key in keys}
+        outcomes = {
+            key: job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False).success
+            for key in keys
+        }
         # The file rejected whole (an unrecognised name) fails its partition; the others succeed.
         assert [k for k, ok in outcomes.items() if not ok] == ["acme/not_a_drop.csv"]
     state = store.store().state()
     assert state.height == 4 and state.filter(state["warehouse_code"] == "DEFAULT")["on_hand"].to_list() == [8]
     assert sorted(p.name for p in (inbox / "processed").iterdir()) == sorted(
-        p.name for p in (EXAMPLES / "01-keys-update-overwrite" / "drops").iterdir())
+        p.name for p in (EXAMPLES / "01-keys-update-overwrite" / "drops").iterdir()
+    )
     assert [p.name for p in (inbox / "rejected").iterdir()] == ["not_a_drop.csv"]
     assert [p.name for p in inbox.iterdir() if p.is_file()] == []
 
@@ -88,20 +102,36 @@ def test_an_unreadable_file_is_reported_and_the_others_are_processed(tmp_path, s
     partners = partners_yaml(tmp_path, sshd, inbox, outbox)
     store = f"sqlite:///{tmp_path}/s.db"
     env = {**os.environ, "ACME_SFTP_KEY": sshd.client_key_pem, "STOCKDROP_DATA_DIR": str(tmp_path / "data")}
-    run = subprocess.run([sys.executable, "-m", "pipelines", "sync", "--partners", str(partners), "--store", store],
-                         capture_output=True, text=True, env=env, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "pipelines", "sync", "--partners", str(partners), "--store", store],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 1
     assert "1 of 5 file(s) failed" in run.stderr and "permission denied" in run.stderr
-    rejects = subprocess.run([sys.executable, "-m", "pipelines", "rejects", "--store", store], capture_output=True,
-                             text=True, env=env).stdout
+    rejects = subprocess.run(
+        [sys.executable, "-m", "pipelines", "rejects", "--store", store], capture_output=True, text=True, env=env
+    ).stdout
     assert "acme,inventory_20261103T080000.csv,,,,not downloaded: permission denied" in rejects
-    state = subprocess.run([sys.executable, "-m", "pipelines", "state", "--store", store], capture_output=True,
-                           text=True, env=env).stdout
+    state = subprocess.run(
+        [sys.executable, "-m", "pipelines", "state", "--store", store], capture_output=True, text=True, env=env
+    ).stdout
     assert "acme,DEFAULT,012345678905,TS100,FW26,BLK,Small,6,0,6," in state
 
     locked.chmod(0o644)  # fixed on the server: the next sync lands it and the reject is gone
-    rerun = subprocess.run([sys.executable, "-m", "pipelines", "sync", "--partners", str(partners), "--store", store],
-                           capture_output=True, text=True, env=env, timeout=300)
+    rerun = subprocess.run(
+        [sys.executable, "-m", "pipelines", "sync", "--partners", str(partners), "--store", store],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert rerun.returncode == 0, rerun.stderr
-    assert "not downloaded" not in subprocess.run([sys.executable, "-m", "pipelines", "rejects", "--store", store],
-                                                  capture_output=True, text=True, env=env).stdout
+    assert (
+        "not downloaded"
+        not in subprocess.run(
+            [sys.executable, "-m", "pipelines", "rejects", "--store", store], capture_output=True, text=True, env=env
+        ).stdout
+    )

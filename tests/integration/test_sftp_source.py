@@ -1,4 +1,5 @@
 """SftpDropSource against a real OpenSSH sshd: listing, landing, retries, host keys, credentials, outbox."""
+
 from __future__ import annotations
 
 import gzip
@@ -83,7 +84,10 @@ def files_under(folder: Path) -> list[str]:
 
 def host_key_fingerprint(sshd) -> str:
     out = subprocess.run(
-        ["ssh-keygen", "-l", "-f", str(sshd.workdir / "ssh_host_ed25519_key.pub")], capture_output=True, text=True, check=True
+        ["ssh-keygen", "-l", "-f", str(sshd.workdir / "ssh_host_ed25519_key.pub")],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return out.split()[1]  # "256 SHA256:... comment (ED25519)"
 
@@ -94,8 +98,12 @@ def watcher_sftp(sshd) -> paramiko.SFTPClient:
     client.load_host_keys(str(sshd.known_hosts))
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     client.connect(
-        sshd.host, port=sshd.port, username=sshd.user, key_filename=str(sshd.client_key_file),
-        look_for_keys=False, allow_agent=False,
+        sshd.host,
+        port=sshd.port,
+        username=sshd.user,
+        key_filename=str(sshd.client_key_file),
+        look_for_keys=False,
+        allow_agent=False,
     )
     return client.open_sftp()
 
@@ -142,9 +150,12 @@ def test_private_key_in_pem_format_and_password_both_log_in(sshd, inbox, make_so
     by_key_file = make_source(inbox, private_key=None, private_key_file=sshd.client_key_file).list_files()
     by_password = make_source(inbox, private_key=None, password=sshd.password).list_files()
 
-    assert [f.name for f in by_rsa_pem] == [f.name for f in by_key_file] == [f.name for f in by_password] == [
-        "styles_20261101T120000.csv"
-    ]
+    assert (
+        [f.name for f in by_rsa_pem]
+        == [f.name for f in by_key_file]
+        == [f.name for f in by_password]
+        == ["styles_20261101T120000.csv"]
+    )
 
 
 def test_ready_marker_holds_a_file_back_until_the_marker_exists(inbox, make_source):
@@ -174,9 +185,10 @@ def test_a_file_still_growing_between_two_listings_is_not_stable(inbox, make_sou
 
     assert stable == ["styles_20261101T120000.csv"]
     assert sightings["inventory_20261102T080000.csv"].since == settle_s
-    assert dict((n, s) for n, s, _ in second)["inventory_20261102T080000.csv"] > dict((n, s) for n, s, _ in first)[
-        "inventory_20261102T080000.csv"
-    ]
+    assert (
+        dict((n, s) for n, s, _ in second)["inventory_20261102T080000.csv"]
+        > dict((n, s) for n, s, _ in first)["inventory_20261102T080000.csv"]
+    )
 
 
 # Failures while reading
@@ -368,14 +380,18 @@ def test_an_unknown_host_is_refused_naming_the_offered_key(sshd, tmp_path, inbox
 
 def test_known_hosts_is_required(sshd, inbox):
     with pytest.raises(DropSourceError, match="known_hosts is required"):
-        SftpDropSource(host=sshd.host, port=sshd.port, username=sshd.user, path=str(inbox), known_hosts=None, password="x")
+        SftpDropSource(
+            host=sshd.host, port=sshd.port, username=sshd.user, path=str(inbox), known_hosts=None, password="x"
+        )
 
 
 def test_a_key_the_server_does_not_know_is_refused(sshd, tmp_path, inbox, make_source):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "stranger")], check=True)
     stranger = (tmp_path / "stranger").read_text()
 
-    with pytest.raises(DropSourceError, match=rf"authentication failed for {sshd.user}@127\.0\.0\.1:{sshd.port}") as raised:
+    with pytest.raises(
+        DropSourceError, match=rf"authentication failed for {sshd.user}@127\.0\.0\.1:{sshd.port}"
+    ) as raised:
         make_source(inbox, private_key=stranger).list_files()
 
     assert stranger.splitlines()[1] not in str(raised.value)
@@ -395,7 +411,9 @@ def test_a_wrong_password_is_refused_without_echoing_it(sshd, inbox, make_source
 
 def test_a_private_key_that_is_not_a_key_is_a_clear_error(inbox, make_source):
     with pytest.raises(DropSourceError, match="not an unencrypted ed25519, ECDSA or RSA key"):
-        make_source(inbox, private_key="-----BEGIN OPENSSH PRIVATE KEY-----\nbm90IGEga2V5\n-----END OPENSSH PRIVATE KEY-----\n").list_files()
+        make_source(
+            inbox, private_key="-----BEGIN OPENSSH PRIVATE KEY-----\nbm90IGEga2V5\n-----END OPENSSH PRIVATE KEY-----\n"
+        ).list_files()
 
 
 # After processing and the outbox
@@ -499,7 +517,11 @@ def test_from_spec_reads_the_url_and_resolves_secrets_through_the_caller(sshd, t
     )
     with SftpDropSource.from_spec(spec, resolve) as source:
         assert (source.host, source.port, source.username, source.path, source.outbox) == (
-            sshd.host, sshd.port, sshd.user, str(inbox), str(outbox)
+            sshd.host,
+            sshd.port,
+            sshd.user,
+            str(inbox),
+            str(outbox),
         )
         assert [f.name for f in source.list_files()] == ["inventory_20261102T080000.csv"]
         source.after_processing("inventory_20261102T080000.csv", rejected=False)

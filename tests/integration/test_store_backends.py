@@ -1,5 +1,6 @@
 """The contract examples on both store backends: the same files give the expected state on SQLite and
 PostgreSQL, and the two backends agree row for row (state and rejects)."""
+
 from __future__ import annotations
 
 import shutil

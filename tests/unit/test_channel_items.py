@@ -1,4 +1,5 @@
 """Channel item selection, deltas, batching and idempotency keys (pure domain)."""
+
 from __future__ import annotations
 
 import json
@@ -135,7 +136,9 @@ def test_a_value_rejected_before_is_not_offered_again_until_it_changes(make_snap
     )
 
     again = select_items(snap, "joor", "auto", NONE_ACKED, rejected=rejected)
-    changed = select_items(make_snapshot(snapshot_row(1, ats=1), snapshot_row(2)), "joor", "auto", NONE_ACKED, rejected=rejected)
+    changed = select_items(
+        make_snapshot(snapshot_row(1, ats=1), snapshot_row(2)), "joor", "auto", NONE_ACKED, rejected=rejected
+    )
 
     assert [i.sku for i in again.items] == [first[1].sku]
     assert again.skipped == {PREVIOUSLY_REJECTED: 1}
@@ -185,7 +188,9 @@ def test_an_item_larger_than_the_byte_limit_goes_alone(make_snapshot):
 def test_keys_name_transitions_so_a_value_returning_gets_a_new_key(make_snapshot):
     def keys(snapshot, acked):
         items = select_items(snapshot, "joor", "auto", acked).items
-        return items, [b.idempotency_key for b in plan_batches(items, "joor", "acme", "update", False, 10, 10**6, _json_bytes)]
+        return items, [
+            b.idempotency_key for b in plan_batches(items, "joor", "acme", "update", False, 10, 10**6, _json_bytes)
+        ]
 
     five = make_snapshot(snapshot_row(1, ats=5))
     items_5, (k1,) = keys(five, NONE_ACKED)
@@ -202,7 +207,12 @@ def test_keys_differ_by_channel_account_and_mode(make_snapshot):
 
     keys = {
         plan_batches(items, ch, acct, mode, False, 10, 10**6, _json_bytes)[0].idempotency_key
-        for ch, acct, mode in [("joor", "a", "update"), ("shopify", "a", "update"), ("joor", "b", "update"), ("joor", "a", "overwrite")]
+        for ch, acct, mode in [
+            ("joor", "a", "update"),
+            ("shopify", "a", "update"),
+            ("joor", "b", "update"),
+            ("joor", "a", "overwrite"),
+        ]
     }
 
     assert len(keys) == 4
@@ -214,14 +224,18 @@ row_numbers = st.lists(st.integers(0, 400), min_size=0, max_size=60, unique=True
 @settings(max_examples=60, deadline=None)
 @given(numbers=row_numbers, max_items=st.integers(1, 12), max_bytes=st.integers(1, 2000), data=st.data())
 def test_batches_partition_the_items_exactly(numbers, max_items, max_bytes, data):
-    warehouses = data.draw(st.lists(st.sampled_from(["NYC", "LA", "FUT"]), min_size=len(numbers), max_size=len(numbers)))
+    warehouses = data.draw(
+        st.lists(st.sampled_from(["NYC", "LA", "FUT"]), min_size=len(numbers), max_size=len(numbers))
+    )
     rows = [snapshot_row(n, warehouse_code=w, ats=n % 7 - 2) for n, w in zip(numbers, warehouses)]
     items = select_items(snapshot_frame(rows), "joor", "auto", NONE_ACKED).items
 
     batches = plan_batches(items, "joor", "acme", "update", False, max_items, max_bytes, _json_bytes)
 
     sent = [i for b in batches for i in b.items]
-    assert sorted(sent, key=lambda i: (i.warehouse_code, i.sku)) == sorted(items, key=lambda i: (i.warehouse_code, i.sku))
+    assert sorted(sent, key=lambda i: (i.warehouse_code, i.sku)) == sorted(
+        items, key=lambda i: (i.warehouse_code, i.sku)
+    )
     assert len(sent) == len(set(sent))
     assert all(len(b.items) <= max_items for b in batches)
     assert all(b.bytes <= max_bytes or len(b.items) == 1 for b in batches)

@@ -1,4 +1,5 @@
 """Patching export files with the changed rows' lines gives the bytes a full render would."""
+
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -26,10 +27,18 @@ def _patched(before: list[dict], after: list[dict], changed: set[int], **setting
 
 
 # Each SKU: absent, or present with some ats / flags / upc; the second state changes some of them.
-sku_state = st.one_of(st.none(), st.fixed_dictionaries({
-    "ats": st.integers(-3, 40), "skip_push": st.booleans(), "skip_joor": st.booleans(),
-    "no_upc": st.booleans(), "future": st.booleans(),
-}))
+sku_state = st.one_of(
+    st.none(),
+    st.fixed_dictionaries(
+        {
+            "ats": st.integers(-3, 40),
+            "skip_push": st.booleans(),
+            "skip_joor": st.booleans(),
+            "no_upc": st.booleans(),
+            "future": st.booleans(),
+        }
+    ),
+)
 
 
 def _rows(states: list) -> list[dict]:
@@ -37,18 +46,32 @@ def _rows(states: list) -> list[dict]:
     for n, state in enumerate(states):
         if state is None:
             continue
-        rows.append(snapshot_row(n, ats=state["ats"], on_hand=max(state["ats"], 0), skip_push=state["skip_push"],
-                                 skip_joor=state["skip_joor"], upc=None if state["no_upc"] else f"{n:012d}",
-                                 warehouse_type="FUTURE" if state["future"] else "IMMEDIATE",
-                                 available_date=FUTURE_DATE if state["future"] else None))
+        rows.append(
+            snapshot_row(
+                n,
+                ats=state["ats"],
+                on_hand=max(state["ats"], 0),
+                skip_push=state["skip_push"],
+                skip_joor=state["skip_joor"],
+                upc=None if state["no_upc"] else f"{n:012d}",
+                warehouse_type="FUTURE" if state["future"] else "IMMEDIATE",
+                available_date=FUTURE_DATE if state["future"] else None,
+            )
+        )
     return rows
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(sku_state, min_size=1, max_size=30).flatmap(
-    lambda before: st.tuples(st.just(before), st.lists(sku_state, min_size=len(before), max_size=len(before)),
-                             st.lists(st.booleans(), min_size=len(before), max_size=len(before)))),
-       st.sampled_from([{}, {"item_identifier": "style", "joor_delimiter": "|"}]))
+@given(
+    st.lists(sku_state, min_size=1, max_size=30).flatmap(
+        lambda before: st.tuples(
+            st.just(before),
+            st.lists(sku_state, min_size=len(before), max_size=len(before)),
+            st.lists(st.booleans(), min_size=len(before), max_size=len(before)),
+        )
+    ),
+    st.sampled_from([{}, {"item_identifier": "style", "joor_delimiter": "|"}]),
+)
 def test_a_patch_gives_the_bytes_of_a_full_render(case, export_settings):
     before_states, new_states, is_changed = case
     # Only the SKUs marked changed take their new state; the others stay as they were.

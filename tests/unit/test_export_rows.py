@@ -1,4 +1,5 @@
 """Export file rows and bytes (pure domain): columns, keys, clamping, injection safety, determinism."""
+
 from __future__ import annotations
 
 import csv
@@ -83,7 +84,10 @@ def test_rows_are_sorted_by_style_keys_whatever_the_snapshot_order(make_snapshot
     "identifier, header",
     [
         ("upc", ["upc", "warehouse", "inventory", "inventory_date"]),
-        ("style", ["style_number", "style_identifier", "color_code", "size", "warehouse", "inventory", "inventory_date"]),
+        (
+            "style",
+            ["style_number", "style_identifier", "color_code", "size", "warehouse", "inventory", "inventory_date"],
+        ),
         ("ids", ["style_id", "style_color_id", "size_code", "warehouse", "inventory", "inventory_date"]),
     ],
 )

@@ -12,6 +12,7 @@ real drop reader into the typed rows the fold receives. The properties:
   versions again gives the same state; a correction changes exactly the hashes from its place on;
 - the state depends on the files' own times only, never on the wall clock.
 """
+
 from __future__ import annotations
 
 import random
@@ -29,12 +30,23 @@ from pipelines.domain.allocation import ALLOCATING, LINE_KEY, PENDING
 from pipelines.domain.drop_names import parse_drop_name
 from pipelines.domain.fold import FileToApply, FoldState, apply_file, initial_state, prefix_hashes
 from pipelines.domain.partners import CsvDialect
-from tests.drop_histories import (PREBOOK_AFTER_HISTORY, DrawChooser, DropVersion, arrival_order,
-                                  current_versions, random_history)
+from tests.drop_histories import (
+    PREBOOK_AFTER_HISTORY,
+    DrawChooser,
+    DropVersion,
+    arrival_order,
+    current_versions,
+    random_history,
+)
 
 PARTNER = "local"
-SORT_KEYS = {"warehouses": ["warehouse_code"], "linesheets": ["linesheet_code"], "items": ["item_key"],
-             "inventory": ["warehouse_code", "item_key"], "order_lines": LINE_KEY}
+SORT_KEYS = {
+    "warehouses": ["warehouse_code"],
+    "linesheets": ["linesheet_code"],
+    "items": ["item_key"],
+    "inventory": ["warehouse_code", "item_key"],
+    "order_lines": LINE_KEY,
+}
 PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 _PARSE_DIR = Path(tempfile.mkdtemp(prefix="stockdrop-fold-props-"))
 
@@ -51,10 +63,17 @@ def to_apply(v: DropVersion, overwrite_scope: str, inventory_policy: str) -> Fil
     """The FileToApply the ledger would give this version under a partner with these defaults."""
     drop = parse_drop_name(v.name)
     return FileToApply(
-        file_id=v.sha256[:32], partner=PARTNER, name=v.name, sha256=v.sha256, kind=drop.kind,
-        as_of=drop.as_of.replace(tzinfo=None), rows=_typed_rows(drop.kind, v.text),
-        mode=drop.mode_token or "update", dec_pending=bool(drop.dec_pending_token),
-        overwrite_scope=overwrite_scope, inventory_policy=inventory_policy,
+        file_id=v.sha256[:32],
+        partner=PARTNER,
+        name=v.name,
+        sha256=v.sha256,
+        kind=drop.kind,
+        as_of=drop.as_of.replace(tzinfo=None),
+        rows=_typed_rows(drop.kind, v.text),
+        mode=drop.mode_token or "update",
+        dec_pending=bool(drop.dec_pending_token),
+        overwrite_scope=overwrite_scope,
+        inventory_policy=inventory_policy,
     )
 
 
@@ -110,7 +129,11 @@ def canonical_rejects(rejects: dict[str, pl.DataFrame], names: set[str]) -> dict
 def histories(draw):
     """(history, overwrite_scope, inventory_policy): a history under one partner's defaults."""
     history = random_history(DrawChooser(draw(st.data())))
-    return history, draw(st.sampled_from(["account", "warehouses_in_file"])), draw(st.sampled_from(["continue", "deny"]))
+    return (
+        history,
+        draw(st.sampled_from(["account", "warehouses_in_file"])),
+        draw(st.sampled_from(["continue", "deny"])),
+    )
 
 
 @PROPERTY_SETTINGS
@@ -151,8 +174,8 @@ def test_a_redrop_is_a_no_op_and_a_correction_refolds_from_its_place(case, rng: 
     position = files.index(target)
     fixed = to_apply(DropVersion(target.name, current[target.name].text + "\n"), scope, policy)
     corrected_hashes = prefix_hashes([fixed if f is target else f for f in files])
-    assert corrected_hashes[:position + 1] == hashes[:position + 1]
-    assert all(a != b for a, b in zip(corrected_hashes[position + 1:], hashes[position + 1:]))
+    assert corrected_hashes[: position + 1] == hashes[: position + 1]
+    assert all(a != b for a, b in zip(corrected_hashes[position + 1 :], hashes[position + 1 :]))
     assert folder.fold([fixed if f is target else f for f in files])[1] == position
 
 
@@ -171,9 +194,15 @@ def test_state_depends_on_the_files_times_never_on_the_wall_clock(case):
     _assert_pending_matches_claims(state)
 
     # The daily release is history too: recorded at a time, it releases exactly what is due then.
-    release = FileToApply(file_id="r", partner="(daily release)", name="release_20211201T000000:default",
-                          sha256="0" * 64, kind="release", as_of=datetime.fromisoformat(PREBOOK_AFTER_HISTORY),
-                          rows=pl.DataFrame())
+    release = FileToApply(
+        file_id="r",
+        partner="(daily release)",
+        name="release_20211201T000000:default",
+        sha256="0" * 64,
+        kind="release",
+        as_of=datetime.fromisoformat(PREBOOK_AFTER_HISTORY),
+        rows=pl.DataFrame(),
+    )
     released, _ = clean_fold(files + [release])
     assert released.order_lines.filter(pl.col("claim_due"))["claim_due"].len() == 0
     _assert_pending_matches_claims(released)
@@ -181,8 +210,11 @@ def test_state_depends_on_the_files_times_never_on_the_wall_clock(case):
 
 def _assert_pending_matches_claims(state: FoldState) -> None:
     """`pending` of each (warehouse, SKU) is what its Pending/Approved lines have claimed."""
-    claims = (state.order_lines.filter(pl.col("status").is_in(list(PENDING)))
-              .group_by("warehouse_code", "item_key").agg(pl.col("claimed").sum()))
+    claims = (
+        state.order_lines.filter(pl.col("status").is_in(list(PENDING)))
+        .group_by("warehouse_code", "item_key")
+        .agg(pl.col("claimed").sum())
+    )
     joined = state.inventory.join(claims, on=["warehouse_code", "item_key"], how="full", coalesce=True)
     mismatched = joined.filter(pl.col("pending").fill_null(0) != pl.col("claimed").fill_null(0))
     assert mismatched.height == 0, mismatched

@@ -1,4 +1,5 @@
 """Merge modes (update, overwrite, seed), overwrite scope, dec_pending and duplicates."""
+
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,56 +12,94 @@ ITEMS = ["a", "b", "c", "d"]
 
 
 def test_update_changes_only_listed_rows_and_overwrite_zeroes_the_rest_of_the_account(fold):
-    s = fold([
-        ("inventory_20261102T000000.csv", "upc,warehouse_code,quantity\n012345678905,,10\n012345678912,NYC,5\n"),
-        ("inventory_20261103T000000.csv", "upc,quantity\n012345678929,7\n"),
-    ])
-    assert stock(s) == {("DEFAULT", "012345678905"): (10, 0, 10), ("NYC", "012345678912"): (5, 0, 5),
-                        ("DEFAULT", "012345678929"): (7, 0, 7)}
+    s = fold(
+        [
+            ("inventory_20261102T000000.csv", "upc,warehouse_code,quantity\n012345678905,,10\n012345678912,NYC,5\n"),
+            ("inventory_20261103T000000.csv", "upc,quantity\n012345678929,7\n"),
+        ]
+    )
+    assert stock(s) == {
+        ("DEFAULT", "012345678905"): (10, 0, 10),
+        ("NYC", "012345678912"): (5, 0, 5),
+        ("DEFAULT", "012345678929"): (7, 0, 7),
+    }
     s = fold([("inventory_20261104T000000_overwrite.csv", "upc,quantity\n012345678905,8\n")], state=s, base=False)
-    assert stock(s) == {("DEFAULT", "012345678905"): (8, 0, 8), ("NYC", "012345678912"): (0, 0, 0),
-                        ("DEFAULT", "012345678929"): (0, 0, 0)}
+    assert stock(s) == {
+        ("DEFAULT", "012345678905"): (8, 0, 8),
+        ("NYC", "012345678912"): (0, 0, 0),
+        ("DEFAULT", "012345678929"): (0, 0, 0),
+    }
 
 
 def test_overwrite_scope_warehouses_in_file(fold):
-    s = fold([("inventory_20261102T000000.csv", "upc,warehouse_code,quantity\n012345678905,,10\n012345678912,NYC,5\n"
-                                                "012345678929,NYC,6\n"),
-              ("inventory_20261103T000000_overwrite.csv", "upc,warehouse_code,quantity\n012345678912,NYC,1\n")],
-             overwrite_scope="warehouses_in_file")
-    assert stock(s) == {("DEFAULT", "012345678905"): (10, 0, 10), ("NYC", "012345678912"): (1, 0, 1),
-                        ("NYC", "012345678929"): (0, 0, 0)}
+    s = fold(
+        [
+            (
+                "inventory_20261102T000000.csv",
+                "upc,warehouse_code,quantity\n012345678905,,10\n012345678912,NYC,5\n012345678929,NYC,6\n",
+            ),
+            ("inventory_20261103T000000_overwrite.csv", "upc,warehouse_code,quantity\n012345678912,NYC,1\n"),
+        ],
+        overwrite_scope="warehouses_in_file",
+    )
+    assert stock(s) == {
+        ("DEFAULT", "012345678905"): (10, 0, 10),
+        ("NYC", "012345678912"): (1, 0, 1),
+        ("NYC", "012345678929"): (0, 0, 0),
+    }
 
 
 def test_seed_keeps_the_first_source_and_an_overwrite_zero_counts_as_set(fold):
-    s = fold([
-        ("inventory_20261102T000000_seed.csv", "upc,quantity\n012345678905,10\n"),
-        ("inventory_20261103T000000_overwrite.csv", "upc,quantity\n012345678912,3\n"),
-        ("inventory_20261104T000000_seed.csv", "upc,quantity\n012345678905,99\n012345678912,99\n012345678929,7\n"),
-    ])
-    assert stock(s) == {("DEFAULT", "012345678905"): (0, 0, 0), ("DEFAULT", "012345678912"): (3, 0, 3),
-                        ("DEFAULT", "012345678929"): (7, 0, 7)}
+    s = fold(
+        [
+            ("inventory_20261102T000000_seed.csv", "upc,quantity\n012345678905,10\n"),
+            ("inventory_20261103T000000_overwrite.csv", "upc,quantity\n012345678912,3\n"),
+            ("inventory_20261104T000000_seed.csv", "upc,quantity\n012345678905,99\n012345678912,99\n012345678929,7\n"),
+        ]
+    )
+    assert stock(s) == {
+        ("DEFAULT", "012345678905"): (0, 0, 0),
+        ("DEFAULT", "012345678912"): (3, 0, 3),
+        ("DEFAULT", "012345678929"): (7, 0, 7),
+    }
 
 
 def test_dec_pending_subtracts_pending_only_when_on(fold):
     orders = "order_id,upc,quantity,status,order_date\nA1,012345678905,3,Pending,2026-11-02\n"
-    s = fold([("inventory_20261102T000000.csv", "upc,quantity\n012345678905,10\n"),
-              ("orders_20261102T100000.csv", orders),
-              ("inventory_20261103T000000.csv", "upc,quantity\n012345678905,20\n")])
+    s = fold(
+        [
+            ("inventory_20261102T000000.csv", "upc,quantity\n012345678905,10\n"),
+            ("orders_20261102T100000.csv", orders),
+            ("inventory_20261103T000000.csv", "upc,quantity\n012345678905,20\n"),
+        ]
+    )
     assert stock(s)[("DEFAULT", "012345678905")] == (20, 3, 20)
     s = fold([("inventory_20261104T000000_decpending.csv", "upc,quantity\n012345678905,20\n")], state=s, base=False)
     assert stock(s)[("DEFAULT", "012345678905")] == (20, 3, 17)
-    s = fold([("inventory_20261105T000000.csv", "upc,quantity\n012345678905,20\n")], state=s, base=False,
-             dec_pending=True)
+    s = fold(
+        [("inventory_20261105T000000.csv", "upc,quantity\n012345678905,20\n")], state=s, base=False, dec_pending=True
+    )
     assert stock(s)[("DEFAULT", "012345678905")] == (20, 3, 17)
-    s = fold([("inventory_20261106T000000_nodecpending.csv", "upc,quantity\n012345678905,20\n")], state=s,
-             base=False, dec_pending=True)
+    s = fold(
+        [("inventory_20261106T000000_nodecpending.csv", "upc,quantity\n012345678905,20\n")],
+        state=s,
+        base=False,
+        dec_pending=True,
+    )
     assert stock(s)[("DEFAULT", "012345678905")] == (20, 3, 20)
 
 
 def test_identical_duplicates_count_once_and_conflicting_ones_are_all_rejected(fold):
     collect = []
-    s = fold([("inventory_20261102T000000.csv", "upc,quantity\n012345678905,4\n012345678905,4\n"
-                                                "012345678912,1\n012345678912,2\n")], collect=collect)
+    s = fold(
+        [
+            (
+                "inventory_20261102T000000.csv",
+                "upc,quantity\n012345678905,4\n012345678905,4\n012345678912,1\n012345678912,2\n",
+            )
+        ],
+        collect=collect,
+    )
     assert stock(s) == {("DEFAULT", "012345678905"): (4, 0, 4)}
     applied = collect[-1][2]
     assert sorted(applied.rejects["line"].to_list()) == [4, 5]
@@ -68,25 +107,43 @@ def test_identical_duplicates_count_once_and_conflicting_ones_are_all_rejected(f
 
 
 def _state(rows):
-    schema = {"warehouse_code": pl.String, "item_key": pl.String, "on_hand": pl.Int64, "pending": pl.Int64,
-              "ats": pl.Int64}
+    schema = {
+        "warehouse_code": pl.String,
+        "item_key": pl.String,
+        "on_hand": pl.Int64,
+        "pending": pl.Int64,
+        "ats": pl.Int64,
+    }
     frame = pl.DataFrame(rows, schema=schema, orient="row")
-    return frame.with_columns(pl.lit(None, pl.Date).alias("available_date"), pl.lit(True).alias("is_set")).select(
-        list(INVENTORY_SCHEMA)).cast(INVENTORY_SCHEMA)
+    return (
+        frame.with_columns(pl.lit(None, pl.Date).alias("available_date"), pl.lit(True).alias("is_set"))
+        .select(list(INVENTORY_SCHEMA))
+        .cast(INVENTORY_SCHEMA)
+    )
 
 
 def _file(rows):
     schema = {"warehouse_code": pl.String, "item_key": pl.String, "quantity": pl.Int64}
-    return pl.DataFrame(rows, schema=schema, orient="row").with_row_index(
-        "line", offset=2).with_columns(pl.col("line").cast(pl.Int64), pl.lit(None, pl.Date).alias("available_date"))
+    return (
+        pl.DataFrame(rows, schema=schema, orient="row")
+        .with_row_index("line", offset=2)
+        .with_columns(pl.col("line").cast(pl.Int64), pl.lit(None, pl.Date).alias("available_date"))
+    )
 
 
 keys = st.tuples(st.sampled_from(WH), st.sampled_from(ITEMS))
 states = st.dictionaries(keys, st.tuples(st.integers(0, 50), st.integers(0, 10)), max_size=8).map(
-    lambda d: _state([(w, i, q, p, q - p) for (w, i), (q, p) in d.items()]))
-files = st.dictionaries(keys, st.integers(0, 50), max_size=8).map(lambda d: _file([(w, i, q) for (w, i), q in d.items()]))
-options = st.builds(MergeOptions, st.sampled_from(["update", "overwrite", "seed"]), st.booleans(),
-                    st.sampled_from(["account", "warehouses_in_file"]))
+    lambda d: _state([(w, i, q, p, q - p) for (w, i), (q, p) in d.items()])
+)
+files = st.dictionaries(keys, st.integers(0, 50), max_size=8).map(
+    lambda d: _file([(w, i, q) for (w, i), q in d.items()])
+)
+options = st.builds(
+    MergeOptions,
+    st.sampled_from(["update", "overwrite", "seed"]),
+    st.booleans(),
+    st.sampled_from(["account", "warehouses_in_file"]),
+)
 
 
 @settings(max_examples=150, deadline=None)

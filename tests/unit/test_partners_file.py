@@ -1,4 +1,5 @@
 """The partners file: every key, defaults, unknown keys and the poll-interval floor."""
+
 import pytest
 
 from pipelines.adapters.partners_file import PartnersFileError, load_partners
@@ -12,7 +13,10 @@ def write(tmp_path, text):
 
 
 def test_full_partner_is_parsed_with_env_references_and_relative_paths(tmp_path):
-    specs = load_partners(write(tmp_path, """
+    specs = load_partners(
+        write(
+            tmp_path,
+            """
 partners:
   acme:
     account: acme
@@ -32,11 +36,16 @@ partners:
   local:
     account: brand2
     source: inbox
-"""))
+""",
+        )
+    )
     acme = specs["acme"]
     assert acme.is_sftp and acme.private_key == EnvRef("ACME_SFTP_KEY")
     assert (acme.inventory.mode, acme.inventory.dec_pending, acme.inventory.overwrite_scope) == (
-        "overwrite", True, "warehouses_in_file")
+        "overwrite",
+        True,
+        "warehouses_in_file",
+    )
     assert acme.csv.delimiter == ";" and acme.exports.dir == str(tmp_path / "out")
     assert [c.name for c in acme.channels] == ["joor", "shopify"]
     assert acme.channels[0].token == EnvRef("ACME_JOOR_TOKEN") and acme.channels[0].batch_items == 500
@@ -44,7 +53,11 @@ partners:
     local = specs["local"]
     assert local.source == str(tmp_path / "inbox")
     assert (local.settle_s, local.item_identifier, local.inventory_policy, local.poll_interval_s) == (
-        30, "auto", "continue", MIN_POLL_INTERVAL_S)
+        30,
+        "auto",
+        "continue",
+        MIN_POLL_INTERVAL_S,
+    )
 
 
 def test_unknown_key_is_an_error_naming_it(tmp_path):

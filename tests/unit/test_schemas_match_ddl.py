@@ -1,4 +1,5 @@
 """Each file model's columns match the store's DDL where the file kind is stored as a table."""
+
 import re
 
 import schemas

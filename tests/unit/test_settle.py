@@ -1,4 +1,5 @@
 """Stable-file detection by identity (name, size, mtime) over time."""
+
 from pipelines.domain.settle import observe
 
 

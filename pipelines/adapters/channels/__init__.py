@@ -3,6 +3,7 @@
 `channel_for(spec)` returns the encoder for a ChannelSpec (`joor`, `shopify`); both share
 `http_push.HttpPushClient` for rate limits, retries and redaction.
 """
+
 from __future__ import annotations
 
 from pipelines.adapters.channels.http_push import ChannelConfigError, effective_min_interval

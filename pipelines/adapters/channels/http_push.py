@@ -11,6 +11,7 @@ redacted, for the push ledger.
 The limiter lives in this process only: run at most one push per (channel, account) at a time
 (the Dagster asset does; the lead's CLI calls the same code).
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,7 +23,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
 
 from pipelines.domain.partners import ChannelSpec
 
@@ -196,7 +204,7 @@ class HttpPushClient:
             0, spec.backoff_initial_s
         )
 
-    def __enter__(self) -> "HttpPushClient":
+    def __enter__(self) -> HttpPushClient:
         return self
 
     def __exit__(self, *exc) -> None:

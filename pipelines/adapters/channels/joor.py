@@ -4,6 +4,7 @@ Body: ``{"inventory_items": {"inventory_item": [{...}, ...]}}``; each item carri
 item keys, `warehouse`, `inventory` (ats clamped at 0) and, for FUTURE stock, `inventory_date`.
 Field names come from `domain.joor_fields`. Auth: ``Authorization: OAuth2 <base64 token>``.
 """
+
 from __future__ import annotations
 
 import json

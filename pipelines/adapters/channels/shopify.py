@@ -10,6 +10,7 @@ change is traceable in Shopify's inventory history.
 GraphQL answers 200 even when it refuses: top-level `errors` with code THROTTLED are retried,
 other top-level errors and any `userErrors` fail the batch.
 """
+
 from __future__ import annotations
 
 import json
