@@ -19,6 +19,9 @@ demo: $(STAMP)
 	$(PY) -m pipelines report --partners sample_data/partners.yaml --store $(STORE)
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	bash scripts/install-test-services
 	$(PY) -m pytest
 
@@ -27,7 +30,7 @@ examples: $(STAMP)  # the contract's own checker, when the contract folder is be
 	../shared/tools/check-examples
 
 dev: $(STAMP)
-	STOCKDROP_STORE_URL=$(STORE) STOCKDROP_PARTNERS=sample_data/partners.yaml $(VENV)/bin/dagster dev -m pipelines.definitions
+	STOCKDROP_STORE_URL=$(STORE) STOCKDROP_PARTNERS=sample_data/partners.yaml $(VENV)/bin/dg dev
 
 bench: $(STAMP)
 	$(PY) benchmarks/million_rows.py

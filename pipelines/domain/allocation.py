@@ -21,21 +21,23 @@ PENDING = frozenset({"Pending", "Approved"})
 LATE_CANCEL_AFTER = timedelta(days=14)
 MADE_TO_ORDER_CODE = "MTO"
 
-ORDER_LINE_SCHEMA = {
-    "order_id": pl.String,
-    "item_key": pl.String,
-    "warehouse_code": pl.String,
-    "status": pl.String,
-    "quantity": pl.Int64,
-    "claimed": pl.Int64,
-    "backordered": pl.Int64,
-    "order_date": pl.Datetime("us"),
-    "updated_at": pl.Datetime("us"),
-    "prebook_start": pl.Date,
-    "linesheet_code": pl.String,
-    "policy": pl.String,
-    "claim_due": pl.Boolean,
-}
+ORDER_LINE_SCHEMA = pl.Schema(
+    {
+        "order_id": pl.String(),
+        "item_key": pl.String(),
+        "warehouse_code": pl.String(),
+        "status": pl.String(),
+        "quantity": pl.Int64(),
+        "claimed": pl.Int64(),
+        "backordered": pl.Int64(),
+        "order_date": pl.Datetime("us"),
+        "updated_at": pl.Datetime("us"),
+        "prebook_start": pl.Date(),
+        "linesheet_code": pl.String(),
+        "policy": pl.String(),
+        "claim_due": pl.Boolean(),
+    }
+)
 LINE_KEY = ["order_id", "item_key", "warehouse_code"]
 
 

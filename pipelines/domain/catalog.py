@@ -13,36 +13,42 @@ from pipelines.domain.rejects import UNKNOWN_WAREHOUSE, concat_rejects, rejects_
 
 DEFAULT_WAREHOUSE = "DEFAULT"
 
-WAREHOUSE_SCHEMA = {
-    "warehouse_code": pl.String,
-    "name": pl.String,
-    "type": pl.String,
-    "available_date": pl.Date,
-    "is_default": pl.Boolean,
-}
-LINESHEET_SCHEMA = {
-    "linesheet_code": pl.String,
-    "name": pl.String,
-    "made_to_order": pl.Boolean,
-    "inventory_policy": pl.String,
-}
-ITEM_SCHEMA = {
-    "item_key": pl.String,
-    "style_number": pl.String,
-    "style_identifier": pl.String,
-    "color_code": pl.String,
-    "size_name": pl.String,
-    "style_id": pl.String,
-    "style_color_id": pl.String,
-    "color_name": pl.String,
-    "size_code": pl.String,
-    "upc": pl.String,
-    "continue_selling": pl.Boolean,
-    "created_by": pl.String,
-    "skip_push": pl.Boolean,
-    "skip_joor": pl.Boolean,
-    "inventory_item_id": pl.String,
-}
+WAREHOUSE_SCHEMA = pl.Schema(
+    {
+        "warehouse_code": pl.String,
+        "name": pl.String,
+        "type": pl.String,
+        "available_date": pl.Date,
+        "is_default": pl.Boolean,
+    }
+)
+LINESHEET_SCHEMA = pl.Schema(
+    {
+        "linesheet_code": pl.String,
+        "name": pl.String,
+        "made_to_order": pl.Boolean,
+        "inventory_policy": pl.String,
+    }
+)
+ITEM_SCHEMA = pl.Schema(
+    {
+        "item_key": pl.String,
+        "style_number": pl.String,
+        "style_identifier": pl.String,
+        "color_code": pl.String,
+        "size_name": pl.String,
+        "style_id": pl.String,
+        "style_color_id": pl.String,
+        "color_name": pl.String,
+        "size_code": pl.String,
+        "upc": pl.String,
+        "continue_selling": pl.Boolean,
+        "created_by": pl.String,
+        "skip_push": pl.Boolean,
+        "skip_joor": pl.Boolean,
+        "inventory_item_id": pl.String,
+    }
+)
 
 
 def initial_warehouses() -> pl.DataFrame:

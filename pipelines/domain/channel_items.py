@@ -27,20 +27,24 @@ from pipelines.domain.item_keys import STYLE_SET as SKU_COLUMNS
 PUSH_MODES = ("update", "overwrite")
 
 # The ledger's per-item frames: last acknowledged value, and last rejected value (4xx batch).
-ACKNOWLEDGED_SCHEMA = {
-    "warehouse_code": pl.String,
-    **{c: pl.String for c in SKU_COLUMNS},
-    "inventory": pl.Int64,
-    "inventory_date": pl.String,  # ISO date or null
-    "idempotency_key": pl.String,
-}
-REJECTED_SCHEMA = {
-    "warehouse_code": pl.String,
-    **{c: pl.String for c in SKU_COLUMNS},
-    "inventory": pl.Int64,
-    "inventory_date": pl.String,
-    "base_key": pl.String,
-}
+ACKNOWLEDGED_SCHEMA = pl.Schema(
+    {
+        "warehouse_code": pl.String,
+        **{c: pl.String for c in SKU_COLUMNS},
+        "inventory": pl.Int64,
+        "inventory_date": pl.String,  # ISO date or null
+        "idempotency_key": pl.String,
+    }
+)
+REJECTED_SCHEMA = pl.Schema(
+    {
+        "warehouse_code": pl.String,
+        **{c: pl.String for c in SKU_COLUMNS},
+        "inventory": pl.Int64,
+        "inventory_date": pl.String,
+        "base_key": pl.String,
+    }
+)
 
 # Skip reasons, as they appear in PushReport.skipped and Dagster metadata.
 SKIP_PUSH = "skip_push"

@@ -35,27 +35,29 @@ from pipelines.domain.channel_items import KEY_SETS, SKU_COLUMNS
 from pipelines.domain.item_keys import item_key_expr
 from pipelines.domain.name_parts import file_name_part
 
-EXPORT_SNAPSHOT_SCHEMA: dict[str, pl.DataType] = {
-    "account": pl.String,
-    "warehouse_code": pl.String,
-    "warehouse_type": pl.String,
-    "upc": pl.String,
-    "style_id": pl.String,
-    "style_number": pl.String,
-    "style_identifier": pl.String,
-    "style_color_id": pl.String,
-    "color_code": pl.String,
-    "color_name": pl.String,
-    "size_code": pl.String,
-    "size_name": pl.String,
-    "on_hand": pl.Int64,
-    "pending": pl.Int64,
-    "ats": pl.Int64,
-    "available_date": pl.Date,
-    "created_by": pl.String,
-    "skip_push": pl.Boolean,
-    "skip_joor": pl.Boolean,
-}
+EXPORT_SNAPSHOT_SCHEMA = pl.Schema(
+    {
+        "account": pl.String,
+        "warehouse_code": pl.String,
+        "warehouse_type": pl.String,
+        "upc": pl.String,
+        "style_id": pl.String,
+        "style_number": pl.String,
+        "style_identifier": pl.String,
+        "style_color_id": pl.String,
+        "color_code": pl.String,
+        "color_name": pl.String,
+        "size_code": pl.String,
+        "size_name": pl.String,
+        "on_hand": pl.Int64,
+        "pending": pl.Int64,
+        "ats": pl.Int64,
+        "available_date": pl.Date,
+        "created_by": pl.String,
+        "skip_push": pl.Boolean,
+        "skip_joor": pl.Boolean,
+    }
+)
 
 STOCK_COLUMNS = (
     "upc",
@@ -132,8 +134,8 @@ def _render(frame: pl.DataFrame, delimiter: str = ",") -> bytes:
     # Quote every cell holding a bare CR too (polars quotes only separator, quote char and LF).
     if any(safe[safe_cell(c)].str.contains("\r", literal=True).any() for c in text):
         return render_csv(frame.columns, frame.rows(), delimiter)
-    text = safe.write_csv(separator=delimiter, line_terminator="\r\n", quote_style="necessary", null_value="")
-    return text.encode("utf-8")
+    rendered = safe.write_csv(separator=delimiter, line_terminator="\r\n", quote_style="necessary", null_value="")
+    return rendered.encode("utf-8")
 
 
 def _ats() -> pl.Expr:

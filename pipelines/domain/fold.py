@@ -8,6 +8,7 @@ pre-book release. Replaying the same files in the same order always gives the sa
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -82,7 +83,7 @@ class Applied:
     touched: dict[str, pl.DataFrame] | None = None
 
 
-def touched_keys(inventory: list | pl.DataFrame = (), lines: list = ()) -> dict[str, pl.DataFrame]:
+def touched_keys(inventory: Sequence | pl.DataFrame = (), lines: Sequence = ()) -> dict[str, pl.DataFrame]:
     inv = (
         inventory
         if isinstance(inventory, pl.DataFrame)
@@ -95,10 +96,11 @@ def touched_keys(inventory: list | pl.DataFrame = (), lines: list = ()) -> dict[
 
 
 def merge_touched(*parts: dict[str, pl.DataFrame] | None) -> dict[str, pl.DataFrame] | None:
-    if any(p is None for p in parts):
+    known = [p for p in parts if p is not None]
+    if len(known) < len(parts):
         return None
     # Repeated keys are harmless: the touched keys are only ever used in semi-joins.
-    return {name: pl.concat([p[name] for p in parts]) for name in ("inventory", "order_lines")}
+    return {name: pl.concat([p[name] for p in known]) for name in ("inventory", "order_lines")}
 
 
 def _resolve(state: FoldState, f: FileToApply) -> tuple[pl.DataFrame, pl.DataFrame]:

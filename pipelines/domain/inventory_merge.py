@@ -12,15 +12,17 @@ import polars as pl
 
 from pipelines.domain.rejects import CONFLICTING_DUPLICATE, rejects_from
 
-INVENTORY_SCHEMA = {
-    "warehouse_code": pl.String,
-    "item_key": pl.String,
-    "on_hand": pl.Int64,
-    "pending": pl.Int64,
-    "ats": pl.Int64,
-    "available_date": pl.Date,
-    "is_set": pl.Boolean,
-}
+INVENTORY_SCHEMA = pl.Schema(
+    {
+        "warehouse_code": pl.String,
+        "item_key": pl.String,
+        "on_hand": pl.Int64,
+        "pending": pl.Int64,
+        "ats": pl.Int64,
+        "available_date": pl.Date,
+        "is_set": pl.Boolean,
+    }
+)
 KEY = ["warehouse_code", "item_key"]
 
 

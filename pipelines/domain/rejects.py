@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-REJECT_SCHEMA = {"line": pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String}
+REJECT_SCHEMA = pl.Schema({"line": pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String})
 
 # Reasons the contract names; tests and operators grep for these words.
 UNKNOWN_WAREHOUSE = "unknown warehouse"
@@ -32,9 +32,9 @@ def rejects_from(rows: pl.DataFrame, column: str | None, reason: str | pl.Expr) 
 
 
 def concat_rejects(*frames: pl.DataFrame) -> pl.DataFrame:
-    frames = [f for f in frames if f.height]
-    if not frames:
+    filled = [f for f in frames if f.height]
+    if not filled:
         return empty_rejects()
-    return pl.concat([f.select(list(REJECT_SCHEMA)).cast(REJECT_SCHEMA) for f in frames]).sort(
+    return pl.concat([f.select(list(REJECT_SCHEMA)).cast(REJECT_SCHEMA) for f in filled]).sort(
         "line", "column", nulls_last=True
     )
