@@ -17,6 +17,8 @@ import click
 import dagster as dg
 import polars as pl
 import sqlalchemy as sa
+from rich.console import Console
+from rich.progress import Progress
 
 from pipelines.adapters.data_paths import default_store_url
 from pipelines.adapters.drop_source import DropSourceError
@@ -26,7 +28,7 @@ from pipelines.adapters.partners_file import PartnersFileError
 from pipelines.adapters.store_schema import StoreMissing, StoreUrlError
 from pipelines.defs import build_definitions
 from pipelines.defs.file_assets import FILE_REJECTED
-from pipelines.defs.partitions import drop_files, file_key
+from pipelines.defs.partitions import drop_files, file_key, split_file_key
 from pipelines.defs.resources import (
     MissingSecret,
     PartnersResource,
@@ -116,15 +118,20 @@ class Runner:
         if keys:
             self.instance.add_dynamic_partitions(drop_files.name, keys)
         failures = []
-        for key in keys:  # one file failing (e.g. unreadable on the server) does not hold the others back
-            result = job.execute_in_process(
-                partition_key=key, instance=self.instance, raise_on_error=False, run_config=QUIET
-            )
-            try:
-                self._check(result, key)
-            except PipelineFailed as e:
-                failures.append(str(e))
-                click.echo(f"stockdrop: {e}", err=True)
+        # A progress bar on a terminal (long replays are otherwise silent); nothing in logs or pipes.
+        with Progress(console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty()) as progress:
+            task = progress.add_task(f"{spec.name}: files", total=len(keys))
+            for key in keys:  # one file failing (e.g. unreadable on the server) does not hold the others back
+                progress.update(task, description=f"{spec.name}: {split_file_key(key)[1]}")
+                result = job.execute_in_process(
+                    partition_key=key, instance=self.instance, raise_on_error=False, run_config=QUIET
+                )
+                progress.advance(task)
+                try:
+                    self._check(result, key)
+                except PipelineFailed as e:
+                    failures.append(str(e))
+                    progress.console.print(f"stockdrop: {e}", markup=False, highlight=False)
         if failures:
             raise PipelineFailed(f"{len(failures)} of {len(keys)} file(s) failed; first: {failures[0]}")
 
@@ -177,6 +184,20 @@ class Runner:
             raise PipelineFailed(f"{len(problems)} channel(s) left work undone")
 
 
+def _summary(db, partner: str, names: list[str], seconds: float) -> None:
+    """What a run did with its files, like a loader's load info: outcomes, rows, time, where to look."""
+    if not names:
+        return
+    files = db.files().filter(pl.col("partner") == partner, pl.col("name").is_in(names))
+    by_status = dict(files.group_by("status").len().iter_rows())
+    click.echo(
+        f"  {by_status.get('parsed', 0)} applied, {by_status.get('rejected', 0)} rejected whole; "
+        f"rows read {int(files['rows_read'].fill_null(0).sum())}, rows rejected "
+        f"{int(files['rows_rejected'].fill_null(0).sum())}; {seconds:.1f} s (details: stockdrop rejects / report)",
+        err=True,
+    )
+
+
 def _is_file_rejected(data) -> bool:
     return bool(data.user_failure_data and FILE_REJECTED in (data.user_failure_data.metadata or {}))
 
@@ -211,9 +232,17 @@ def replay(directory: str, store_url: str | None, partners_file: str | None, par
         listing = source.list_files()
     db = runner.store.store()
     todo = [f.name for f in listing if not already_processed(db, spec.name, f, _sha256(Path(spec.source) / f.name))]
+    if not partners_file:
+        click.echo(
+            f"stockdrop: no --partners: reading {directory} as partner {spec.name}, account {spec.account}, "
+            "every option at its default",
+            err=True,
+        )
+    started = time.perf_counter()
     runner.apply_files(spec, sorted(todo, key=contract_order))
     runner.publish(exports=False, pushes=False)
     click.echo(f"{len(todo)} file(s) processed for partner {spec.name} (account {spec.account})", err=True)
+    _summary(db, spec.name, todo, time.perf_counter() - started)
 
 
 @cli.command()
@@ -236,8 +265,10 @@ def sync(partners_file: str, store_url: str | None, partner: str | None) -> None
                 stable, _ = observe(seen, again, time.time(), spec.settle_s)
         listed = {f.name: f for f in first}
         todo = [n for n in stable if not already_processed(runner.store.store(), spec.name, listed[n])]
+        started = time.perf_counter()
         runner.apply_files(spec, sorted(todo, key=contract_order))
         click.echo(f"{spec.name}: {len(todo)} new stable file(s) of {len(first)} listed", err=True)
+        _summary(runner.store.store(), spec.name, todo, time.perf_counter() - started)
     runner.publish(exports=True, pushes=True)
 
 
