@@ -352,7 +352,7 @@ def report(store_url: str | None, partners_file: str | None) -> None:
         )
     specs = PartnersResource(partners_file=partners_file).specs()
     dirs = sorted({s.exports.dir for s in specs.values() if s.exports.dir}) or [str(store.paths().exports())]
-    click.echo("Exports: " + ", ".join(dirs))
+    click.echo("Exports: " + ", ".join(d if Path(d).is_dir() else f"{d} (none written yet)" for d in dirs))
 
 
 def _print(frame: pl.DataFrame, fmt: str) -> None:

@@ -167,7 +167,7 @@ def load_partners(path: str | Path) -> dict[str, PartnerSpec]:
         err = e.errors()[0]
         where = ".".join(str(x) for x in err["loc"])
         what = {"extra_forbidden": "unknown key", "string_pattern_mismatch": f"must be {NAME_RULE}"}.get(
-            err["type"], err["msg"].removeprefix("Value error, ")
+            err["type"], err["msg"].removeprefix("Value error, ").replace("_Partner", "a partner mapping")
         )
         raise PartnersFileError(f"{path.name}: {where}: {what}") from None
     bad = [name for name in parsed.partners if not re.fullmatch(NAME_PATTERN, name)]
