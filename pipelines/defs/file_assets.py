@@ -153,8 +153,11 @@ def file_events(
         with db.transaction() as conn:
             current = db.latest_version(conn, partner_name, name)
             reason = current and current["status"] == "rejected" and db.file_reject_reason(conn, current["file_id"])
-        if current is None or current["status"] == "rejected":
-            raise rejected(name, reason or "not landed")
+        if current is None:  # e.g. still changing at its source: taken on a later poll
+            context.log.info(f"{name}: not landed yet; nothing to fold")
+            return dg.MaterializeResult(metadata={"effect": text("no-op: the file is not landed yet")})
+        if current["status"] == "rejected":
+            raise rejected(name, reason or "rejected")
         rejects = db.rejects(partner=partner_name, file=name)
         unknown_wh = rejects.filter(rejects["reason"].str.starts_with(UNKNOWN_WAREHOUSE)).height
         read = current.get("rows_read") or 0
