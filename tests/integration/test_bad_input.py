@@ -221,3 +221,36 @@ def test_the_data_folder_path_is_not_needed_to_read_state(world, tmp_path: Path)
     world.drop("inventory_20261102T000000.csv", "upc,quantity\n012345678905,5\n")
     world.replay()
     assert world.store.state()["ats"].to_list() == [5]
+
+
+def test_a_full_disk_while_landing_is_a_machinery_failure_in_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from pipelines.adapters import drop_source
+    from pipelines.adapters.failures import MachineryFailure
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "inventory_20261102T000000.csv").write_text("upc,quantity\n012345678905,5\n")
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        def __init__(self, fd, mode):
+            self.inner = real_fdopen(fd, mode)
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device", self.inner.name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.inner.close()
+
+    monkeypatch.setattr(drop_source.os, "fdopen", FullDisk)
+    landing = tmp_path / "landing"
+    with pytest.raises(MachineryFailure, match="^landing a file: disk full: no space left writing ") as e:
+        drop_source.LocalDropSource(inbox).fetch("inventory_20261102T000000.csv", landing)
+    assert "\n" not in str(e.value)
+    assert list(landing.iterdir()) == []
