@@ -57,7 +57,7 @@ def test_an_unreachable_postgresql_is_one_line(tmp_path):
 
 
 def test_replays_started_together_on_a_fresh_sqlite_store_all_succeed(tmp_path):
-    for attempt in range(3):
+    for attempt in range(2):
         inbox = tmp_path / f"inbox{attempt}"
         inbox.mkdir()
         (inbox / "styles_20261101T000000.csv").write_text(CATALOG)
