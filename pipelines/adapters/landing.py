@@ -48,10 +48,6 @@ def file_options(partner: PartnerSpec, name: str) -> dict:
     }
 
 
-class UnsafeName(ValueError):
-    """The name is a plain folder entry but not safe to use as one of ours."""
-
-
 UNSAFE_NAME = "unsafe file name: it could escape a folder; archived, not processed"
 
 
@@ -105,13 +101,14 @@ def land_file(
             "landed_path": str(landed.path),
             "status": "landed",
         }
-        try:
-            if not is_safe_name(name):
-                raise UnsafeName(UNSAFE_NAME)
-            row.update(file_options(partner, name))
-        except (UnrecognisedFileName, UnsafeName) as e:
+        reason = None if is_safe_name(name) else UNSAFE_NAME
+        if reason is None:
+            try:
+                row.update(file_options(partner, name))
+            except UnrecognisedFileName as e:
+                reason = f"{UNRECOGNISED_FILE_NAME}: {str(e).split(': ', 1)[-1]}"
+        if reason is not None:
             file_id = store.record_landing(conn, {**row, "status": "rejected"})
-            reason = str(e) if isinstance(e, UnsafeName) else f"{UNRECOGNISED_FILE_NAME}: {str(e).split(': ', 1)[-1]}"
             store.reject_file(conn, partner.name, partner.account, name, file_id, reason, value=name)
             return LandingResult(
                 **base, outcome="rejected", file_id=file_id, sha256=landed.sha256, size=landed.size, reason=reason
