@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from pipelines.domain import outbound
 from pipelines.domain.item_keys import KEY_SETS
 from pipelines.domain.item_keys import STYLE_SET as SKU_COLUMNS
 
@@ -192,32 +193,6 @@ def rules_for(channel: str) -> ChannelRules:
         raise ValueError(f"unknown channel {channel!r} (known: {', '.join(sorted(CHANNEL_RULES))})") from None
 
 
-def key_set_for(row: dict, item_identifier: str) -> str | None:
-    """Which key set identifies the row: the pinned one, or for `auto` upc when present, else style.
-
-    Returns None when the pinned set is incomplete on this row (it cannot be identified).
-    """
-    if item_identifier == "auto":
-        return "upc" if row.get("upc") else "style"
-    if item_identifier not in KEY_SETS:
-        raise ValueError(f"unknown item_identifier {item_identifier!r} (auto, upc, style, ids)")
-    columns = KEY_SETS[item_identifier]
-    return item_identifier if all(row.get(c) for c in columns) else None
-
-
-def item_keys(row: dict, item_identifier: str) -> tuple[tuple[str, str], ...]:
-    """The identifying (field, value) pairs for a row, or () when it cannot be identified."""
-    chosen = key_set_for(row, item_identifier)
-    if chosen is None:
-        return ()
-    return tuple((c, row[c]) for c in KEY_SETS[chosen])
-
-
-def pushed_inventory(ats: int) -> int:
-    """Channels get available-to-sell, never negative: an oversold SKU is 0, not -3."""
-    return max(int(ats), 0)
-
-
 def select_items(
     snapshot: pl.DataFrame,
     channel: str,
@@ -227,7 +202,8 @@ def select_items(
     locations: Iterable[tuple[str, str]] = (),
     rejected: pl.DataFrame | None = None,
 ) -> Selection:
-    """Decide which snapshot rows a channel receives.
+    """Decide which snapshot rows a channel receives (set-based: filters, delta and refusals are
+    joins and expressions over the whole snapshot; only the items sent become records).
 
     Args:
         snapshot: the account's export snapshot (one row per (warehouse, SKU)); an optional
@@ -248,73 +224,103 @@ def select_items(
     if mode not in PUSH_MODES:
         raise ValueError(f"unknown push mode {mode!r} ({', '.join(PUSH_MODES)})")
     rules = rules_for(channel)
+    chosen = outbound.key_set(item_identifier)
     location_of = dict(locations)
-    acked = {_identity(r): r for r in acknowledged.iter_rows(named=True)}
-    refused = {_identity(r): r for r in (rejected.iter_rows(named=True) if rejected is not None else ())}
-    skipped: dict[str, int] = {}
-    items: list[ChannelItem] = []
-    unchanged = 0
-    for row in snapshot.sort(["warehouse_code", *SKU_COLUMNS]).iter_rows(named=True):
-        reason = _filter_reason(row, rules, item_identifier, location_of)
-        if reason is not None:
-            skipped[reason] = skipped.get(reason, 0) + 1
-            continue
-        identity = _identity(row)
-        previous = acked.get(identity)
-        inventory = pushed_inventory(row["ats"])
-        inventory_date = _inventory_date(row, rules)
-        if (
-            mode == "update"
-            and previous is not None
-            and (previous["inventory"], previous["inventory_date"])
-            == (
-                inventory,
-                inventory_date,
-            )
-        ):
-            unchanged += 1
-            continue
-        base_key = previous["idempotency_key"] if previous is not None else None
-        refusal = refused.get(identity)
-        if refusal is not None and (refusal["inventory"], refusal["inventory_date"], refusal["base_key"]) == (
-            inventory,
-            inventory_date,
-            base_key,
-        ):
-            skipped[PREVIOUSLY_REJECTED] = skipped.get(PREVIOUSLY_REJECTED, 0) + 1
-            continue
-        items.append(
-            ChannelItem(
-                warehouse_code=row["warehouse_code"],
-                sku=identity[1],
-                keys=item_keys(row, item_identifier) if rules.keyed_by_item_identifier else (),
-                inventory=inventory,
-                inventory_date=inventory_date,
-                location_id=None if rules.keyed_by_item_identifier else location_of[row["warehouse_code"]],
-                inventory_item_id=None if rules.keyed_by_item_identifier else row["inventory_item_id"],
-                base_key=base_key,
-            )
+    identity = ["warehouse_code", *SKU_COLUMNS]
+    if "inventory_item_id" not in snapshot.columns:
+        snapshot = snapshot.with_columns(pl.lit(None, pl.String).alias("inventory_item_id"))
+    frame = snapshot.sort(identity).with_columns(chosen.alias("_set"))
+    frame = frame.with_columns(
+        _filter_reason(rules, location_of).alias("_skip"),
+        outbound.available_to_sell().alias("_inventory"),
+        (
+            outbound.future_date().dt.to_string("%Y-%m-%d") if rules.sends_inventory_date else pl.lit(None, pl.String)
+        ).alias("_date"),
+    )
+    skipped = dict(frame.filter(pl.col("_skip").is_not_null()).group_by("_skip").len().iter_rows())
+    acked = acknowledged.select(
+        *identity,
+        pl.col("inventory").alias("_prev"),
+        pl.col("inventory_date").alias("_prev_date"),
+        pl.col("idempotency_key").alias("_base"),
+        pl.lit(True).alias("_acked"),
+    )
+    frame = frame.filter(pl.col("_skip").is_null()).join(acked, on=identity, how="left", nulls_equal=True)
+    same = (
+        pl.col("_acked").fill_null(False)
+        & (pl.col("_prev") == pl.col("_inventory"))
+        & pl.col("_prev_date").eq_missing(pl.col("_date"))
+    )
+    unchanged = frame.filter(same).height if mode == "update" else 0
+    if mode == "update":
+        frame = frame.filter(~same)
+    if rejected is not None and rejected.height:
+        refused = rejected.select(
+            *identity,
+            pl.col("inventory").alias("_r_inv"),
+            pl.col("inventory_date").alias("_r_date"),
+            pl.col("base_key").alias("_r_base"),
+            pl.lit(True).alias("_refused"),
         )
-    left = _left_scope(items, acked) if mode == "overwrite" and rules.overwrite_replaces_account else ()
-    return Selection(items=tuple(items), unchanged=unchanged, skipped=dict(sorted(skipped.items())), left_scope=left)
+        frame = frame.join(refused, on=identity, how="left", nulls_equal=True)
+        again = (
+            pl.col("_refused").fill_null(False)
+            & (pl.col("_r_inv") == pl.col("_inventory"))
+            & pl.col("_r_date").eq_missing(pl.col("_date"))
+            & pl.col("_r_base").eq_missing(pl.col("_base"))
+        )
+        if count := frame.filter(again).height:
+            skipped[PREVIOUSLY_REJECTED] = count
+        frame = frame.filter(~again)
+    # The (field, value) pairs of each row's key set, built column-wise.
+    if rules.keyed_by_item_identifier:
+        pairs = [
+            pl.when(pl.col("_set") == name).then(pl.concat_list([pl.col(c) for c in KEY_SETS[name]]))
+            for name in KEY_SETS
+        ]
+        values = frame.select(pl.coalesce(pairs)).to_series().to_list()
+        sets = frame["_set"].to_list()
+        keys_list = [tuple(zip(KEY_SETS[s], v)) if s is not None else () for s, v in zip(sets, values)]
+    else:
+        keys_list = [()] * frame.height
+    columns = frame.select("warehouse_code", *SKU_COLUMNS, "_inventory", "_date", "_base", "inventory_item_id")
+    items = tuple(
+        ChannelItem(
+            warehouse_code=warehouse,
+            sku=(a, b, c, d),
+            keys=key_pairs,
+            inventory=inventory,
+            inventory_date=date,
+            location_id=None if rules.keyed_by_item_identifier else location_of[warehouse],
+            inventory_item_id=None if rules.keyed_by_item_identifier else item_id,
+            base_key=base,
+        )
+        for (warehouse, a, b, c, d, inventory, date, base, item_id), key_pairs in zip(columns.iter_rows(), keys_list)
+    )
+    left = _left_scope(items, acknowledged) if mode == "overwrite" and rules.overwrite_replaces_account else ()
+    return Selection(items=items, unchanged=unchanged, skipped=dict(sorted(skipped.items())), left_scope=left)
 
 
-def _left_scope(items: list[ChannelItem], acked: dict) -> tuple[ChannelItem, ...]:
+def _left_scope(items: tuple[ChannelItem, ...], acknowledged: pl.DataFrame) -> tuple[ChannelItem, ...]:
     """Zeros for what the channel holds from us (acknowledged above 0) that the overwrite leaves out,
     so a replacement sent in several update requests still replaces (identified by style keys,
     which every catalog row has)."""
     sent = {(i.warehouse_code, i.sku) for i in items}
-    return tuple(
-        ChannelItem(
-            warehouse_code=warehouse,
-            sku=sku,
-            keys=tuple(zip(SKU_COLUMNS, sku)),
-            inventory=0,
-            base_key=previous["idempotency_key"],
-        )
-        for (warehouse, sku), previous in sorted(acked.items())
-        if (warehouse, sku) not in sent and previous["inventory"] != 0
-    )
+    held = acknowledged.filter(pl.col("inventory") != 0).sort("warehouse_code", *SKU_COLUMNS)
+    out = []
+    for row in held.iter_rows(named=True):
+        sku = tuple(row[c] for c in SKU_COLUMNS)
+        if (row["warehouse_code"], sku) not in sent:
+            out.append(
+                ChannelItem(
+                    warehouse_code=row["warehouse_code"],
+                    sku=sku,  # type: ignore[arg-type]
+                    keys=tuple(zip(SKU_COLUMNS, sku)),
+                    inventory=0,
+                    base_key=row["idempotency_key"],
+                )
+            )
+    return tuple(out)
 
 
 def plan_batches(
@@ -413,30 +419,20 @@ def _batch(items: list[ChannelItem], size: int, channel: str, account: str, mode
     )
 
 
-def _identity(row: dict) -> tuple[str, tuple[str, str, str, str]]:
-    return row["warehouse_code"], tuple(row[c] for c in SKU_COLUMNS)  # type: ignore[return-value]
-
-
-def _inventory_date(row: dict, rules: ChannelRules) -> str | None:
-    # Only FUTURE stock has a date worth sending; IMMEDIATE stock is available now.
-    if not rules.sends_inventory_date or row["warehouse_type"] != "FUTURE" or row["available_date"] is None:
-        return None
-    return row["available_date"].isoformat()
-
-
-def _filter_reason(row: dict, rules: ChannelRules, item_identifier: str, location_of: dict[str, str]) -> str | None:
-    if row["skip_push"]:
-        return SKIP_PUSH
-    if rules.honours_skip_joor and row["skip_joor"]:
-        return SKIP_JOOR
-    if rules.created_by is not None and row["created_by"] != rules.created_by:
-        return NOT_CREATED_BY_CHANNEL
-    if row["warehouse_type"] not in rules.warehouse_types:
-        return WAREHOUSE_TYPE
+def _filter_reason(rules: ChannelRules, location_of: dict[str, str]) -> pl.Expr:
+    """Why a row is left out (null: it is sent): the first reason that applies, in this order."""
+    cases: list[tuple[pl.Expr, str]] = [(pl.col("skip_push"), SKIP_PUSH)]
+    if rules.honours_skip_joor:
+        cases.append((pl.col("skip_joor"), SKIP_JOOR))
+    if rules.created_by is not None:
+        cases.append((pl.col("created_by").ne_missing(rules.created_by), NOT_CREATED_BY_CHANNEL))
+    cases.append((~pl.col("warehouse_type").is_in(list(rules.warehouse_types)).fill_null(False), WAREHOUSE_TYPE))
     if rules.keyed_by_item_identifier:
-        return None if item_keys(row, item_identifier) else MISSING_ITEM_KEYS
-    if row["warehouse_code"] not in location_of:
-        return NO_LOCATION
-    if not row.get("inventory_item_id"):
-        return NO_INVENTORY_ITEM_ID
-    return None
+        cases.append((pl.col("_set").is_null(), MISSING_ITEM_KEYS))
+    else:
+        cases.append((~pl.col("warehouse_code").is_in(list(location_of)), NO_LOCATION))
+        cases.append((~outbound.filled("inventory_item_id").fill_null(False), NO_INVENTORY_ITEM_ID))
+    reason = pl.lit(None, pl.String)
+    for condition, why in reversed(cases):
+        reason = pl.when(condition.fill_null(False)).then(pl.lit(why)).otherwise(reason)
+    return reason

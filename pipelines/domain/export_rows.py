@@ -34,6 +34,7 @@ from pipelines.domain import joor_fields
 from pipelines.domain.channel_items import KEY_SETS, SKU_COLUMNS
 from pipelines.domain.item_keys import item_key_expr
 from pipelines.domain.name_parts import file_name_part
+from pipelines.domain.outbound import available_to_sell, filled, future_date, key_set
 
 EXPORT_SNAPSHOT_SCHEMA = pl.Schema(
     {
@@ -139,7 +140,7 @@ def _render(frame: pl.DataFrame, delimiter: str = ",") -> bytes:
 
 
 def _ats() -> pl.Expr:
-    return pl.max_horizontal(pl.col("ats"), pl.lit(0)).alias("ats")
+    return available_to_sell().alias("ats")
 
 
 def stock_frame(rows: pl.DataFrame) -> pl.DataFrame:
@@ -149,14 +150,7 @@ def stock_frame(rows: pl.DataFrame) -> pl.DataFrame:
 
 def joor_rows(rows: pl.DataFrame, item_identifier: str) -> pl.DataFrame:
     """The rows the JOOR file holds (see the module docstring), with the key set each is sent by (`_set`)."""
-    if item_identifier == "auto":
-        chosen = (
-            pl.when(pl.col("upc").is_not_null() & (pl.col("upc") != "")).then(pl.lit("upc")).otherwise(pl.lit("style"))
-        )
-    else:
-        complete = pl.all_horizontal(pl.col(c).is_not_null() & (pl.col(c) != "") for c in KEY_SETS[item_identifier])
-        chosen = pl.when(complete).then(pl.lit(item_identifier))
-    rows = rows.filter(~pl.col("skip_push") & ~pl.col("skip_joor")).with_columns(chosen.alias("_set"))
+    rows = rows.filter(~pl.col("skip_push") & ~pl.col("skip_joor")).with_columns(key_set(item_identifier).alias("_set"))
     return rows.filter(pl.col("_set").is_not_null())
 
 
@@ -172,7 +166,7 @@ def joor_frame(rows: pl.DataFrame, item_identifier: str) -> pl.DataFrame:
         *keys,
         pl.col("warehouse_code").alias(joor_fields.WAREHOUSE),
         _ats().alias(joor_fields.INVENTORY),
-        pl.when(pl.col("warehouse_type") == "FUTURE").then(pl.col("available_date")).alias(joor_fields.INVENTORY_DATE),
+        future_date().alias(joor_fields.INVENTORY_DATE),
     )
 
 
@@ -183,7 +177,7 @@ def quantity_rows(rows: pl.DataFrame) -> pl.DataFrame:
 def quantity_frame(rows: pl.DataFrame) -> pl.DataFrame:
     """The `sku,quantity` template (sku = upc, else the style keys joined by `|`) of `quantity_rows`."""
     sku = (
-        pl.when(pl.col("upc").is_not_null() & (pl.col("upc") != ""))
+        pl.when(filled("upc"))
         .then(pl.col("upc"))
         .otherwise(pl.concat_str([pl.col(c) for c in SKU_COLUMNS], separator=SKU_SEPARATOR))
     )
