@@ -38,6 +38,7 @@ from pipelines.defs.resources import (
     store_url_from_env,
 )
 from pipelines.defs.sensors import contract_order
+from pipelines.domain.deliveries import DeliveryStatus
 from pipelines.domain.partners import PartnerSpec
 from pipelines.domain.settle import observe
 
@@ -351,6 +352,14 @@ def report(store_url: str | None, partners_file: str | None) -> None:
             f"  pending {r['pending']:>5}  ats {r['ats']:>7}  oversold rows {r['oversold']}"
         )
     specs = PartnersResource(partners_file=partners_file).specs()
+    late = [
+        DeliveryStatus(s.name, s.expect_every_h, db.last_delivery(s.name), time.time())
+        for s in specs.values()
+        if s.expect_every_h is not None
+    ]
+    for status in late:
+        if status.late:
+            click.echo(f"Late: {status.describe()}")
     dirs = sorted({s.exports.dir for s in specs.values() if s.exports.dir}) or [str(store.paths().exports())]
     click.echo("Exports: " + ", ".join(d if Path(d).is_dir() else f"{d} (none written yet)" for d in dirs))
 

@@ -409,6 +409,18 @@ class SqlStore:
             },
         )
 
+    def last_delivery(self, partner: str) -> float | None:
+        """When the partner last delivered a file: the newest source mtime of any version it sent
+        (the landing time where the source gave none)."""
+        f = self.t["drop_files"]
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(sa.func.max(f.c.remote_mtime), sa.func.max(f.c.landed_at)).where(f.c.partner == partner)
+            ).one()
+        if row[0] is not None:
+            return float(row[0])
+        return row[1].replace(tzinfo=UTC).timestamp() if row[1] is not None else None
+
     def files(self) -> pl.DataFrame:
         """The ledger's current file versions: what arrived, and what became of it."""
         f = self.t["drop_files"]

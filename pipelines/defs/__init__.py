@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pipelines.defs.deliveries import deliveries_schedule, delivery_checks
 from pipelines.defs.file_assets import file_events, landed_file, parsed_rows
 from pipelines.defs.resources import PartnersResource, StoreResource
 from pipelines.defs.sensors import (
@@ -20,10 +21,13 @@ ASSETS = [landed_file, parsed_rows, file_events, inventory_state, warehouse_expo
 
 def build_definitions(store: StoreResource, partners: PartnersResource) -> dg.Definitions:
     """The one set of definitions the UI, the daemon and the CLI all run."""
+    specs = list(partners.specs().values())
+    checks = delivery_checks(specs)
     return dg.Definitions(
         assets=ASSETS,
+        asset_checks=checks,
         jobs=[apply_drop_job, daily_release_job],
-        sensors=[*(drop_sensor(spec) for spec in partners.specs().values()), publish_sensor],
-        schedules=[daily_release_schedule],
+        sensors=[*(drop_sensor(spec) for spec in specs), publish_sensor],
+        schedules=[daily_release_schedule, *([deliveries_schedule(checks)] if checks else [])],
         resources={"store": store, "partners": partners},
     )
