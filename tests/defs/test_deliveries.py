@@ -36,18 +36,25 @@ def test_a_quiet_partner_fails_its_check_and_report_lists_it(tmp_path):
         "  lively: {account: lively, source: lively, settle_s: 0, expect_every_h: 24}\n"
     )
     store = f"sqlite:///{tmp_path}/s.db"
-    synced = subprocess.run([sys.executable, "-m", "pipelines", "sync", "--partners", str(partners_file),
-                             "--store", store], capture_output=True, text=True, timeout=300)
+    synced = subprocess.run(
+        [sys.executable, "-m", "pipelines", "sync", "--partners", str(partners_file), "--store", store],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert synced.returncode == 0, synced.stderr
 
     defs = build_definitions(StoreResource(url=store), PartnersResource(partners_file=str(partners_file)))
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def("partner_deliveries").execute_in_process(instance=instance,
-                                                                               raise_on_error=False)
+        result = defs.resolve_job_def("partner_deliveries").execute_in_process(instance=instance, raise_on_error=False)
     outcome = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert outcome == {"delivers_quiet": False, "delivers_lively": True}
 
-    report = subprocess.run([sys.executable, "-m", "pipelines", "report", "--partners", str(partners_file),
-                             "--store", store], capture_output=True, text=True, timeout=300).stdout
+    report = subprocess.run(
+        [sys.executable, "-m", "pipelines", "report", "--partners", str(partners_file), "--store", store],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
     late = [line for line in report.splitlines() if line.startswith("Late:")]
     assert len(late) == 1 and late[0].startswith("Late: quiet: last file delivered 30.0 h ago")
