@@ -125,6 +125,10 @@ def warehouse_exports(
                         source.upload(f.path, f.path.name)
             written += run.files
             runs.append(run)
+        context.log.info(
+            f"{account}/{code}: {len(written)} file(s) written, "
+            f"{sum(f.rows_changed for f in written if f.kind == 'stock')} stock row(s) changed"
+        )
         return dg.MaterializeResult(
             metadata={
                 "rows": max((r.rows for r in runs), default=0),
