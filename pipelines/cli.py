@@ -14,52 +14,32 @@ from contextlib import closing
 from pathlib import Path
 
 import click
-import dagster as dg
 import polars as pl
 import sqlalchemy as sa
-from rich.console import Console
-from rich.progress import Progress
 
-from pipelines.adapters.data_paths import default_store_url
+from pipelines.adapters import environment
+from pipelines.adapters.data_paths import DataPaths, default_data_dir, default_store_url
 from pipelines.adapters.drop_source import DropSourceError
-from pipelines.adapters.failures import MachineryFailure, is_machinery, one_line
+from pipelines.adapters.failures import MachineryFailure, PipelineFailed, is_machinery, one_line
 from pipelines.adapters.landing import already_processed
-from pipelines.adapters.partners_file import PartnersFileError
-from pipelines.adapters.store_schema import StoreMissing, StoreUrlError
-from pipelines.defs import build_definitions
-from pipelines.defs.file_assets import FILE_REJECTED
-from pipelines.defs.partitions import drop_files, file_key, split_file_key
-from pipelines.defs.resources import (
-    MissingSecret,
-    PartnersResource,
-    StoreResource,
-    data_dir_from_env,
-    open_instance,
-    store_url_from_env,
-)
-from pipelines.defs.sensors import contract_order
+from pipelines.adapters.partners_file import PartnersFileError, partner_specs
+from pipelines.adapters.store import SqlStore
+from pipelines.adapters.store_schema import StoreMissing, StoreUrlError, require_existing
 from pipelines.domain.deliveries import DeliveryStatus
-from pipelines.domain.partners import PartnerSpec
+from pipelines.domain.drop_names import contract_order
 from pipelines.domain.settle import observe
-
-# Runs log to the instance (the UI shows them); the terminal gets warnings and errors only.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 USER_ERRORS = (
     PartnersFileError,
     StoreUrlError,
     StoreMissing,
     DropSourceError,
-    MissingSecret,
+    environment.MissingSecret,
     PermissionError,
     sa.exc.ArgumentError,
     FileNotFoundError,
     NotADirectoryError,
 )
-
-
-class PipelineFailed(RuntimeError):
-    """A Dagster run of the pipeline failed."""
 
 
 def _store_option(f):
@@ -73,116 +53,24 @@ def _store_option(f):
 
 
 def _store_url(value: str | None) -> str:
-    return value or store_url_from_env() or default_store_url()
+    return value or environment.store_url() or default_store_url()
 
 
-def _store(value: str | None) -> StoreResource:
-    """The store at --store (or its default), with the data folder STOCKDROP_DATA_DIR names."""
-    return StoreResource(url=_store_url(value), data_dir=data_dir_from_env())
+def _runner(store_url: str | None, **partners):
+    """A Runner over the store at --store (or its default) and the data folder STOCKDROP_DATA_DIR
+    names; Dagster is imported here, by the commands that run the pipeline, only."""
+    from pipelines.defs.resources import PartnersResource, StoreResource
+    from pipelines.defs.runner import Runner
+
+    store = StoreResource(url=_store_url(store_url), data_dir=environment.data_dir())
+    return Runner(store, PartnersResource(**partners))
 
 
-class Runner:
-    """Runs jobs and assets of one Definitions on one instance."""
-
-    def __init__(self, store: StoreResource, partners: PartnersResource):
-        self.store, self.partners = store, partners
-        self.defs = build_definitions(store, partners)
-        self.instance = open_instance()
-
-    def _check(self, result, what: str) -> None:
-        """PipelineFailed for a failed run; a file rejected whole fails its step but counts as
-        processed (its rejects are recorded)."""
-        if result.success:
-            return
-        failures = [e for e in result.all_events if e.is_step_failure and e.step_failure_data]
-        if failures and all(_is_file_rejected(e.step_failure_data) for e in failures):
-            return
-        for event in failures:
-            if not _is_file_rejected(event.step_failure_data):
-                data = event.step_failure_data
-                if data.user_failure_data and data.user_failure_data.description:  # a dg.Failure of ours
-                    raise PipelineFailed(f"{what}: {data.user_failure_data.description}")
-                err = data.error
-                while (
-                    err is not None and err.cause is not None and "DagsterExecutionStepExecutionError" in err.cls_name
-                ):
-                    err = err.cause
-                if err is not None:
-                    # "module.Class: message" -> message, without library links
-                    message = err.message.strip().split(": ", 1)[-1]
-                    raise PipelineFailed(f"{what}: {one_line(RuntimeError(message))}")
-        raise PipelineFailed(f"{what} failed")
-
-    def apply_files(self, spec: PartnerSpec, names: list[str]) -> None:
-        job = self.defs.resolve_job_def("apply_drop")
-        keys = [file_key(spec.name, n) for n in names]
-        if keys:
-            self.instance.add_dynamic_partitions(drop_files.name, keys)
-        failures = []
-        # A progress bar on a terminal (long replays are otherwise silent); nothing in logs or pipes.
-        with Progress(console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty()) as progress:
-            task = progress.add_task(f"{spec.name}: files", total=len(keys))
-            for key in keys:  # one file failing (e.g. unreadable on the server) does not hold the others back
-                progress.update(task, description=f"{spec.name}: {split_file_key(key)[1]}")
-                result = job.execute_in_process(
-                    partition_key=key, instance=self.instance, raise_on_error=False, run_config=QUIET
-                )
-                progress.advance(task)
-                try:
-                    self._check(result, key)
-                except PipelineFailed as e:
-                    failures.append(str(e))
-                    progress.console.print(f"stockdrop: {e}", markup=False, highlight=False)
-        if failures:
-            raise PipelineFailed(f"{len(failures)} of {len(keys)} file(s) failed; first: {failures[0]}")
-
-    def materialize(self, asset: str, partition_key: str | None = None, run_config: dict | None = None):
-        selection = [a for a in self.defs.assets if a.key.to_user_string() == asset]
-        result = dg.materialize(
-            selection,
-            instance=self.instance,
-            partition_key=partition_key,
-            raise_on_error=False,
-            resources={"store": self.store, "partners": self.partners},
-            run_config={**QUIET, **(run_config or {})},
-        )
-        self._check(result, asset + (f"[{partition_key}]" if partition_key else ""))
-        return result
-
-    def publish(self, exports: bool, pushes: bool, out_dir: str | None = None) -> None:
-        """Fold, then every warehouse's exports and the pushes: one warehouse or channel that fails
-        does not stop the others (drops.md v1.1); the failures are raised together at the end."""
-        self.materialize("inventory_state")
-        failures = []
-        if exports:
-            config = {"ops": {"warehouse_exports": {"config": {"out_dir": out_dir}}}}
-            for key in self.instance.get_dynamic_partitions("warehouses"):
-                try:
-                    self.materialize("warehouse_exports", key, config)
-                except PipelineFailed as e:
-                    failures.append(str(e))
-                    click.echo(f"stockdrop: {e}", err=True)
-        if pushes and any(s.channels for s in self.partners.specs().values()):
-            try:
-                self.push()
-            except PipelineFailed as e:
-                failures.append(str(e))
-        if failures:
-            raise PipelineFailed(f"{len(failures)} publishing step(s) failed; first: {failures[0]}")
-
-    def push(self) -> None:
-        """Materialize channel_pushes; PipelineFailed, with one line per channel on stderr, when a
-        batch is left failed or unacknowledged (cli.md v1.1)."""
-        result = self.materialize("channel_pushes")
-        problems = {}
-        for evaluation in result.get_asset_check_evaluations():
-            if evaluation.check_name == "pushes_acknowledged" and not evaluation.passed:
-                entry = evaluation.metadata.get("problems")
-                problems.update(entry.value if entry is not None else {})
-        for channel, problem in sorted(problems.items()):
-            click.echo(f"stockdrop: push {channel}: {problem}", err=True)
-        if problems:
-            raise PipelineFailed(f"{len(problems)} channel(s) left work undone")
+def _existing_store(store_url: str | None) -> SqlStore:
+    """The store for a command that only reads: it must exist, and nothing is created or migrated."""
+    url = _store_url(store_url)
+    require_existing(url)
+    return SqlStore(url, auto_migrate=False)
 
 
 def _summary(db, partner: str, names: list[str], seconds: float) -> None:
@@ -197,10 +85,6 @@ def _summary(db, partner: str, names: list[str], seconds: float) -> None:
         f"{int(files['rows_rejected'].fill_null(0).sum())}; {seconds:.1f} s (details: stockdrop rejects / report)",
         err=True,
     )
-
-
-def _is_file_rejected(data) -> bool:
-    return bool(data.user_failure_data and FILE_REJECTED in (data.user_failure_data.metadata or {}))
 
 
 def _sha256(path: Path) -> str:
@@ -226,8 +110,8 @@ def replay(directory: str, store_url: str | None, partners_file: str | None, par
     """Process every file in DIR not yet processed, in contract order (never the wall clock)."""
     if not Path(directory).is_dir():
         raise NotADirectoryError(f"inbox folder {directory!r} does not exist")
-    partners = PartnersResource(partners_file=partners_file, partner=partner, inbox=directory)
-    runner = Runner(_store(store_url), partners)
+    runner = _runner(store_url, partners_file=partners_file, partner=partner, inbox=directory)
+    partners = runner.partners
     (spec,) = partners.specs().values()
     with closing(partners.source(spec)) as source:
         listing = source.list_files()
@@ -254,8 +138,8 @@ def replay(directory: str, store_url: str | None, partners_file: str | None, par
 @click.option("--partner", default=None, help="Only this partner.")
 def sync(partners_file: str, store_url: str | None, partner: str | None) -> None:
     """Poll each partner's source once, like one sensor tick; process what is new and stable."""
-    partners = PartnersResource(partners_file=partners_file, partner=partner)
-    runner = Runner(_store(store_url), partners)
+    runner = _runner(store_url, partners_file=partners_file, partner=partner)
+    partners = runner.partners
     for spec in partners.specs().values():
         with closing(partners.source(spec)) as source:
             first = source.list_files()
@@ -279,7 +163,7 @@ def sync(partners_file: str, store_url: str | None, partner: str | None) -> None
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 def state(store_url: str | None, account: str | None, fmt: str) -> None:
     """Current inventory state, one row per (account, warehouse, SKU)."""
-    _print(_store(store_url).existing_store().state(account), fmt)
+    _print(_existing_store(store_url).state(account), fmt)
 
 
 @cli.command()
@@ -287,7 +171,7 @@ def state(store_url: str | None, account: str | None, fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 def rejects(store_url: str | None, fmt: str) -> None:
     """Every rejected row or file: partner,file,line,column,value,reason."""
-    _print(_store(store_url).existing_store().rejects(), fmt)
+    _print(_existing_store(store_url).rejects(), fmt)
 
 
 @cli.command()
@@ -296,7 +180,7 @@ def rejects(store_url: str | None, fmt: str) -> None:
 @click.option("--partners", "partners_file", type=click.Path(dir_okay=False), help="Partners file (YAML).")
 def export(store_url: str | None, out_dir: str, partners_file: str | None) -> None:
     """Write the export files (one set per account and warehouse) to OUT."""
-    runner = Runner(_store(store_url), PartnersResource(partners_file=partners_file))
+    runner = _runner(store_url, partners_file=partners_file)
     runner.publish(exports=True, pushes=False, out_dir=str(Path(out_dir).resolve()))
     click.echo(f"exports written to {out_dir}", err=True)
 
@@ -308,8 +192,7 @@ def export(store_url: str | None, out_dir: str, partners_file: str | None) -> No
 @click.option("--channel", default=None, help="Only this channel (joor | shopify).")
 def push(partners_file: str, store_url: str | None, partner: str | None, channel: str | None) -> None:
     """Send what the configured channels have not yet acknowledged."""
-    partners = PartnersResource(partners_file=partners_file, partner=partner, channel=channel)
-    runner = Runner(_store(store_url), partners)
+    runner = _runner(store_url, partners_file=partners_file, partner=partner, channel=channel)
     runner.materialize("inventory_state")
     runner.push()
 
@@ -319,8 +202,7 @@ def push(partners_file: str, store_url: str | None, partner: str | None, channel
 @click.option("--partners", "partners_file", type=click.Path(dir_okay=False), help="Partners file (YAML).")
 def report(store_url: str | None, partners_file: str | None) -> None:
     """What the store holds: files and their rows, rejects, ATS by warehouse, where exports go."""
-    store = _store(store_url)
-    db = store.existing_store()
+    db = _existing_store(store_url)
     files, state, rejected = db.files(), db.state(), db.rejects()
     per_file = dict(
         rejected.group_by("partner", "file")
@@ -351,7 +233,7 @@ def report(store_url: str | None, partners_file: str | None) -> None:
             f"  {r['account']}/{r['warehouse_code']:<10} skus {r['skus']:>5}  on_hand {r['on_hand']:>7}"
             f"  pending {r['pending']:>5}  ats {r['ats']:>7}  oversold rows {r['oversold']}"
         )
-    specs = PartnersResource(partners_file=partners_file).specs()
+    specs = partner_specs(partners_file, None, None)
     late = [
         DeliveryStatus(s.name, s.expect_every_h, db.last_delivery(s.name), time.time())
         for s in specs.values()
@@ -360,7 +242,9 @@ def report(store_url: str | None, partners_file: str | None) -> None:
     for status in late:
         if status.late:
             click.echo(f"Late: {status.describe()}")
-    dirs = sorted({s.exports.dir for s in specs.values() if s.exports.dir}) or [str(store.paths().exports())]
+    data = environment.data_dir()
+    default = DataPaths(Path(data) if data else default_data_dir(db.url)).exports()
+    dirs = sorted({s.exports.dir for s in specs.values() if s.exports.dir}) or [str(default)]
     click.echo("Exports: " + ", ".join(d if Path(d).is_dir() else f"{d} (none written yet)" for d in dirs))
 
 

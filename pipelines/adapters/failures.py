@@ -28,6 +28,10 @@ _MACHINERY = (
 CONTENT_ERRORS = (Exception, pl.exceptions.PanicException)
 
 
+class PipelineFailed(RuntimeError):
+    """A Dagster run of the pipeline failed (the message names the step and why, in one line)."""
+
+
 class MachineryFailure(RuntimeError):
     """The run failed for a reason outside the files; the message is one line in our words."""
 

@@ -7,6 +7,7 @@ resolved only by the Dagster resources.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -176,3 +177,18 @@ def load_partners(path: str | Path) -> dict[str, PartnerSpec]:
     if bad:
         raise PartnersFileError(f"{path.name}: partners.{bad[0][:100]!r}: a partner name must be {NAME_RULE}")
     return {name: _spec(name, p, path.parent) for name, p in parsed.partners.items()}
+
+
+def partner_specs(partners_file: str | None, partner: str | None, inbox: str | None) -> dict[str, PartnerSpec]:
+    """Partners from the file (or the default `local` partner), narrowed to one and re-pointed at `inbox`."""
+    specs = load_partners(partners_file) if partners_file else {"local": PartnerSpec()}
+    if partner:
+        if partner not in specs:
+            raise PartnersFileError(f"unknown partner {partner!r}" + (f" in {partners_file}" if partners_file else ""))
+        specs = {partner: specs[partner]}
+    if inbox:
+        if len(specs) != 1:
+            raise PartnersFileError("the partners file has several partners: choose one with --partner")
+        ((name, spec),) = specs.items()
+        specs = {name: replace(spec, source=str(Path(inbox).resolve()))}
+    return specs

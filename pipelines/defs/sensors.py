@@ -12,7 +12,7 @@ from pipelines.adapters.folding import fold_account, record_release
 from pipelines.adapters.landing import already_processed
 from pipelines.defs.partitions import drop_files, file_key
 from pipelines.defs.resources import PartnersResource, StoreResource
-from pipelines.domain.drop_names import UnrecognisedFileName, parse_drop_name
+from pipelines.domain.drop_names import contract_order
 from pipelines.domain.partners import PartnerSpec
 from pipelines.domain.settle import Sighting, observe
 
@@ -21,14 +21,6 @@ apply_drop_job = dg.define_asset_job(
     selection=["landed_file", "parsed_rows", "file_events"],
     description="Land, validate and fold one dropped file.",
 )
-
-
-def contract_order(name: str) -> tuple:
-    """Unrecognised names sort last; they are landed (archived) and reported, never skipped."""
-    try:
-        return (0, parse_drop_name(name).order_key)
-    except UnrecognisedFileName:
-        return (1, name)
 
 
 def new_stable_files(

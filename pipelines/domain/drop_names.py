@@ -93,3 +93,11 @@ def is_fetchable_name(name: str) -> bool:
 # The fold also applies the daily pre-book release, recorded as a pseudo-file of kind `release`
 # that sorts before every file kind at the same as-of.
 FOLD_KIND_ORDER = {"release": -1, **KIND_ORDER}
+
+
+def contract_order(name: str) -> tuple:
+    """Unrecognised names sort last; they are landed (archived) and reported, never skipped."""
+    try:
+        return (0, parse_drop_name(name).order_key)
+    except UnrecognisedFileName:
+        return (1, name)

@@ -171,3 +171,27 @@ def test_push_exits_1_naming_each_channel_with_failed_or_unacknowledged_batches(
     httpserver.clear()
     httpserver.expect_request("/v2/bulk-inventory", method="POST").respond_with_json({"ok": True})
     assert cli("push", "--partners", str(partners), "--store", store).returncode == 0
+
+
+def test_read_only_commands_never_import_dagster(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "styles_20261101T000000.csv").write_text(CATALOG)
+    store = f"sqlite:///{tmp_path}/s.db"
+    assert cli("replay", str(inbox), "--store", store).returncode == 0
+    commands = [
+        ["state", "--store", store],
+        ["rejects", "--store", store],
+        ["report", "--store", store],
+        ["--version"],
+        ["--help"],
+    ]
+    script = (
+        "import sys\nfrom pipelines.cli import cli\n"
+        f"for args in {commands!r}:\n"
+        "    try:\n        cli.main(args, standalone_mode=False)\n    except SystemExit:\n        pass\n"
+        "print('dagster imported' if 'dagster' in sys.modules else 'no dagster', file=sys.stderr)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.strip().splitlines()[-1] == "no dagster"

@@ -1,0 +1,131 @@
+"""Running the pipeline's Dagster definitions for the operator CLI: jobs per file, assets, pushes.
+
+Imported by the commands that run the pipeline only, so the read-only commands never import Dagster.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import dagster as dg
+from rich.console import Console
+from rich.progress import Progress
+
+from pipelines.adapters.failures import PipelineFailed, one_line
+from pipelines.defs import build_definitions
+from pipelines.defs.file_assets import FILE_REJECTED
+from pipelines.defs.partitions import drop_files, file_key, split_file_key
+from pipelines.defs.resources import PartnersResource, StoreResource, open_instance
+from pipelines.domain.partners import PartnerSpec
+
+# Runs log to the instance (the UI shows them); the terminal gets warnings and errors only.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+class Runner:
+    """Runs jobs and assets of one Definitions on one instance."""
+
+    def __init__(self, store: StoreResource, partners: PartnersResource):
+        self.store, self.partners = store, partners
+        self.defs = build_definitions(store, partners)
+        self.instance = open_instance()
+
+    def _check(self, result, what: str) -> None:
+        """PipelineFailed for a failed run; a file rejected whole fails its step but counts as
+        processed (its rejects are recorded)."""
+        if result.success:
+            return
+        failures = [e for e in result.all_events if e.is_step_failure and e.step_failure_data]
+        if failures and all(_is_file_rejected(e.step_failure_data) for e in failures):
+            return
+        for event in failures:
+            if not _is_file_rejected(event.step_failure_data):
+                data = event.step_failure_data
+                if data.user_failure_data and data.user_failure_data.description:  # a dg.Failure of ours
+                    raise PipelineFailed(f"{what}: {data.user_failure_data.description}")
+                err = data.error
+                while (
+                    err is not None and err.cause is not None and "DagsterExecutionStepExecutionError" in err.cls_name
+                ):
+                    err = err.cause
+                if err is not None:
+                    # "module.Class: message" -> message, without library links
+                    message = err.message.strip().split(": ", 1)[-1]
+                    raise PipelineFailed(f"{what}: {one_line(RuntimeError(message))}")
+        raise PipelineFailed(f"{what} failed")
+
+    def apply_files(self, spec: PartnerSpec, names: list[str]) -> None:
+        job = self.defs.resolve_job_def("apply_drop")
+        keys = [file_key(spec.name, n) for n in names]
+        if keys:
+            self.instance.add_dynamic_partitions(drop_files.name, keys)
+        failures = []
+        # A progress bar on a terminal (long replays are otherwise silent); nothing in logs or pipes.
+        with Progress(console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty()) as progress:
+            task = progress.add_task(f"{spec.name}: files", total=len(keys))
+            for key in keys:  # one file failing (e.g. unreadable on the server) does not hold the others back
+                progress.update(task, description=f"{spec.name}: {split_file_key(key)[1]}")
+                result = job.execute_in_process(
+                    partition_key=key, instance=self.instance, raise_on_error=False, run_config=QUIET
+                )
+                progress.advance(task)
+                try:
+                    self._check(result, key)
+                except PipelineFailed as e:
+                    failures.append(str(e))
+                    progress.console.print(f"stockdrop: {e}", markup=False, highlight=False)
+        if failures:
+            raise PipelineFailed(f"{len(failures)} of {len(keys)} file(s) failed; first: {failures[0]}")
+
+    def materialize(self, asset: str, partition_key: str | None = None, run_config: dict | None = None):
+        selection = [a for a in self.defs.assets if a.key.to_user_string() == asset]
+        result = dg.materialize(
+            selection,
+            instance=self.instance,
+            partition_key=partition_key,
+            raise_on_error=False,
+            resources={"store": self.store, "partners": self.partners},
+            run_config={**QUIET, **(run_config or {})},
+        )
+        self._check(result, asset + (f"[{partition_key}]" if partition_key else ""))
+        return result
+
+    def publish(self, exports: bool, pushes: bool, out_dir: str | None = None) -> None:
+        """Fold, then every warehouse's exports and the pushes: one warehouse or channel that fails
+        does not stop the others (drops.md v1.1); the failures are raised together at the end."""
+        self.materialize("inventory_state")
+        failures = []
+        if exports:
+            config = {"ops": {"warehouse_exports": {"config": {"out_dir": out_dir}}}}
+            for key in self.instance.get_dynamic_partitions("warehouses"):
+                try:
+                    self.materialize("warehouse_exports", key, config)
+                except PipelineFailed as e:
+                    failures.append(str(e))
+                    click.echo(f"stockdrop: {e}", err=True)
+        if pushes and any(s.channels for s in self.partners.specs().values()):
+            try:
+                self.push()
+            except PipelineFailed as e:
+                failures.append(str(e))
+        if failures:
+            raise PipelineFailed(f"{len(failures)} publishing step(s) failed; first: {failures[0]}")
+
+    def push(self) -> None:
+        """Materialize channel_pushes; PipelineFailed, with one line per channel on stderr, when a
+        batch is left failed or unacknowledged (cli.md v1.1)."""
+        result = self.materialize("channel_pushes")
+        problems = {}
+        for evaluation in result.get_asset_check_evaluations():
+            if evaluation.check_name == "pushes_acknowledged" and not evaluation.passed:
+                entry = evaluation.metadata.get("problems")
+                problems.update(entry.value if entry is not None else {})
+        for channel, problem in sorted(problems.items()):
+            click.echo(f"stockdrop: push {channel}: {problem}", err=True)
+        if problems:
+            raise PipelineFailed(f"{len(problems)} channel(s) left work undone")
+
+
+def _is_file_rejected(data) -> bool:
+    return bool(data.user_failure_data and FILE_REJECTED in (data.user_failure_data.metadata or {}))
