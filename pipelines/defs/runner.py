@@ -19,8 +19,9 @@ from pipelines.defs.partitions import drop_files, file_key, split_file_key
 from pipelines.defs.resources import PartnersResource, StoreResource, open_instance
 from pipelines.domain.partners import PartnerSpec
 
-# Runs log to the instance (the UI shows them); the terminal gets warnings and errors only.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Runs log to the instance (the UI shows them, stack traces and all); the terminal gets the CLI's own one-line
+# errors and summaries, never a stack trace (a file rejected whole fails its step on purpose).
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 class Runner:

@@ -106,6 +106,7 @@ def test_a_gzip_bomb_is_rejected_once_in_little_memory(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
+    assert "Stack Trace" not in result.stderr and "Traceback" not in result.stderr  # rejected, not crashed
     peak_mb = int(result.stdout.split()[-1]) / 1024
     assert peak_mb < 500, f"peak RSS {peak_mb:.0f} MB"
     rejects = cli("rejects", "--store", store).stdout.splitlines()
