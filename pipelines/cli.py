@@ -18,7 +18,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from pipelines.adapters import environment
-from pipelines.adapters.data_paths import DataPaths, default_data_dir, default_store_url
+from pipelines.adapters.data_paths import DataPaths, default_store_url
 from pipelines.adapters.drop_source import DropSourceError
 from pipelines.adapters.failures import MachineryFailure, PipelineFailed, is_machinery, one_line
 from pipelines.adapters.landing import already_processed
@@ -242,8 +242,7 @@ def report(store_url: str | None, partners_file: str | None) -> None:
     for status in late:
         if status.late:
             click.echo(f"Late: {status.describe()}")
-    data = environment.data_dir()
-    default = DataPaths(Path(data) if data else default_data_dir(db.url)).exports()
+    default = DataPaths.for_store(db.url, environment.data_dir()).exports()
     dirs = sorted({s.exports.dir for s in specs.values() if s.exports.dir}) or [str(default)]
     click.echo("Exports: " + ", ".join(d if Path(d).is_dir() else f"{d} (none written yet)" for d in dirs))
 

@@ -29,6 +29,11 @@ class DataPaths:
     def __init__(self, root: Path):
         self.root = Path(root)
 
+    @classmethod
+    def for_store(cls, store_url: str, data_dir: str | None) -> DataPaths:
+        """The data folder named (STOCKDROP_DATA_DIR), else the store's default one."""
+        return cls(Path(data_dir) if data_dir else default_data_dir(store_url))
+
     def landing(self, account: str) -> Path:
         return self.root / "landing" / account
 

@@ -129,10 +129,9 @@ def _fast_frame(data: bytes, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.Data
     header = _header(lines["text"][0].split(dialect.delimiter))
     body = lines.slice(1).filter(pl.col("text").is_not_null() & (pl.col("text") != ""))  # blank lines
     body = body.with_columns((pl.col("text").str.count_matches(dialect.delimiter, literal=True) + 1).alias("fields"))
-    ragged = _ragged(body, len(header))
     cells = pl.col("text").str.split_exact(dialect.delimiter, len(header) - 1).struct.rename_fields(header)
-    frame = body.filter(pl.col("fields") == len(header)).select("line", cells.alias("_cells")).unnest("_cells")
-    return frame, ragged
+    # Ragged lines split into nonsense; _read_text_frame drops them with their rejects.
+    return body.select("line", cells.alias("_cells")).unnest("_cells"), _ragged(body, len(header))
 
 
 def _careful_frame(data: bytes, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.DataFrame]:

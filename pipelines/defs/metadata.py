@@ -1,13 +1,11 @@
 """Shaping run metadata for the Dagster UI: typed for people and for plots.
 
 Counts are int entries (the UI plots them across materializations), per-warehouse figures are
-one numeric entry per warehouse, rejects are tables, and text that quotes a partner is escaped so
-the UI's markdown shows it as it is.
+one numeric entry per warehouse, rejects are tables, and text that quotes a partner is plain text
+(not markdown), so the UI shows `<partner>` as it is.
 """
 
 from __future__ import annotations
-
-import html
 
 import dagster as dg
 import polars as pl
@@ -19,11 +17,6 @@ REJECT_COLUMNS = ("line", "column", "value", "reason")
 def text(value: object) -> dg.MetadataValue:
     """Plain text shown as written (angle brackets and all)."""
     return dg.MetadataValue.text(str(value))
-
-
-def escaped(value: str) -> str:
-    """Text for a markdown description: `<partner>` stays visible instead of being taken for HTML."""
-    return html.escape(value, quote=False)
 
 
 def rejects_table(rejects: pl.DataFrame | None, limit: int = FIRST_REJECTS) -> dg.MetadataValue:

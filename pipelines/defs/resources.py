@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import lru_cache
-from pathlib import Path
 
 import dagster as dg
 
 from pipelines.adapters import environment
-from pipelines.adapters.data_paths import PROJECT_DIR, DataPaths, default_data_dir, default_store_url
+from pipelines.adapters.data_paths import PROJECT_DIR, DataPaths, default_store_url
 from pipelines.adapters.drop_source import DropSource, LocalDropSource
 from pipelines.adapters.partners_file import PartnersFileError, partner_specs
 from pipelines.adapters.sftp_source import SftpDropSource
@@ -43,7 +42,7 @@ class StoreResource(dg.ConfigurableResource):
         return _open_store(self.url)
 
     def paths(self) -> DataPaths:
-        return DataPaths(Path(self.data_dir) if self.data_dir else default_data_dir(self.url))
+        return DataPaths.for_store(self.url, self.data_dir)
 
 
 class PartnersResource(dg.ConfigurableResource):

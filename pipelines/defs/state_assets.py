@@ -177,12 +177,14 @@ def channel_pushes(
     """What each configured API channel has been sent and has acknowledged, per (partner, channel)."""
     with in_one_line():
         db = store.store()
-        reports, problems = {}, {}
+        reports, problems, snapshots = {}, {}, {}
         for spec in partners.specs().values():
             for channel in spec.channels:
                 key = f"{spec.name}/{channel.name}"
                 try:
-                    snapshot = export_snapshot(current_state(db, spec.account), spec.account)
+                    if spec.account not in snapshots:  # one read of the state per account, not per channel
+                        snapshots[spec.account] = export_snapshot(current_state(db, spec.account), spec.account)
+                    snapshot = snapshots[spec.account]
                     mode = "overwrite" if spec.inventory.mode == "overwrite" else "update"
                     reports[key] = push_account(
                         db.engine, snapshot, spec, channel, partners.token(channel.token), mode=mode
