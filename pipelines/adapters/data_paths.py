@@ -1,4 +1,4 @@
-"""Where files live on disk: landed raw files, their parsed rows, fold checkpoints, exports."""
+"""Where files live on disk: landed raw files, their parsed rows, fold steps' before-images, exports."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ class DataPaths:
     def landing(self, account: str) -> Path:
         return self.root / "landing" / account
 
-    def checkpoints(self, account: str) -> Path:
-        return self.root / "checkpoints" / account
+    def fold_steps(self, account: str) -> Path:
+        return self.root / "fold_steps" / account
 
     def exports(self) -> Path:
         return self.root / "exports"

@@ -2,7 +2,7 @@
 
 `STOCKDROP_STORE_URL` (default: SQLite under dagster_home/), `STOCKDROP_PARTNERS` (a partners
 file; default: the sample partner over sample_data/), `STOCKDROP_DATA_DIR` (landed files,
-checkpoints, exports; default beside a SQLite store, else dagster_home/data), `DAGSTER_HOME`,
+fold steps, exports; default beside a SQLite store, else dagster_home/data), `DAGSTER_HOME`,
 and every `{env: NAME}` secret the partners file names.
 """
 

@@ -1,40 +1,40 @@
 """One warehouse's export files brought up to date, at a cost that follows the change.
 
 Next to the files of each (folder, account, warehouse) we keep their line index (the length of
-every SKU's line in each file, `domain.export_patch`) and the tip checkpoint they show. A new
-export follows the tips' recorded changes (`TipChanges`) from that checkpoint to the current
-tip, renders only the lines of the rows those folds wrote, and patches them into the files.
+every SKU's line in each file, `domain.export_patch`) and the fold step they show. A new export
+reads which rows of the warehouse the folds since that step changed (the keys of their
+before-images), reads those rows from the state tables, renders only their lines and patches
+them into the files. A warehouse no fold changed is not rewritten at all.
 
-Anything that breaks the chain writes the warehouse in full instead (and starts a new index):
-no index yet, a file changed or removed by someone else, other export settings, a catalog
-change (every line may differ), a checkpoint no longer kept (exports more than
-`RECENT_TIPS_KEPT` folds behind), or a line that cannot be told apart by its line end. The
-index is written after the files, and records the tip read *before* the state it was made
-from, so a concurrent fold can only make a later patch re-apply a change (a no-op), never miss
-one.
+Anything that breaks the chain writes the warehouse in full instead (read from the tables, one
+warehouse at a time) and starts a new index: no index yet, a file changed or removed by someone
+else, other export settings, a catalog change (every line may differ), the step undone by a
+re-fold, or a line that cannot be told apart by its line end. The index is written after the
+files, and records the step read *before* the state it was made from, so a concurrent fold can
+only make a later patch re-apply a change (a no-op), never miss one.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from pipelines.adapters.checkpoint_files import load_changes, load_checkpoint
 from pipelines.adapters.data_paths import DataPaths
 from pipelines.adapters.export_files import ExportFile, write_file, write_tables
-from pipelines.adapters.folding import current_state
+from pipelines.adapters.fold_steps import FoldStep, FoldSteps, load_written
+from pipelines.adapters.state_tables import StateTables
 from pipelines.adapters.store import SqlStore
-from pipelines.domain.allocation import empty_order_lines
 from pipelines.domain.export_patch import INDEX_SCHEMA, IndexMismatch, changed_lines, line_index, patch_exports
 from pipelines.domain.export_rows import EXPORT_KINDS, export_tables, file_name, sorted_for_export
-from pipelines.domain.fold import FoldState, export_snapshot
 from pipelines.domain.partners import ExportTargets
 
 INDEX_META, INDEX_FRAME = "index.json", "index.parquet"
+# Past this many folds behind, writing the files in full is as cheap as following the folds.
+MAX_FOLDS_FOLLOWED = 50
 
 
 @dataclass(frozen=True)
@@ -74,15 +74,15 @@ def export_warehouse(
     settings = {"item_identifier": item_identifier, "joor_delimiter": targets.joor_delimiter}
     index_path = paths.export_index(folder, account, warehouse_code)
     with store.transaction() as conn:
-        checkpoints = {c["checkpoint_id"]: c for c in store.checkpoints(conn, account)}
-    tip = next((c for c in checkpoints.values() if c["is_tip"]), None)
+        steps = FoldSteps(store).of(conn, account)
+    tip = steps[-1].step_id if steps else None
     try:
         meta, index = _read_index(index_path, Path(folder), settings)
-        changes = _changes_since(meta["checkpoint_id"], tip, checkpoints, warehouse_code)
-        result, index = _patch(Path(folder), account, warehouse_code, tip, meta, index, changes, settings)
+        changed = _changed_since(meta["step_id"], steps, warehouse_code)
+        result, index = _patch(store, Path(folder), account, warehouse_code, meta, index, changed, settings)
     except _WriteInFull as why:
         result, index = _write_in_full(store, Path(folder), account, warehouse_code, settings, str(why))
-    _write_index(index_path, index, tip and tip["checkpoint_id"], result.files, settings)
+    _write_index(index_path, index, tip, result.files, settings)
     return result
 
 
@@ -92,6 +92,8 @@ def _read_index(index_path: Path, folder: Path, settings: dict) -> tuple[dict, p
         index = pl.read_parquet(index_path / INDEX_FRAME)
     except (OSError, ValueError) as exc:
         raise _WriteInFull("no line index yet") from exc
+    if "step_id" not in meta:
+        raise _WriteInFull("the line index is of an older version")
     if meta.get("settings") != settings:
         raise _WriteInFull("export settings changed")
     for f in meta["files"].values():
@@ -104,42 +106,38 @@ def _read_index(index_path: Path, folder: Path, settings: dict) -> tuple[dict, p
     return meta, index
 
 
-def _changes_since(checkpoint_id: str | None, tip: dict | None, checkpoints: dict, warehouse_code: str) -> pl.DataFrame:
-    """The last change of every (warehouse, SKU) the folds since `checkpoint_id` wrote, by item_key."""
-    if tip is None:
-        if checkpoint_id is not None:
-            raise _WriteInFull("the store holds no state for the account")
-        return pl.DataFrame()
-    steps, at = [], tip
-    while at["checkpoint_id"] != checkpoint_id:
-        changes = load_changes(Path(at["path"]))
-        if changes is None or changes.all_lines_may_differ:
-            raise _WriteInFull("a fold since the last export changed the catalog, or its changes are not kept")
-        steps.append(changes.inventory.filter(pl.col("warehouse_code") == warehouse_code))
-        if changes.previous_tip == checkpoint_id:
-            break
-        at = checkpoints.get(changes.previous_tip)
-        if at is None or len(steps) > len(checkpoints):
-            raise _WriteInFull("the last export is more folds behind than the checkpoints kept")
-    if not steps:
-        return pl.DataFrame()
-    return pl.concat(steps[::-1]).unique("item_key", keep="last", maintain_order=True).sort("item_key")
+def _changed_since(step_id: str | None, steps: list[FoldStep], warehouse_code: str) -> pl.Series:
+    """Every SKU of the warehouse the folds since tip `step_id` wrote, following each tip's
+    `Written` back to the tip before it (None: the account held nothing then)."""
+    by_id = {s.step_id: s for s in steps}
+    changed, at = [pl.Series("item_key", [], pl.String)], steps[-1].step_id if steps else None
+    for _ in range(MAX_FOLDS_FOLLOWED):
+        if at == step_id:
+            return pl.concat(changed).unique().sort()
+        written = load_written(by_id[at].images_path) if at in by_id else None
+        if written is None:
+            raise _WriteInFull("the folds since the last export are not all recorded (a re-fold undid them)")
+        if written.catalog_changed:
+            raise _WriteInFull("a fold since the last export changed the catalog")
+        changed.append(written.inventory.filter(pl.col("warehouse_code") == warehouse_code).get_column("item_key"))
+        at = written.previous_tip
+    raise _WriteInFull(f"the last export is more than {MAX_FOLDS_FOLLOWED} folds behind")
 
 
 def _patch(
+    store: SqlStore,
     folder: Path,
     account: str,
     warehouse_code: str,
-    tip: dict,
     meta: dict,
     index: pl.DataFrame,
-    changes: pl.DataFrame,
+    changed: pl.Series,
     settings: dict,
 ) -> tuple[WarehouseExport, pl.DataFrame]:
     names = {kind: file_name(kind, account, warehouse_code) for kind in EXPORT_KINDS}
-    if changes.height and not meta["files"]:
+    if changed.len() and not meta["files"]:
         raise _WriteInFull("the warehouse had no rows")
-    if not changes.height:
+    if not changed.len():
         files = [
             ExportFile(
                 path=folder / names[k],
@@ -154,7 +152,9 @@ def _patch(
         return WarehouseExport(files, meta["files"]["stock"]["rows"] if files else 0, True, 0), index
     old = {kind: (folder / names[kind]).read_bytes() for kind in EXPORT_KINDS}
     try:
-        lines = _changed_lines(account, tip, changes, settings)
+        with store.transaction() as conn:
+            rows = StateTables(store).outbound(conn, account, warehouse_code, changed)
+        lines = changed_lines(changed, sorted_for_export(rows), settings["item_identifier"], settings["joor_delimiter"])
         patched = patch_exports(index.cast(INDEX_SCHEMA), old, lines)
     except IndexMismatch as exc:
         raise _WriteInFull(str(exc)) from exc
@@ -174,30 +174,11 @@ def _patch(
     return WarehouseExport(files, rows["stock"], True, lines.height), patched.index
 
 
-def _changed_lines(account: str, tip: dict, changes: pl.DataFrame, settings: dict) -> pl.DataFrame:
-    """Per changed SKU, its new line in each file (null: not in that file), sorted by item_key."""
-    try:
-        catalog = load_checkpoint(Path(tip["path"]), ("warehouses", "items"))
-    except FileNotFoundError as exc:  # a fold since replaced that tip: its successor is the state now
-        raise _WriteInFull("the state moved on while exporting") from exc
-    present = changes.filter(~pl.col("gone"))
-    state = FoldState(
-        warehouses=catalog.warehouses,
-        linesheets=pl.DataFrame(),
-        items=catalog.items.join(present.select("item_key"), on="item_key", how="semi"),
-        inventory=present.drop("gone").with_columns(pl.lit(True).alias("is_set")),
-        order_lines=empty_order_lines(),
-    )
-    rows = sorted_for_export(export_snapshot(state, account))
-    return changed_lines(changes.get_column("item_key"), rows, settings["item_identifier"], settings["joor_delimiter"])
-
-
 def _write_in_full(
     store: SqlStore, folder: Path, account: str, warehouse_code: str, settings: dict, because: str
 ) -> tuple[WarehouseExport, pl.DataFrame | None]:
-    state = current_state(store, account)
-    state = replace(state, inventory=state.inventory.filter(pl.col("warehouse_code") == warehouse_code))
-    snapshot = export_snapshot(state, account)
+    with store.transaction() as conn:
+        snapshot = StateTables(store).outbound(conn, account, warehouse_code)
     tables = export_tables(snapshot, settings["item_identifier"], settings["joor_delimiter"])
     files = write_tables(tables, folder)
     by_kind = {t.kind: t for t in tables}
@@ -210,7 +191,7 @@ def _write_in_full(
 
 
 def _write_index(
-    index_path: Path, index: pl.DataFrame | None, checkpoint_id: str | None, files: list[ExportFile], settings: dict
+    index_path: Path, index: pl.DataFrame | None, step_id: str | None, files: list[ExportFile], settings: dict
 ) -> None:
     """Record the line index and what the files look like now (or forget it: next time, in full)."""
     meta_path, frame_path = index_path / INDEX_META, index_path / INDEX_FRAME
@@ -230,5 +211,5 @@ def _write_index(
             "sha256": f.sha256,
         }
     temp = index_path / (INDEX_META + ".tmp")
-    temp.write_text(json.dumps({"checkpoint_id": checkpoint_id, "settings": settings, "files": described}))
+    temp.write_text(json.dumps({"step_id": step_id, "settings": settings, "files": described}))
     os.replace(temp, meta_path)

@@ -1,43 +1,47 @@
-"""Folding an account: from the best checkpoint, apply its files in contract order, store the result.
+"""Folding an account: bring its state tables up to date with its files, in contract order.
+
+The tables are the state of record. A new newest file reads only its working set from them
+(`domain.working_set`: the rows it names, its overwrite scope, pre-book lines coming due),
+applies the pure fold to that, and writes only the rows that change. Each fold is a step
+(`fold_steps`) that keeps the before-images of what it changed; a late file, a correction or a
+re-drop takes the tables back to the last step before its place (the steps after it are undone
+from their images, never by reloading the account) and replays the files from there.
 
 The whole fold runs inside one transaction holding the account's lock: the state tables, the
-fold-stage rejects and the checkpoint index change together or not at all. A checkpoint is
-usable when it was taken after exactly the same ordered prefix of file versions (prefix hash),
-so a late file, a correction or a re-drop re-folds from the latest checkpoint before it, and a
-new newest file is applied incrementally on top of the tip.
+fold-stage rejects and the steps change together or not at all.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 import sqlalchemy as sa
 
-from pipelines.adapters.checkpoint_files import TipChanges, load_checkpoint, remove_checkpoint, save_checkpoint
 from pipelines.adapters.data_paths import DataPaths
 from pipelines.adapters.failures import CONTENT_ERRORS, is_machinery, one_line
-from pipelines.adapters.store import SqlStore, new_id
-from pipelines.domain.fold import (
-    Applied,
-    FileToApply,
-    FoldState,
-    apply_file,
-    effective_inventory,
-    initial_state,
-    merge_touched,
-    prefix_hashes,
-    touched_keys,
+from pipelines.adapters.fold_steps import (
+    FoldStep,
+    FoldSteps,
+    Written,
+    load_images,
+    remove_images,
+    save_images,
 )
+from pipelines.adapters.state_tables import StateTables
+from pipelines.adapters.store import SqlStore, new_id
+from pipelines.domain.fold import FRAME_KEYS, Applied, FileToApply, FoldState, apply_file, initial_state, prefix_hashes
 from pipelines.domain.inventory_merge import KEY as INVENTORY_KEY
-from pipelines.domain.item_keys import item_key_expr
+from pipelines.domain.item_keys import SKU_COLUMNS, item_key_expr
+from pipelines.domain.rewind import BeforeImages, before_images, earliest, rewound
+from pipelines.domain.working_set import WorkingSetNeeds, needs_of
 
-# Recent tips kept besides the overwrite checkpoints, so a slightly late file re-folds little.
-RECENT_TIPS_KEPT = 3
-# Frames whose change can alter every export line of the account.
-CATALOG_FRAMES = ("warehouses", "linesheets", "items")
+# A fold of many files records a step (a point a later re-fold can start from) after every
+# overwrite, which resets its scope anyway, and at least every this many files.
+STEP_EVERY_FILES = 16
+INVENTORY_COLUMNS = ["warehouse_code", *SKU_COLUMNS]
 
 
 @dataclass
@@ -48,6 +52,7 @@ class FoldReport:
     files_total: int = 0
     files_applied: int = 0
     started_from: int = 0
+    steps_undone: int = 0
     rows_written: dict = field(default_factory=dict)
     ats_change_by_warehouse: dict = field(default_factory=dict)
     per_file: dict = field(default_factory=dict)
@@ -105,14 +110,14 @@ def fold_account(store: SqlStore, paths: DataPaths, account: str) -> FoldReport:
             report, saved = FoldReport(account), []
             try:
                 with conn.begin_nested():  # a failed write rolls back to here, not the whole transaction
-                    dropped = _fold(store, conn, paths, account, report, saved)
+                    undone = _fold(store, conn, paths, account, report, saved)
                 break
             except FileCannotBeApplied as e:
-                for cp in saved:
-                    remove_checkpoint(Path(cp["path"]))
+                for folder in saved:
+                    remove_images(folder)
                 _reject_whole(store, conn, e.file, e.reason)
-    for cp in dropped:
-        remove_checkpoint(Path(cp["path"]))
+    for step in undone:
+        remove_images(step.images_path)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -123,9 +128,8 @@ def _reject_whole(store: SqlStore, conn, f: dict, reason: str) -> None:
     store.update_file(conn, f["file_id"], status="rejected")
 
 
-def _apply(state: FoldState, f: dict) -> Applied:
+def _apply(state: FoldState, f: dict, rows: pl.DataFrame | None) -> Applied:
     """Apply one file; an error that is not the machinery's is the file's."""
-    rows = pl.read_parquet(f["events_path"]) if f["events_path"] else None
     try:
         return apply_file(state, _to_apply(f, rows))
     except CONTENT_ERRORS as e:
@@ -134,48 +138,48 @@ def _apply(state: FoldState, f: dict) -> Applied:
         raise FileCannotBeApplied(f, one_line(e)) from e
 
 
-def _fold(store: SqlStore, conn, paths: DataPaths, account: str, report: FoldReport, saved: list[dict]) -> list[dict]:
-    """One attempt at the fold inside the caller's transaction; returns the checkpoints to delete."""
+def _fold(
+    store: SqlStore, conn, paths: DataPaths, account: str, report: FoldReport, saved: list[Path]
+) -> list[FoldStep]:
+    """One attempt at the fold inside the caller's transaction; returns the steps it undid."""
     files = ordered_files(store.parsed_files(conn, account))
-    refs = [_to_apply(f, None) for f in files]
-    hashes = prefix_hashes(refs)
-    checkpoints = store.checkpoints(conn, account)
-    tip = next((c for c in checkpoints if c["is_tip"]), None)
+    hashes = prefix_hashes([_to_apply(f, None) for f in files])
+    repository = FoldSteps(store)
+    steps = repository.of(conn, account)
     report.files_total = len(files)
-    if (tip and tip["prefix_hash"] == hashes[-1]) or (tip is None and not files):
+    tip = (steps[-1].files_applied, steps[-1].prefix_hash) if steps else (0, hashes[0])
+    if tip == (len(files), hashes[-1]):
         report.started_from = len(files)
         return []
-    usable = {c["prefix_hash"]: c for c in checkpoints if c["files_applied"] <= len(files)}
-    start = max((i for i, h in enumerate(hashes) if h in usable), default=0)
-    state = load_checkpoint(Path(usable[hashes[start]]["path"])) if hashes[start] in usable else initial_state()
-    # What the store's tables hold now: the tip, or nothing at all before the first fold.
-    incremental = (
-        tip is not None
-        and usable.get(hashes[start]) is not None
-        and usable[hashes[start]]["checkpoint_id"] == tip["checkpoint_id"]
-    )
-    previous = state if incremental else load_checkpoint(Path(tip["path"])) if tip else _nothing()
-    # Applied on top of the tip, only the rows the files touched can differ from the tables.
-    touched = touched_keys() if incremental else None
-    report.started_from = start
-    folder = paths.checkpoints(account)
-    for i in range(start, len(files)):
-        f = files[i]
-        applied = _apply(state, f)
+    # Steps extend one another, so the ones still describing a prefix of the history come first.
+    kept = [s for s in steps if s.files_applied <= len(files) and hashes[s.files_applied] == s.prefix_hash]
+    start = kept[-1].files_applied if kept else 0
+    undone = steps[len(kept) :]
+    report.started_from, report.steps_undone = start, len(undone)
+    rows = [pl.read_parquet(f["events_path"]) if f["events_path"] else None for f in files[start:]]
+    needs = needs_of([_to_apply(f, r) for f, r in zip(files[start:], rows, strict=True)])
+    tables = StateTables(store)
+    if kept:
+        images = earliest([load_images(s.images_path) for s in undone], initial_state())
+        current = _working_set(tables, conn, account, needs, images)
+        state = rewound(current, images)
+    else:  # from the first file: every row the tables hold may change
+        current, state = tables.whole_state(conn, account), initial_state()
+    boundaries, before = [], state  # (files applied, before-images of the files since the last boundary)
+    for i, (f, f_rows) in enumerate(zip(files[start:], rows, strict=True), start=start):
+        applied = _apply(state, f, f_rows)
         state = applied.state
-        touched = merge_touched(touched, applied.touched)
         store.replace_rejects(conn, f, "fold", applied.rejects)
         report.per_file[f["name"]] = {**applied.metrics, "rows_rejected_in_fold": applied.rejects.height}
         report.files_applied += 1
-        if f["kind"] == "inventory" and f["mode"] == "overwrite" and i + 1 < len(files):
-            saved.append(_checkpoint(state, folder, i + 1, hashes[i + 1], f["name"], "overwrite"))
-    old, new = _narrowed(previous, touched), _narrowed(state, touched)
+        since = i + 1 - (boundaries[-1][0] if boundaries else start)
+        if i + 1 == len(files) or since >= STEP_EVERY_FILES or (f["kind"] == "inventory" and f["mode"] == "overwrite"):
+            boundaries.append((i + 1, before_images(before, state)))
+            before = state
     written = {}
     try:
         for name in FoldState.FRAMES:
-            old_frame = effective_inventory(old) if name == "inventory" else getattr(old, name)
-            new_frame = effective_inventory(new) if name == "inventory" else getattr(new, name)
-            written[name] = store.sync_table(conn, name, account, old_frame, new_frame)
+            written[name] = store.sync_table(conn, name, account, getattr(current, name), getattr(state, name))
             report.rows_written[name] = sum(frame.height for frame in written[name])
     except sa.exc.DBAPIError as e:
         # The gate (schemas.columns) keeps every parsed value storable, so this is a last resort:
@@ -183,90 +187,65 @@ def _fold(store: SqlStore, conn, paths: DataPaths, account: str, report: FoldRep
         if is_machinery(e) or start == len(files):
             raise
         raise FileCannotBeApplied(files[-1], one_line(e)) from e
-    report.ats_change_by_warehouse = _ats_change(old.inventory, new.inventory)
-    last = files[-1] if files else None
-    reason = "overwrite" if last and last["kind"] == "inventory" and last["mode"] == "overwrite" else "tip"
-    changes = _tip_changes(tip, report, written["inventory"], state.inventory.height)
-    saved.append(_checkpoint(state, folder, len(files), hashes[-1], last and last["name"], reason, changes))
-    keep = _retained(checkpoints, hashes, start)
-    return store.replace_checkpoints(conn, account, keep, saved)
+    report.ats_change_by_warehouse = _ats_change(current.inventory, state.inventory)
+    repository.remove(conn, undone)
+    # A fold that only took files out adds no step: the step before them is the tip again.
+    for n, (applied_count, images_now) in enumerate(boundaries, start=1):
+        step_id = new_id()
+        what = _written(steps, written, report) if n == len(boundaries) else None
+        saved.append(save_images(images_now, paths.fold_steps(account) / step_id, what))
+        last = files[applied_count - 1]["name"]
+        repository.add(
+            conn,
+            FoldStep(step_id, account, applied_count, hashes[applied_count], last, images_now.rows, str(saved[-1])),
+        )
+    return undone
 
 
-def current_state(store: SqlStore, account: str) -> FoldState:
-    """The state the store's tables hold now (its tip checkpoint), read without a row-by-row query."""
-    for _ in range(3):
-        with store.transaction() as conn:
-            tip = next((c for c in store.checkpoints(conn, account) if c["is_tip"]), None)
-        if tip is None:
-            return _nothing()
-        try:
-            return load_checkpoint(Path(tip["path"]))
-        except FileNotFoundError:  # a fold replaced the tip while we read it: read the new one
-            continue
-    raise RuntimeError(f"the tip checkpoint of account {account!r} keeps changing; try again")
-
-
-def _narrowed(state: FoldState, touched: dict[str, pl.DataFrame] | None) -> FoldState:
-    """The state with `inventory` and `order_lines` cut down to the touched keys (all when None)."""
-    if touched is None:
-        return state
-    return replace(
-        state, **{name: getattr(state, name).join(keys, on=keys.columns, how="semi") for name, keys in touched.items()}
+def _written(steps: list[FoldStep], written: dict, report: FoldReport) -> Written:
+    inventory = pl.concat([frame.select(INVENTORY_COLUMNS) for frame in written["inventory"]])
+    return Written(
+        previous_tip=steps[-1].step_id if steps else None,
+        inventory=inventory.select("warehouse_code", item_key_expr().alias("item_key")).unique(),
+        catalog_changed=bool(report.rows_written["warehouses"] or report.rows_written["items"]),
     )
 
 
-def _tip_changes(tip: dict | None, report: FoldReport, inventory_written: tuple, state_rows: int) -> TipChanges:
-    """What this fold changed for exports to follow; past a quarter of the state, recording the
-    rows would cost more than the full export they could save."""
-    everything = any(report.rows_written[n] for n in CATALOG_FRAMES) or report.rows_written["inventory"] > max(
-        state_rows // 4, 1000
+def _working_set(tables: StateTables, conn, account: str, needs: WorkingSetNeeds, images: BeforeImages) -> FoldState:
+    """The rows the files need, and every row the undone steps changed, as the tables hold them now."""
+    imaged = {name: images.keys(name) for name in FoldState.FRAMES}
+    items = pl.concat(
+        [tables.matching(conn, "items", account, values) for values in needs.item_values.values()]
+        + [tables.matching(conn, "items", account, imaged["items"])]
     )
-    if everything:
-        inventory_written = tuple(frame.clear() for frame in inventory_written)
-    return TipChanges(tip and tip["checkpoint_id"], everything, _inventory_changes(*inventory_written))
-
-
-def _inventory_changes(upserts: pl.DataFrame, gone: pl.DataFrame) -> pl.DataFrame:
-    """The inventory rows a fold wrote (store columns) as `TipChanges.inventory`."""
-    upserts = upserts.with_columns(item_key_expr().alias("item_key"), pl.lit(False).alias("gone"))
-    gone = gone.with_columns(item_key_expr().alias("item_key"), pl.lit(True).alias("gone"))
-    return pl.concat([upserts, gone], how="diagonal_relaxed").select(
-        *INVENTORY_KEY, "gone", "on_hand", "pending", "ats", "available_date"
-    )
-
-
-def _nothing() -> FoldState:
-    empty = initial_state()
-    return replace(empty, warehouses=empty.warehouses.clear())
-
-
-def _checkpoint(
-    state: FoldState,
-    folder: Path,
-    files_applied: int,
-    prefix_hash: str,
-    last_file: str | None,
-    reason: str,
-    changes: TipChanges | None = None,
-) -> dict:
-    cid = new_id()
-    path = save_checkpoint(state, folder / cid, changes)
-    return {
-        "checkpoint_id": cid,
-        "files_applied": files_applied,
-        "prefix_hash": prefix_hash,
-        "last_file": last_file,
-        "reason": reason,
-        "path": str(path),
+    lines = [tables.matching(conn, "order_lines", account, needs.order_ids.to_frame("order_id"))]
+    if needs.due_by is not None:
+        lines.append(tables.due_lines(conn, account, needs.due_by))
+    lines.append(tables.matching(conn, "order_lines", account, imaged["order_lines"]))
+    order_lines = pl.concat(lines)
+    if needs.whole_account:
+        inventory = [tables.whole(conn, "inventory", account)]
+    else:
+        skus = pl.concat(
+            [
+                items.get_column("item_key"),
+                images.present["items"].get_column("item_key"),
+                order_lines.get_column("item_key"),
+            ]
+        )
+        inventory = [
+            tables.inventory_of_skus(conn, account, skus),
+            tables.inventory_of_warehouses(conn, account, needs.warehouses_in_scope),
+        ]
+    inventory.append(tables.matching(conn, "inventory", account, imaged["inventory"]))
+    frames = {
+        "warehouses": tables.whole(conn, "warehouses", account),
+        "linesheets": tables.whole(conn, "linesheets", account),
+        "items": items,
+        "inventory": pl.concat(inventory),
+        "order_lines": order_lines,
     }
-
-
-def _retained(checkpoints: list[dict], hashes: list[str], start: int) -> set[str]:
-    """Checkpoints still describing a prefix of the current history at or before `start`:
-    every overwrite checkpoint and the most recent tips."""
-    valid = [c for c in checkpoints if c["files_applied"] <= start and hashes[c["files_applied"]] == c["prefix_hash"]]
-    tips = sorted((c for c in valid if c["reason"] == "tip"), key=lambda c: c["files_applied"])[-RECENT_TIPS_KEPT:]
-    return {c["checkpoint_id"] for c in valid if c["reason"] == "overwrite"} | {c["checkpoint_id"] for c in tips}
+    return FoldState(**{name: frame.unique(FRAME_KEYS[name], keep="first") for name, frame in frames.items()})
 
 
 def record_release(store: SqlStore, account: str, at) -> bool:

@@ -1,4 +1,4 @@
-"""The SQL store (SQLAlchemy 2 Core): the file ledger, rejects, checkpoints index and folded state.
+"""The SQL store (SQLAlchemy 2 Core): the file ledger, rejects and the state tables.
 
 Every write of a fold goes through one transaction that first takes the account's lock, so two
 runs for the same account never interleave and a crash leaves all of a fold's effect or none.
@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from pipelines.adapters.store_bulk import writer_for
 from pipelines.adapters.store_schema import create_engine, migrate
 from pipelines.domain.item_keys import SKU_COLUMNS, split_item_key
+from pipelines.domain.outbound import available_date_in_force
 
 STATE_COLUMNS = ["account", "warehouse_code", "upc", *SKU_COLUMNS, "on_hand", "pending", "ats", "available_date"]
 REJECT_COLUMNS = ["partner", "file", "line", "column", "value", "reason"]
@@ -43,10 +44,21 @@ TABLE_LAYOUT = {
             "inventory_item_id",
         ],
     ),
-    "inventory": (["warehouse_code", *SKU_COLUMNS], ["on_hand", "pending", "ats", "available_date"]),
+    "inventory": (["warehouse_code", *SKU_COLUMNS], ["on_hand", "pending", "ats", "available_date", "is_set"]),
     "order_lines": (
         ["order_id", "warehouse_code", *SKU_COLUMNS],
-        ["status", "quantity", "claimed", "backordered", "order_date", "updated_at", "prebook_start", "linesheet_code"],
+        [
+            "status",
+            "quantity",
+            "claimed",
+            "backordered",
+            "order_date",
+            "updated_at",
+            "prebook_start",
+            "linesheet_code",
+            "policy",
+            "claim_due",
+        ],
     ),
 }
 
@@ -322,24 +334,6 @@ class SqlStore:
             orient="row",
         )
 
-    # -- checkpoints --------------------------------------------------------------------------
-
-    def checkpoints(self, conn: sa.Connection, account: str) -> list[dict]:
-        c = self.t["checkpoints"]
-        rows = conn.execute(sa.select(c).where(c.c.account == account).order_by(c.c.files_applied))
-        return [dict(r._mapping) for r in rows]
-
-    def replace_checkpoints(self, conn: sa.Connection, account: str, keep_ids: set[str], new: list[dict]) -> list[dict]:
-        """Keep `keep_ids`, add `new` (the last one becomes the tip); return the rows dropped."""
-        c = self.t["checkpoints"]
-        dropped = [cp for cp in self.checkpoints(conn, account) if cp["checkpoint_id"] not in keep_ids]
-        for cp in dropped:
-            conn.execute(c.delete().where(c.c.checkpoint_id == cp["checkpoint_id"]))
-        conn.execute(c.update().where(c.c.account == account).values(is_tip=False))
-        for i, cp in enumerate(new):
-            conn.execute(c.insert(), {**cp, "account": account, "is_tip": i == len(new) - 1, "created_at": now_utc()})
-        return dropped
-
     # -- state --------------------------------------------------------------------------------
 
     def sync_table(
@@ -356,11 +350,15 @@ class SqlStore:
 
     def state(self, account: str | None = None) -> pl.DataFrame:
         """`stockdrop state`: one row per (account, warehouse, SKU), in the contract's order."""
-        inv, items = self.t["inventory"], self.t["items"]
+        inv, items, wh = self.t["inventory"], self.t["items"], self.t["warehouses"]
         join = inv.outerjoin(
             items, sa.and_(inv.c.account == items.c.account, *(inv.c[c] == items.c[c] for c in SKU_COLUMNS))
-        )
-        q = sa.select(*(items.c.upc if c == "upc" else inv.c[c] for c in STATE_COLUMNS)).select_from(join)
+        ).outerjoin(wh, sa.and_(inv.c.account == wh.c.account, inv.c.warehouse_code == wh.c.warehouse_code))
+        q = sa.select(
+            *(items.c.upc if c == "upc" else inv.c[c] for c in STATE_COLUMNS),
+            wh.c.type.label("warehouse_type"),
+            wh.c.available_date.label("warehouse_available_date"),
+        ).select_from(join)
         if account:
             q = q.where(inv.c.account == account)
         q = q.order_by(inv.c.account, inv.c.warehouse_code, *(inv.c[c] for c in SKU_COLUMNS))
@@ -371,8 +369,11 @@ class SqlStore:
             "pending": pl.Int64,
             "ats": pl.Int64,
             "available_date": pl.Date,
+            "warehouse_type": pl.String,
+            "warehouse_available_date": pl.Date,
         }
-        return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+        frame = pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+        return frame.with_columns(available_date_in_force().alias("available_date")).select(STATE_COLUMNS)
 
     def stock_by_warehouse(self) -> pl.DataFrame:
         """Per (account, warehouse): rows, summed on_hand/pending/ats, oversold rows and units (SQL aggregate)."""

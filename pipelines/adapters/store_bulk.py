@@ -18,6 +18,8 @@ from __future__ import annotations
 import io
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import polars as pl
@@ -54,8 +56,35 @@ def writer_for(dialect: str) -> BulkWriter:
     return SqliteBulkWriter()
 
 
-def _quote(name: str) -> str:
+def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+@contextmanager
+def stage(conn: sa.Connection, values: pl.DataFrame) -> Iterator[str]:
+    """A temporary table holding `values` (text columns) for the length of the block: how a read
+    by many keys becomes one join in SQL instead of one query per key. COPY on PostgreSQL,
+    executemany on SQLite."""
+    name = f"stage_{uuid.uuid4().hex[:12]}"
+    columns = ", ".join(f"{quote(c)} TEXT" for c in values.columns)
+    conn.exec_driver_sql(f"CREATE TEMP TABLE {name} ({columns})")
+    values = values.cast(pl.String)
+    try:
+        if conn.dialect.name == "postgresql":
+            with conn.connection.driver_connection.cursor() as cur:
+                buffer = io.BytesIO()
+                values.write_csv(buffer, include_header=False)
+                with cur.copy(f"COPY {name} FROM STDIN (FORMAT csv)") as copy:
+                    copy.write(buffer.getbuffer())
+        else:
+            cursor = conn.connection.driver_connection.cursor()
+            marks = ", ".join("?" * len(values.columns))
+            cursor.executemany(f"INSERT INTO {name} VALUES ({marks})", values.iter_rows())
+            cursor.close()
+        conn.exec_driver_sql(f"ANALYZE {name}")
+        yield name
+    finally:
+        conn.exec_driver_sql(f"DROP TABLE {name}")
 
 
 class SqliteBulkWriter:
@@ -65,18 +94,18 @@ class SqliteBulkWriter:
         cursor = conn.connection.driver_connection.cursor()
         try:
             if gone.height:
-                where = " AND ".join(f"{_quote(c)} = ?" for c in ["account", *keys])
+                where = " AND ".join(f"{quote(c)} = ?" for c in ["account", *keys])
                 cursor.executemany(
-                    f"DELETE FROM {_quote(table.name)} WHERE {where}", _rows(_sqlite_values(table, gone), account)
+                    f"DELETE FROM {quote(table.name)} WHERE {where}", _rows(_sqlite_values(table, gone), account)
                 )
             if upserts.height:
                 columns = ["account", *upserts.columns]
                 values = [c for c in upserts.columns if c not in keys]
-                update = ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in values)
+                update = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in values)
                 sql = (
-                    f"INSERT INTO {_quote(table.name)} ({', '.join(map(_quote, columns))}) "
+                    f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
                     f"VALUES ({', '.join('?' * len(columns))}) "
-                    f"ON CONFLICT ({', '.join(map(_quote, ['account', *keys]))}) DO UPDATE SET {update}"
+                    f"ON CONFLICT ({', '.join(map(quote, ['account', *keys]))}) DO UPDATE SET {update}"
                 )
                 cursor.executemany(sql, _rows(_sqlite_values(table, upserts), account))
         finally:
@@ -110,14 +139,14 @@ class PostgresBulkWriter:
 
     def write(self, conn, table, account, keys, upserts, gone):
         raw = conn.connection.driver_connection
-        name = _quote(table.name)
+        name = quote(table.name)
         if table.name == "inventory" and upserts.height and self._inventory_partitioned(conn):
             ensure_inventory_partitions(conn, account, upserts.get_column("warehouse_code").unique().to_list())
         with raw.cursor() as cur:
             if gone.height:
                 stage = _stage(cur, table.name, ["account", *keys])
                 _copy(cur, stage, gone, account)
-                on = " AND ".join(f"t.{_quote(c)} = s.{_quote(c)}" for c in ["account", *keys])
+                on = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in ["account", *keys])
                 cur.execute(f"DELETE FROM {name} AS t USING {stage} AS s WHERE {on}")
             if not upserts.height:
                 return
@@ -129,13 +158,13 @@ class PostgresBulkWriter:
             columns = ["account", *upserts.columns]
             stage = _stage(cur, table.name, columns)
             _copy(cur, stage, upserts, account)
-            on = " AND ".join(f"t.{_quote(c)} = s.{_quote(c)}" for c in ["account", *keys])
+            on = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in ["account", *keys])
             values = [c for c in upserts.columns if c not in keys]
             cur.execute(
                 f"MERGE INTO {name} AS t USING {stage} AS s ON {on} "
-                f"WHEN MATCHED THEN UPDATE SET {', '.join(f'{_quote(c)} = s.{_quote(c)}' for c in values)} "
-                f"WHEN NOT MATCHED THEN INSERT ({', '.join(map(_quote, columns))}) "
-                f"VALUES ({', '.join(f's.{_quote(c)}' for c in columns)})"
+                f"WHEN MATCHED THEN UPDATE SET {', '.join(f'{quote(c)} = s.{quote(c)}' for c in values)} "
+                f"WHEN NOT MATCHED THEN INSERT ({', '.join(map(quote, columns))}) "
+                f"VALUES ({', '.join(f's.{quote(c)}' for c in columns)})"
             )
             _analyze_if_big(cur, name, upserts.height, ANALYZE_AFTER_MERGED_ROWS)
 
@@ -163,7 +192,7 @@ def _stage(cur, table: str, columns: list[str]) -> str:
     stage = f"stage_{table}_{uuid.uuid4().hex[:8]}"
     cur.execute(
         f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS "
-        f"SELECT {', '.join(map(_quote, columns))} FROM {_quote(table)} WITH NO DATA"
+        f"SELECT {', '.join(map(quote, columns))} FROM {quote(table)} WITH NO DATA"
     )
     return stage
 
@@ -174,7 +203,7 @@ def _copy(cur, target: str, frame: pl.DataFrame, account: str) -> None:
     frame = frame.select(pl.lit(account).alias("account"), pl.all())
     buffer = io.BytesIO()
     frame.write_csv(buffer, include_header=False)
-    columns = ", ".join(map(_quote, frame.columns))
+    columns = ", ".join(map(quote, frame.columns))
     with cur.copy(f"COPY {target} ({columns}) FROM STDIN (FORMAT csv)") as copy:
         copy.write(buffer.getbuffer())
 

@@ -8,14 +8,14 @@ import dagster as dg
 
 from pipelines.adapters.export_patching import export_warehouse
 from pipelines.adapters.failures import is_machinery, one_line
-from pipelines.adapters.folding import current_state, fold_account
+from pipelines.adapters.folding import fold_account
 from pipelines.adapters.push_ledger import push_account
+from pipelines.adapters.state_tables import StateTables
 from pipelines.defs.failures import in_one_line
 from pipelines.defs.file_assets import FOLD_POOL, file_events
 from pipelines.defs.metadata import per_warehouse, text
 from pipelines.defs.partitions import split_warehouse_key, warehouse_key, warehouses
 from pipelines.defs.resources import PartnersResource, StoreResource
-from pipelines.domain.fold import export_snapshot
 
 # Like AutomationCondition.eager(), but a missing or failed file partition upstream does not hold
 # the account's state and exports back (eager waits until every upstream partition exists).
@@ -183,7 +183,8 @@ def channel_pushes(
                 key = f"{spec.name}/{channel.name}"
                 try:
                     if spec.account not in snapshots:  # one read of the state per account, not per channel
-                        snapshots[spec.account] = export_snapshot(current_state(db, spec.account), spec.account)
+                        with db.transaction() as conn:
+                            snapshots[spec.account] = StateTables(db).outbound(conn, spec.account)
                     snapshot = snapshots[spec.account]
                     mode = "overwrite" if spec.inventory.mode == "overwrite" else "update"
                     reports[key] = push_account(

@@ -52,8 +52,6 @@ class AllocationReport:
     lines_by_status: Counter = field(default_factory=Counter)
     units: dict = field(default_factory=lambda: defaultdict(Counter))
     stale_updates: int = 0
-    touched_inventory: list = field(default_factory=list)  # (warehouse_code, item_key) rows it may have changed
-    touched_lines: list = field(default_factory=list)  # (order_id, item_key, warehouse_code)
 
     def add(self, warehouse: str, what: str, units: int) -> None:
         if units:
@@ -125,8 +123,6 @@ class _Allocator:
             self.inventory_row(line["warehouse_code"], line["item_key"])["pending"] += after - before
 
     def frames(self, inventory: pl.DataFrame, lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        self.report.touched_inventory = list(self.inv)
-        self.report.touched_lines = list(self.lines)
         inv = pl.DataFrame(list(self.inv.values()), schema=inventory.schema) if self.inv else inventory.clear()
         ol = pl.DataFrame(list(self.lines.values()), schema=ORDER_LINE_SCHEMA) if self.lines else lines.clear()
         return (

@@ -8,7 +8,6 @@ pre-book release. Replaying the same files in the same order always gives the sa
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -17,9 +16,10 @@ import polars as pl
 from pipelines.domain import allocation, catalog
 from pipelines.domain.allocation import LINE_KEY
 from pipelines.domain.drop_names import FOLD_KIND_ORDER
-from pipelines.domain.inventory_merge import INVENTORY_SCHEMA, MergeOptions, empty_inventory, merge_inventory
+from pipelines.domain.inventory_merge import INVENTORY_SCHEMA, MergeOptions, merge_inventory
 from pipelines.domain.inventory_merge import KEY as INVENTORY_KEY
 from pipelines.domain.item_keys import resolve_items
+from pipelines.domain.outbound import available_date_in_force
 from pipelines.domain.rejects import concat_rejects, empty_rejects
 
 
@@ -36,14 +36,29 @@ class FoldState:
     FRAMES = ("warehouses", "linesheets", "items", "inventory", "order_lines")
 
 
+FRAME_SCHEMAS = {
+    "warehouses": catalog.WAREHOUSE_SCHEMA,
+    "linesheets": catalog.LINESHEET_SCHEMA,
+    "items": catalog.ITEM_SCHEMA,
+    "inventory": INVENTORY_SCHEMA,
+    "order_lines": allocation.ORDER_LINE_SCHEMA,
+}
+FRAME_KEYS = {
+    "warehouses": ["warehouse_code"],
+    "linesheets": ["linesheet_code"],
+    "items": ["item_key"],
+    "inventory": INVENTORY_KEY,
+    "order_lines": LINE_KEY,
+}
+
+
 def initial_state() -> FoldState:
-    return FoldState(
-        warehouses=catalog.initial_warehouses(),
-        linesheets=pl.DataFrame(schema=catalog.LINESHEET_SCHEMA),
-        items=pl.DataFrame(schema=catalog.ITEM_SCHEMA),
-        inventory=empty_inventory(),
-        order_lines=allocation.empty_order_lines(),
-    )
+    """An account before its first file: no rows but the `DEFAULT` warehouse."""
+    return replace(empty_state(), warehouses=catalog.initial_warehouses())
+
+
+def empty_state() -> FoldState:
+    return FoldState(**{name: pl.DataFrame(schema=schema) for name, schema in FRAME_SCHEMAS.items()})
 
 
 @dataclass(frozen=True)
@@ -70,37 +85,11 @@ class FileToApply:
 
 @dataclass
 class Applied:
-    """The result of applying one file: new state, its fold-time rejects, and what it did.
-
-    `touched` holds, for `inventory` and `order_lines`, the keys of every row the file may have
-    changed (the other rows are untouched), or is None when any row may have changed (a
-    warehouses file changes the available_date in force of whole warehouses).
-    """
+    """The result of applying one file: new state, its fold-time rejects, and what it did."""
 
     state: FoldState
     rejects: pl.DataFrame
     metrics: dict = field(default_factory=dict)
-    touched: dict[str, pl.DataFrame] | None = None
-
-
-def touched_keys(inventory: Sequence | pl.DataFrame = (), lines: Sequence = ()) -> dict[str, pl.DataFrame]:
-    inv = (
-        inventory
-        if isinstance(inventory, pl.DataFrame)
-        else pl.DataFrame(list(inventory), schema={k: pl.String for k in INVENTORY_KEY}, orient="row")
-    )
-    return {
-        "inventory": inv.select(INVENTORY_KEY),
-        "order_lines": pl.DataFrame(list(lines), schema={k: pl.String for k in LINE_KEY}, orient="row"),
-    }
-
-
-def merge_touched(*parts: dict[str, pl.DataFrame] | None) -> dict[str, pl.DataFrame] | None:
-    known = [p for p in parts if p is not None]
-    if len(known) < len(parts):
-        return None
-    # Repeated keys are harmless: the touched keys are only ever used in semi-joins.
-    return {name: pl.concat([p[name] for p in known]) for name in ("inventory", "order_lines")}
 
 
 def _resolve(state: FoldState, f: FileToApply) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -132,28 +121,22 @@ def _with_policy(rows: pl.DataFrame, state: FoldState, partner_policy: str) -> p
 def apply_file(state: FoldState, f: FileToApply) -> Applied:
     """Apply one file at its as-of time (releasing due pre-book lines first)."""
     inventory, lines, release = allocation.release_prebook(state.inventory, state.order_lines, f.as_of)
-    state = replace(state, inventory=inventory, order_lines=lines)
-    released = touched_keys(release.touched_inventory, release.touched_lines)
-    applied = _apply_kind(state, f)
+    applied = _apply_kind(replace(state, inventory=inventory, order_lines=lines), f)
     if release.units:
         applied.metrics["prebook_released"] = release.as_dict()
-    applied.touched = merge_touched(released, applied.touched)
     return applied
 
 
 def _apply_kind(state: FoldState, f: FileToApply) -> Applied:
-    nothing = touched_keys()
     if f.kind == "release":
-        return Applied(state, empty_rejects(), {}, nothing)
+        return Applied(state, empty_rejects())
     if f.kind == "warehouses":
         warehouses, rejects = catalog.upsert_warehouses(state.warehouses, f.rows)
-        return Applied(replace(state, warehouses=warehouses), rejects, {}, None)
+        return Applied(replace(state, warehouses=warehouses), rejects)
     if f.kind == "linesheets":
-        return Applied(
-            replace(state, linesheets=catalog.upsert_linesheets(state.linesheets, f.rows)), empty_rejects(), {}, nothing
-        )
+        return Applied(replace(state, linesheets=catalog.upsert_linesheets(state.linesheets, f.rows)), empty_rejects())
     if f.kind == "styles":
-        return Applied(replace(state, items=catalog.upsert_items(state.items, f.rows)), empty_rejects(), {}, nothing)
+        return Applied(replace(state, items=catalog.upsert_items(state.items, f.rows)), empty_rejects())
     rows, rejects = _resolve(state, f)
     if f.kind == "inventory":
         outcome = merge_inventory(state.inventory, rows, MergeOptions(f.mode, f.dec_pending, f.overwrite_scope))
@@ -164,12 +147,7 @@ def _apply_kind(state: FoldState, f: FileToApply) -> Applied:
             mode=f.mode,
             dec_pending=f.dec_pending,
         )
-        return Applied(
-            replace(state, inventory=outcome.inventory),
-            concat_rejects(rejects, outcome.rejects),
-            metrics,
-            touched_keys(outcome.touched),
-        )
+        return Applied(replace(state, inventory=outcome.inventory), concat_rejects(rejects, outcome.rejects), metrics)
     if f.kind == "orders":
         rows = _with_policy(rows, state, f.inventory_policy).with_columns(
             pl.col("updated_at").fill_null(f.as_of),
@@ -177,10 +155,7 @@ def _apply_kind(state: FoldState, f: FileToApply) -> Applied:
         )
         inventory, lines, stale, report = allocation.apply_orders(state.inventory, state.order_lines, rows, f.as_of)
         return Applied(
-            replace(state, inventory=inventory, order_lines=lines),
-            concat_rejects(rejects, stale),
-            report.as_dict(),
-            touched_keys(report.touched_inventory, report.touched_lines),
+            replace(state, inventory=inventory, order_lines=lines), concat_rejects(rejects, stale), report.as_dict()
         )
     raise ValueError(f"unknown kind {f.kind!r}")
 
@@ -199,50 +174,14 @@ def prefix_hashes(files: list[FileToApply]) -> list[str]:
 
 
 def effective_inventory(state: FoldState) -> pl.DataFrame:
-    """Inventory with the available_date in force: the row's own, else its FUTURE warehouse's."""
+    """Inventory with the available_date in force (what `stockdrop state` shows)."""
     wh = state.warehouses.select(
-        "warehouse_code", pl.col("type").alias("_type"), pl.col("available_date").alias("_wh_date")
+        "warehouse_code",
+        pl.col("type").alias("warehouse_type"),
+        pl.col("available_date").alias("warehouse_available_date"),
     )
     return (
         state.inventory.join(wh, on="warehouse_code", how="left")
-        .with_columns(
-            pl.coalesce("available_date", pl.when(pl.col("_type") == "FUTURE").then(pl.col("_wh_date"))).alias(
-                "available_date"
-            )
-        )
+        .with_columns(available_date_in_force().alias("available_date"))
         .select(list(INVENTORY_SCHEMA))
     )
-
-
-def export_snapshot(state: FoldState, account: str) -> pl.DataFrame:
-    """One row per (warehouse, SKU) with state, joined with its item and warehouse: what exports
-    and pushes are made from (the columns of `export_rows.EXPORT_SNAPSHOT_SCHEMA`)."""
-    warehouses = state.warehouses.select("warehouse_code", pl.col("type").alias("warehouse_type"))
-    items = state.items.drop("continue_selling")
-    return (
-        effective_inventory(state)
-        .join(items, on="item_key", how="inner")
-        .join(warehouses, on="warehouse_code")
-        .select(
-            pl.lit(account).alias("account"),
-            "warehouse_code",
-            "warehouse_type",
-            "upc",
-            "style_id",
-            "style_number",
-            "style_identifier",
-            "style_color_id",
-            "color_code",
-            "color_name",
-            "size_code",
-            "size_name",
-            "on_hand",
-            "pending",
-            "ats",
-            "available_date",
-            "created_by",
-            "skip_push",
-            "skip_joor",
-            "inventory_item_id",
-        )
-    )  # unordered: export files and channel batches put their rows in order themselves

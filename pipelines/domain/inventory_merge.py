@@ -40,7 +40,6 @@ class MergeOutcome:
     rows_set: int
     rows_zeroed: int
     rows_kept_by_seed: int
-    touched: pl.DataFrame  # (warehouse_code, item_key) of every row the file set
 
 
 def empty_inventory() -> pl.DataFrame:
@@ -93,4 +92,4 @@ def merge_inventory(state: pl.DataFrame, rows: pl.DataFrame, options: MergeOptio
         pl.lit(True).alias("is_set"),
     )
     inventory = pl.concat([state.join(updated.select(KEY), on=KEY, how="anti"), updated.cast(INVENTORY_SCHEMA)])
-    return MergeOutcome(inventory, rejects, listed.height, zeroed.height, kept_by_seed, incoming.select(KEY))
+    return MergeOutcome(inventory, rejects, listed.height, zeroed.height, kept_by_seed)

@@ -34,3 +34,11 @@ def available_to_sell() -> pl.Expr:
 def future_date() -> pl.Expr:
     """The available date FUTURE stock carries (IMMEDIATE stock is available now: null)."""
     return pl.when(pl.col("warehouse_type") == "FUTURE").then(pl.col("available_date"))
+
+
+def available_date_in_force() -> pl.Expr:
+    """A row's own available_date, else its FUTURE warehouse's (`warehouse_type`,
+    `warehouse_available_date` joined from the row's warehouse)."""
+    return pl.coalesce(
+        "available_date", pl.when(pl.col("warehouse_type") == "FUTURE").then(pl.col("warehouse_available_date"))
+    )

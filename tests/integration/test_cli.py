@@ -45,7 +45,7 @@ def test_contract_examples_through_the_cli_on_both_backends(tmp_path, inbox, sto
         result = cli("replay", str(inbox), "--store", store_url, env=env)
         assert result.returncode == 0, result.stderr
     assert cli("state", "--store", store_url, env=env).stdout == (folder / "expected_state.csv").read_text()
-    assert (tmp_path / "data" / "checkpoints").is_dir()
+    assert (tmp_path / "data" / "fold_steps").is_dir()
 
 
 def test_replay_processes_only_what_is_new_and_handles_late_files(tmp_path, inbox):

@@ -1,8 +1,8 @@
 """Two processes working on the same account at once (issue 6), on SQLite and PostgreSQL.
 
 Two `stockdrop replay` of the same inbox start together against one store. Both must exit 0 and
-leave exactly the state and rejects of a single replay, with one ledger row per file, one tip
-checkpoint and every referenced checkpoint on disk: the account lock serialises the folds and
+leave exactly the state and rejects of a single replay, with one ledger row per file, one
+chain of fold steps up to every file and their before-images on disk: the account lock serialises the folds and
 the ledger must not record a file twice when both processes land it.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from pipelines.adapters.fold_steps import FoldSteps
 from pipelines.adapters.store import SqlStore
-from pipelines.domain.fold import FoldState
 from tests.drop_histories import RandomChooser, current_versions, random_history
 from tests.integration.postgres_server import create_database
 from tests.integration.replay_driver import replay
@@ -70,12 +70,12 @@ def test_two_replays_at_once_end_as_one(store_url, other_store_url, tmp_path):
         f = store.t["drop_files"]
         with store.transaction() as conn:
             ledger = conn.execute(sa.select(f.c.name, f.c.status)).all()
-            checkpoints = store.checkpoints(conn, "default")
+            steps = FoldSteps(store).of(conn, "default")
         assert sorted(ledger) == sorted((v.name, "parsed") for v in files)
-        assert [c["is_tip"] for c in checkpoints].count(True) == 1
-        for c in checkpoints:
-            assert Path(c["path"]).is_relative_to(data_dir)
-            assert all((Path(c["path"]) / f"{frame}.parquet").is_file() for frame in FoldState.FRAMES)
+        counts = [s.files_applied for s in steps]
+        assert counts == sorted(set(counts)) and counts[-1] == len(files)  # one chain, up to every file
+        for s in steps:
+            assert Path(s.images_path).is_relative_to(data_dir) and Path(s.images_path).is_dir()
     finally:
         store.dispose()
         single.dispose()

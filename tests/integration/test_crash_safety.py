@@ -8,8 +8,9 @@ scratch), a newer 51k-row dec_pending file and an orders file. A subprocess runs
 our code) and is killed at delays spread over a clean run's duration. After each kill:
 
 - the state tables are exactly the state before the replay or exactly the final state (the fold
-  is one transaction), and equal the tip checkpoint they were written from;
-- every checkpoint the store references exists on disk, every parsed file's rows exist;
+  is one transaction), and the fold steps' before-images agree with them: undoing every step
+  from the tables gives back the empty account;
+- every fold step's images exist on disk, every parsed file's rows exist;
 and after a second, uninterrupted replay the state and rejects equal the clean run's and every
 file is parsed exactly once.
 """
@@ -26,9 +27,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.adapters.checkpoint_files import load_checkpoint
-from pipelines.adapters.store import to_store_frame
-from pipelines.domain.fold import FoldState, effective_inventory
+from pipelines.adapters.fold_steps import FoldSteps, load_images
+from pipelines.adapters.state_tables import StateTables
+from pipelines.adapters.store import SqlStore
+from pipelines.domain.fold import FRAME_KEYS, FoldState, initial_state
+from pipelines.domain.rewind import earliest, rewound
 from tests.integration.replay_driver import replay
 
 pytestmark = pytest.mark.integration
@@ -115,7 +118,7 @@ class Workdir:
         )
 
     def snapshot(self) -> dict:
-        """Everything a crash could tear: the fold's tables, rejects, ledger, checkpoints.
+        """Everything a crash could tear: the fold's tables, rejects, ledger, fold steps.
 
         Read with sqlite3 itself: 51k-row tables several times per kill, and every column of
         every state table, so a torn order_lines or items table shows as well as inventory.
@@ -129,16 +132,26 @@ class Workdir:
             ).fetchall()
             ledger = _dicts(conn.execute("SELECT * FROM drop_files WHERE status = 'parsed'"))
             versions = conn.execute("SELECT partner, name, sha256, status FROM drop_files").fetchall()
-            checkpoints = _dicts(conn.execute("SELECT * FROM checkpoints"))
         finally:
             conn.close()
+        store = SqlStore(self.url, auto_migrate=False)
+        try:
+            with store.transaction() as sa_conn:
+                steps = FoldSteps(store).of(sa_conn, "default")
+                undone = rewound(
+                    StateTables(store).whole_state(sa_conn, "default"),
+                    earliest([load_images(s.images_path) for s in steps], initial_state()),
+                )
+        finally:
+            store.dispose()
         inventory = pl.DataFrame([r[1:] for r in tables["inventory"]], orient="row", schema=_INVENTORY_SCHEMA)
         return {
             "state": tables,
             "rejects": rejects,
             "ledger": ledger,
             "versions": versions,
-            "checkpoints": checkpoints,
+            "steps": steps,
+            "undone": undone,
             "inventory": inventory,
         }
 
@@ -173,22 +186,24 @@ _INVENTORY_COLUMNS = [
     "pending",
     "ats",
     "available_date",
+    "is_set",
 ]
-_INVENTORY_SCHEMA = {c: pl.Int64 if c in ("on_hand", "pending", "ats") else pl.String for c in _INVENTORY_COLUMNS}
+_INVENTORY_SCHEMA = {
+    c: pl.Int64 if c in ("on_hand", "pending", "ats", "is_set") else pl.String for c in _INVENTORY_COLUMNS
+}
 
 
 def assert_consistent(snap: dict) -> None:
-    """No referenced file is missing, and the state tables are the tip checkpoint's state."""
+    """No referenced file is missing, and the steps' before-images agree with the state tables."""
     for f in snap["ledger"]:
         assert Path(f["events_path"]).is_file(), f["name"]
-    for cp in snap["checkpoints"]:
-        for frame in FoldState.FRAMES:
-            assert (Path(cp["path"]) / f"{frame}.parquet").is_file(), cp
-    tips = [cp for cp in snap["checkpoints"] if cp["is_tip"]]
-    assert len(tips) == 1
-    tip = to_store_frame("inventory", effective_inventory(load_checkpoint(Path(tips[0]["path"]))))
-    tip = tip.with_columns(pl.col("available_date").cast(pl.String)).select(_INVENTORY_COLUMNS)
-    assert snap["inventory"].rows() == tip.sort(_INVENTORY_COLUMNS[:5]).rows()
+    assert snap["steps"]
+    counts = [s.files_applied for s in snap["steps"]]
+    assert counts == sorted(set(counts))  # one chain of steps, each extending the one before
+    empty = initial_state()
+    for name in FoldState.FRAMES:
+        keys = FRAME_KEYS[name]
+        assert getattr(snap["undone"], name).sort(keys).rows() == getattr(empty, name).sort(keys).rows(), name
 
 
 def test_replay_killed_anywhere_then_replayed_equals_a_clean_run(tmp_path):

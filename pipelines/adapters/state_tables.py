@@ -1,0 +1,215 @@
+"""The state tables (warehouses, linesheets, items, inventory, order_lines): the account's state of record.
+
+Reads return the domain's frames (`fold.FRAME_SCHEMAS`, SKUs as one `item_key`); what a fold
+reads is chosen by key, through key tables staged in the database and joined in SQL
+(`store_bulk.stage`), so reading the rows a file touches costs those rows, not the table.
+Writes go through `SqlStore.sync_table` (only the rows that differ).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+import sqlalchemy as sa
+
+from pipelines.adapters.store import TABLE_LAYOUT, SqlStore
+from pipelines.adapters.store_bulk import quote, stage
+from pipelines.domain.fold import FRAME_KEYS, FRAME_SCHEMAS, FoldState, empty_state
+from pipelines.domain.item_keys import SKU_COLUMNS, item_key_expr, split_item_key
+from pipelines.domain.outbound import available_date_in_force
+
+OUTBOUND_ITEM_COLUMNS = (
+    "upc",
+    "style_id",
+    "style_color_id",
+    "color_name",
+    "size_code",
+    "created_by",
+    "skip_push",
+    "skip_joor",
+    "inventory_item_id",
+)
+OUTBOUND_SCHEMA = {
+    "warehouse_code": pl.String,
+    "warehouse_type": pl.String,
+    "warehouse_available_date": pl.Date,
+    **{c: pl.String for c in SKU_COLUMNS},
+    "on_hand": pl.Int64,
+    "pending": pl.Int64,
+    "ats": pl.Int64,
+    "available_date": pl.Date,
+    **{c: pl.String for c in OUTBOUND_ITEM_COLUMNS},
+    "skip_push": pl.Boolean,
+    "skip_joor": pl.Boolean,
+}
+
+
+def table_columns(name: str) -> list[str]:
+    keys, values = TABLE_LAYOUT[name]
+    return keys + values
+
+
+def to_frame(rows: Sequence[Sequence], columns: list[str], schema: dict, dialect: str) -> pl.DataFrame:
+    """Rows from a DBAPI cursor as a typed frame, built column by column. SQLite gives dates and
+    timestamps as the text SQLAlchemy stores (and booleans as 0/1): parsed vectorised here."""
+    series = []
+    for i, c in enumerate(columns):
+        dtype = schema.get(c, pl.String)
+        temporal = dtype == pl.Date or isinstance(dtype, pl.Datetime)
+        s = pl.Series(c, [r[i] for r in rows], pl.String if temporal and dialect == "sqlite" else dtype, strict=False)
+        if temporal and dialect == "sqlite":
+            s = (
+                s.str.to_date("%Y-%m-%d")
+                if dtype == pl.Date
+                else s.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us")
+            )
+        series.append(s)
+    return pl.DataFrame(series, schema={c: schema.get(c, pl.String) for c in columns})
+
+
+def from_table(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """Table columns → the domain frame: the SKU columns become one `item_key`."""
+    if set(SKU_COLUMNS) <= set(frame.columns):
+        frame = frame.with_columns(item_key_expr().alias("item_key"))
+    schema = FRAME_SCHEMAS[name]
+    return frame.select(list(schema)).cast(schema)
+
+
+def _table_keys(name: str, keys: pl.DataFrame) -> pl.DataFrame:
+    """Domain keys (`item_key`) → the table's key columns."""
+    if "item_key" in keys.columns:
+        keys = split_item_key(keys).drop("item_key")
+    return keys
+
+
+class StateTables:
+    """Repository of one store's state tables."""
+
+    def __init__(self, store: SqlStore):
+        self.store = store
+
+    def _select(self, conn: sa.Connection, name: str, sql_tail: str, params: dict) -> pl.DataFrame:
+        columns = table_columns(name)
+        select = ", ".join(f"t.{quote(c)}" for c in columns)
+        rows = conn.exec_driver_sql(f"SELECT DISTINCT {select} FROM {quote(name)} AS t {sql_tail}", params).fetchall()
+        return from_table(name, to_frame(rows, columns, dict(FRAME_SCHEMAS[name]), self.store.dialect))
+
+    def _param(self, conn: sa.Connection) -> str:
+        return "?" if self.store.dialect == "sqlite" else "%s"
+
+    def whole(self, conn: sa.Connection, name: str, account: str) -> pl.DataFrame:
+        """Every row of the account in table `name`."""
+        p = self._param(conn)
+        return self._select(conn, name, f"WHERE t.account = {p}", (account,))
+
+    def matching(self, conn: sa.Connection, name: str, account: str, values: pl.DataFrame) -> pl.DataFrame:
+        """The account's rows of `name` whose columns equal one row of `values` (domain keys allowed)."""
+        values = _table_keys(name, values).unique()
+        if not values.height:
+            return pl.DataFrame(schema=FRAME_SCHEMAS[name])
+        p = self._param(conn)
+        on = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in values.columns)
+        with stage(conn, values) as staged:
+            return self._select(conn, name, f"JOIN {staged} AS s ON {on} WHERE t.account = {p}", (account,))
+
+    def inventory_of_skus(self, conn: sa.Connection, account: str, item_keys: pl.Series) -> pl.DataFrame:
+        """Every inventory row of these SKUs, in any of the account's warehouses (by primary key)."""
+        skus = _table_keys("inventory", item_keys.unique().to_frame("item_key"))
+        if not skus.height:
+            return pl.DataFrame(schema=FRAME_SCHEMAS["inventory"])
+        p = self._param(conn)
+        on = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in SKU_COLUMNS)
+        with stage(conn, skus) as staged:
+            return self._select(
+                conn,
+                "inventory",
+                f"JOIN warehouses AS w ON w.account = {p} JOIN {staged} AS s ON {on} "
+                f"WHERE t.account = {p} AND t.warehouse_code = w.warehouse_code",
+                (account, account),
+            )
+
+    def inventory_of_warehouses(self, conn: sa.Connection, account: str, codes: Sequence[str]) -> pl.DataFrame:
+        return self.matching(
+            conn,
+            "inventory",
+            account,
+            pl.DataFrame({"warehouse_code": list(codes)}, schema={"warehouse_code": pl.String}),
+        )
+
+    def due_lines(self, conn: sa.Connection, account: str, due_by) -> pl.DataFrame:
+        """Pre-book lines waiting to claim whose start is on or before `due_by`."""
+        p = self._param(conn)
+        return self._select(
+            conn,
+            "order_lines",
+            f"WHERE t.account = {p} AND t.claim_due = {p} AND t.prebook_start <= {p}",
+            (account, True, due_by.date() if self.store.dialect != "sqlite" else due_by.strftime("%Y-%m-%d")),
+        )
+
+    def outbound(
+        self, conn: sa.Connection, account: str, warehouse_code: str | None = None, item_keys: pl.Series | None = None
+    ) -> pl.DataFrame:
+        """What exports and pushes are made from, read from the tables: one row per (warehouse, SKU)
+        with its item and warehouse, the available_date in force (`EXPORT_SNAPSHOT_SCHEMA` plus
+        `inventory_item_id`); optionally one warehouse, optionally only some SKUs. Unordered."""
+        p = self._param(conn)
+        columns = [
+            "t.warehouse_code",
+            "w.type",
+            "w.available_date",
+            *(f"t.{quote(c)}" for c in SKU_COLUMNS),
+            "t.on_hand",
+            "t.pending",
+            "t.ats",
+            "t.available_date",
+            *(f"i.{quote(c)}" for c in OUTBOUND_ITEM_COLUMNS),
+        ]
+        sku_join = " AND ".join(f"i.{quote(c)} = t.{quote(c)}" for c in SKU_COLUMNS)
+        sql = (
+            f"SELECT {', '.join(columns)} FROM inventory AS t "
+            f"JOIN items AS i ON i.account = t.account AND {sku_join} "
+            f"JOIN warehouses AS w ON w.account = t.account AND w.warehouse_code = t.warehouse_code "
+        )
+        where, params = [f"t.account = {p}"], [account]
+        if warehouse_code is not None:
+            where.append(f"t.warehouse_code = {p}")
+            params.append(warehouse_code)
+
+        def read(tail: str = "") -> pl.DataFrame:
+            rows = conn.exec_driver_sql(sql + tail + " WHERE " + " AND ".join(where), tuple(params)).fetchall()
+            return to_frame(rows, list(OUTBOUND_SCHEMA), OUTBOUND_SCHEMA, self.store.dialect)
+
+        if item_keys is None:
+            frame = read()
+        else:
+            skus = _table_keys("inventory", item_keys.unique().to_frame("item_key"))
+            on = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in SKU_COLUMNS)
+            with stage(conn, skus) as staged:
+                frame = read(f"JOIN {staged} AS s ON {on}")
+        return frame.select(
+            pl.lit(account).alias("account"),
+            "warehouse_code",
+            "warehouse_type",
+            *(
+                c
+                for c in OUTBOUND_SCHEMA
+                if c not in ("warehouse_code", "warehouse_type", "warehouse_available_date", "available_date")
+            ),
+            available_date_in_force().alias("available_date"),
+        )
+
+    def whole_state(self, conn: sa.Connection, account: str) -> FoldState:
+        return FoldState(**{name: self.whole(conn, name, account) for name in FoldState.FRAMES})
+
+    def rows_of(self, conn: sa.Connection, account: str, keys: dict[str, pl.DataFrame]) -> FoldState:
+        """The rows with these keys (per frame), as the tables hold them now."""
+        frames = {}
+        for name in FoldState.FRAMES:
+            wanted = keys.get(name)
+            frames[name] = (
+                self.matching(conn, name, account, wanted.select(FRAME_KEYS[name]))
+                if wanted is not None and wanted.height
+                else empty_state().__getattribute__(name)
+            )
+        return FoldState(**frames)
