@@ -13,14 +13,22 @@ What it does:
   (through the adapters: SftpDropSource → land_file → parse_file → fold_account → write_exports),
   so peak RSS is that run's own (`ru_maxrss`); the fixed per-run overhead (imports, store
   open and migrations, SFTP connect, an empty fold) is timed separately;
-- measures the floors: OpenSSH `sftp` get of the file, polars `read_csv` of it (all text),
-  SQLite one raw executemany upsert of every row, PostgreSQL COPY into a staging table plus one
-  MERGE into a table already holding every row; and, if installed, dlt loading the same file
-  into the same PostgreSQL with `write_disposition="merge"` on (warehouse_code, upc);
-- prints each phase in seconds and rows/s, as a ratio to its floor, the delta as a % of the full
-  file, and the re-fold cost of a late file before the full overwrite versus after it.
+- measures the floors, the same work done the plainest way: OpenSSH `sftp` get of the file,
+  polars `read_csv` of it (all text), and the first load of its rows: SQLite one raw
+  executemany INSERT into an empty table, PostgreSQL one COPY into an empty copy of the
+  inventory table (same keys, partitioned by account then warehouse like ours). The delta's
+  floors: get and read of the delta, and one upsert of its rows into a table holding the full
+  file (SQLite executemany upsert; PostgreSQL COPY into a staging table plus one MERGE). And, if
+  installed, dlt loading the full file into the same PostgreSQL with `write_disposition="merge"`;
+- outbound, on the 1M-row account read from the store: selecting its push batches (a first
+  push: every row) against rendering its export files, and a full export (read, render, write
+  every warehouse's three files) against polars `write_csv` of the same rows;
+- prints each phase in seconds and rows/s, as a ratio to its floor, and the re-fold cost of a
+  late file before the full overwrite versus after it.
 
-Targets: the 1% delta costs ≤ 5% of the full file; end to end ≤ 2× the sum of the floors.
+Targets (issue 12): end to end ≤ 2× the sum of the floors with peak RSS ≤ 1 GB; the 1% delta ≤
+1.5× its own floors; selecting push batches ≤ rendering the export files; a full export ≤ 2×
+polars write_csv of the same rows.
 `--mode cli` drives the files through `python -m pipelines replay` instead (a local inbox: no SFTP).
 """
 
@@ -46,7 +54,7 @@ import polars as pl  # noqa: E402
 FULL = "inventory_20261102T080000_overwrite.csv"
 DELTA = "inventory_20261103T080000.csv"
 LATE_BEFORE = "inventory_20261102T070000.csv"  # before the full overwrite: re-folds the million rows
-LATE_AFTER = "inventory_20261102T090000.csv"  # after it: re-folds from the overwrite's checkpoint
+LATE_AFTER = "inventory_20261102T090000.csv"  # after it: re-folds from the overwrite's fold step
 CATALOG = ["warehouses_20261101T000000.csv", "styles_20261101T000000.csv"]
 SIZES = ["XS", "S", "M", "L"]
 
@@ -164,6 +172,7 @@ def child(args: argparse.Namespace) -> None:
     fold_account(store, paths, partner.account)
     timings["noop_fold"] = time.perf_counter() - t
     run(FULL, "full")
+    outbound(store, paths, partner.account, timings)
     run(DELTA, "delta")
     run(LATE_AFTER, "late_after")
     run(LATE_BEFORE, "late_before")
@@ -172,6 +181,57 @@ def child(args: argparse.Namespace) -> None:
     timings["child_total"] = time.perf_counter() - START
     timings["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(timings))
+
+
+def outbound(store, paths, account: str, timings: dict) -> None:
+    """Push selection and export rendering of the whole account, and a full export against its floor."""
+    from pipelines.adapters.channels import channel_for
+    from pipelines.adapters.export_patching import export_warehouse
+    from pipelines.adapters.state_tables import StateTables
+    from pipelines.domain.channel_items import ACKNOWLEDGED_SCHEMA, plan_batches, select_items
+    from pipelines.domain.export_rows import EXPORT_KINDS, kind_frame, kind_rows, sorted_for_export
+    from pipelines.domain.partners import ChannelSpec
+
+    t = time.perf_counter()
+    with store.transaction() as conn:
+        snapshot = StateTables(store).outbound(conn, account)
+    timings["outbound.read"] = time.perf_counter() - t
+    spec = ChannelSpec(name="joor", base_url="http://127.0.0.1:9")
+    channel = channel_for(spec)
+    t = time.perf_counter()
+    selection = select_items(snapshot, "joor", "auto", pl.DataFrame(schema=ACKNOWLEDGED_SCHEMA))
+    batches = plan_batches(
+        selection.items + selection.left_scope,
+        "joor",
+        account,
+        "update",
+        False,
+        max_items=spec.batch_items,
+        max_bytes=spec.batch_bytes,
+        item_bytes=channel.item_bytes,
+        envelope_bytes=channel.envelope_bytes,
+    )
+    timings["outbound.select"] = time.perf_counter() - t
+    timings["outbound.batches"] = len(batches)
+    t = time.perf_counter()
+    from pipelines.domain.export_rows import export_tables
+
+    export_tables(snapshot)
+    timings["outbound.render"] = time.perf_counter() - t
+    folder = paths.exports() / "full-export"
+    t = time.perf_counter()
+    for (code,), _rows in snapshot.group_by(["warehouse_code"]):
+        export_warehouse(store, paths, account, code, folder)
+    timings["outbound.export_full"] = time.perf_counter() - t
+    frames = []
+    for _key, rows in sorted_for_export(snapshot).group_by(["warehouse_code"], maintain_order=True):
+        frames += [kind_frame(kind, kind_rows(kind, rows, "auto"), "auto") for kind in EXPORT_KINDS]
+    floor = paths.exports() / "floor"
+    floor.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    for n, frame in enumerate(frames):
+        frame.write_csv(floor / f"{n}.csv")
+    timings["outbound.write_csv_floor"] = time.perf_counter() - t
 
 
 def run_child(cfg: dict) -> tuple[dict, float]:
@@ -263,27 +323,27 @@ KEYS = "account, warehouse_code, style_number, style_identifier, color_code, siz
 
 
 def floor_sqlite(rows: pl.DataFrame, scratch: Path, changed: pl.DataFrame | None = None) -> float:
-    """One raw executemany upsert of every row (or, given `changed`, of those rows into a table
-    already holding `rows`), one transaction, the store's pragmas."""
+    """One raw executemany INSERT of every row into an empty table (or, given `changed`, one
+    upsert of those rows into a table already holding `rows`), one transaction, our pragmas."""
     path = scratch / ("floor.db" if changed is None else "floor-delta.db")
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute(INVENTORY_DDL.format(name="inventory"))
+    sql = "INSERT INTO inventory VALUES (?,?,?,?,?,?,?,?,?,?)"
     if changed is not None:
         db.execute("BEGIN")
-        db.executemany("INSERT INTO inventory VALUES (?,?,?,?,?,?,?,?,?,?)", rows.rows())
+        db.executemany(sql, rows.rows())
         db.execute("COMMIT")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        sql += (
+            f" ON CONFLICT ({KEYS}) DO UPDATE SET on_hand = excluded.on_hand, pending = excluded.pending, "
+            "ats = excluded.ats, available_date = excluded.available_date"
+        )
     params = (rows if changed is None else changed).rows()
     t = time.perf_counter()
     db.execute("BEGIN IMMEDIATE")
-    db.executemany(
-        f"INSERT INTO inventory VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT ({KEYS}) DO UPDATE SET "
-        "on_hand = excluded.on_hand, pending = excluded.pending, ats = excluded.ats, "
-        "available_date = excluded.available_date",
-        params,
-    )
+    db.executemany(sql, params)
     db.execute("COMMIT")
     elapsed = time.perf_counter() - t
     db.close()
@@ -291,22 +351,43 @@ def floor_sqlite(rows: pl.DataFrame, scratch: Path, changed: pl.DataFrame | None
 
 
 def floor_postgres(rows: pl.DataFrame, url: str, changed: pl.DataFrame | None = None) -> float:
-    """COPY every row (or `changed`) into a staging table, then one MERGE into a table already
-    holding all `rows`."""
+    """One COPY of every row into an empty copy of the inventory table, partitioned like ours by
+    account then warehouse (or, given `changed`: COPY those rows into a staging table and one
+    MERGE into a table already holding all `rows`)."""
     import io
 
     import psycopg
 
     conninfo = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(conninfo) as conn:
+        if changed is None:
+            conn.execute(INVENTORY_DDL.format(name="floor_inventory") + " PARTITION BY LIST (account)")
+            conn.execute(
+                "CREATE TABLE floor_inventory_a PARTITION OF floor_inventory FOR VALUES IN ('default') "
+                "PARTITION BY LIST (warehouse_code)"
+            )
+            for n, code in enumerate(rows.get_column("warehouse_code").unique().sort()):
+                conn.execute(
+                    f"CREATE TABLE floor_inventory_a_{n} PARTITION OF floor_inventory_a FOR VALUES IN ('{code}')"
+                )
+            conn.commit()
+            buf = io.BytesIO()
+            rows.write_csv(buf, include_header=False)
+            t = time.perf_counter()
+            with conn.cursor() as cur, cur.copy("COPY floor_inventory FROM STDIN (FORMAT csv)") as copy:
+                copy.write(buf.getvalue())
+            conn.commit()
+            elapsed = time.perf_counter() - t
+            conn.execute("DROP TABLE floor_inventory")
+            conn.commit()
+            return elapsed
         conn.execute(INVENTORY_DDL.format(name="floor_inventory"))
         buf = io.BytesIO()
         rows.write_csv(buf, include_header=False)
         with conn.cursor() as cur, cur.copy("COPY floor_inventory FROM STDIN (FORMAT csv)") as copy:
             copy.write(buf.getvalue())
+        conn.execute("ANALYZE floor_inventory")
         conn.commit()
-        if changed is None:
-            changed = rows.with_columns(pl.col("on_hand") + 1, pl.col("ats") + 1)
         changed_csv = io.BytesIO()
         changed.write_csv(changed_csv, include_header=False)
         t = time.perf_counter()
@@ -381,8 +462,16 @@ def report(backend: str, t: dict, peak_mb: float, rows: dict, floors: dict) -> N
         ratio = f"{full[phase] / floor:5.2f}× {floor_name} ({floor:.2f} s)" if floor else ""
         print(f"  full {phase:<6} {full[phase]:6.2f} s {n / full[phase]:>12,.0f} rows/s  {ratio}")
     print(
-        f"  full total  {total:6.2f} s  = {total / floor_total:.2f}× the floors ({floor_total:.2f} s); "
-        f"without exports {(total - full['export']) / floor_total:.2f}×"
+        f"  full total  {total:6.2f} s  = {total / floor_total:.2f}× the floors ({floor_total:.2f} s; target ≤ 2×); "
+        f"without exports {(total - full['export']) / floor_total:.2f}×; peak RSS {peak_mb:,.0f} MB (target ≤ 1,024)"
+    )
+    print(
+        f"  outbound: read from the store {t['outbound.read']:.2f} s; push selection "
+        f"({t['outbound.batches']:,} batches) {t['outbound.select']:.2f} s vs rendering the export files "
+        f"{t['outbound.render']:.2f} s = {t['outbound.select'] / t['outbound.render']:.2f}× (target ≤ 1×); "
+        f"full export {t['outbound.export_full']:.2f} s vs polars write_csv of the same rows "
+        f"{t['outbound.write_csv_floor']:.2f} s = {t['outbound.export_full'] / t['outbound.write_csv_floor']:.2f}× "
+        "(target ≤ 2×)"
     )
     print(
         f"  delta (1%)  {delta:6.2f} s  = {100 * delta / total:.1f}% of the full file "
@@ -394,7 +483,7 @@ def report(backend: str, t: dict, peak_mb: float, rows: dict, floors: dict) -> N
     print(
         f"  delta floors {delta_floor:.2f} s (sftp get {floors['delta_sftp_get']:.2f}, read_csv "
         f"{floors['delta_read_csv']:.2f}, {rows[DELTA]:,}-row upsert into the full table "
-        f"{floors[f'delta_db_{backend}']:.2f}): delta = {delta / delta_floor:.2f}× its floors; "
+        f"{floors[f'delta_db_{backend}']:.2f}): delta = {delta / delta_floor:.2f}× its floors (target ≤ 1.5×); "
         f"the floors alone are {100 * delta_floor / total:.1f}% of the full file"
     )
     print(

@@ -20,6 +20,7 @@ Run one push per (channel, account) at a time: the Dagster asset is the only wri
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -46,51 +47,23 @@ from pipelines.domain.partners import ChannelSpec, PartnerSpec
 
 BAD_REQUEST = 400
 
-metadata = sa.MetaData()
 
-pushes = sa.Table(
-    "pushes",
-    metadata,
-    sa.Column("idempotency_key", sa.String(64), primary_key=True),
-    sa.Column("channel", sa.String(32), nullable=False),
-    sa.Column("account", sa.String(200), nullable=False),
-    sa.Column("warehouse_code", sa.String(200), nullable=False),
-    sa.Column("mode", sa.String(16), nullable=False),
-    sa.Column("dec_pending", sa.Boolean, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("items", sa.Integer, nullable=False),
-    sa.Column("bytes", sa.Integer, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("response_status", sa.Integer),
-    sa.Column("response_body", sa.Text),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
-)
+@dataclass(frozen=True)
+class PushTables:
+    """The push ledger's tables, as sql/002_pushes.sql declares them (read from the database)."""
 
-push_items = sa.Table(
-    "push_items",
-    metadata,
-    sa.Column("idempotency_key", sa.String(64), primary_key=True),
-    sa.Column("position", sa.Integer, primary_key=True),
-    sa.Column("warehouse_code", sa.String(200), nullable=False),
-    *(sa.Column(c, sa.String(200), nullable=False) for c in SKU_COLUMNS),
-    sa.Column("inventory", sa.Integer, nullable=False),
-    sa.Column("inventory_date", sa.Date),
-    sa.Column("item", sa.Text, nullable=False),
-)
+    pushes: sa.Table
+    push_items: sa.Table
+    pushed_items: sa.Table
 
-pushed_items = sa.Table(
-    "pushed_items",
-    metadata,
-    sa.Column("channel", sa.String(32), primary_key=True),
-    sa.Column("account", sa.String(200), primary_key=True),
-    sa.Column("warehouse_code", sa.String(200), primary_key=True),
-    *(sa.Column(c, sa.String(200), primary_key=True) for c in SKU_COLUMNS),
-    sa.Column("inventory", sa.Integer, nullable=False),
-    sa.Column("inventory_date", sa.Date),
-    sa.Column("idempotency_key", sa.String(64), nullable=False),
-    sa.Column("acknowledged_at", sa.DateTime, nullable=False),
-)
+
+@functools.cache
+def push_tables(engine: sa.Engine) -> PushTables:
+    """Reflected once per engine: the DDL in sql/ is the one declaration."""
+    metadata = sa.MetaData()
+    return PushTables(
+        *(sa.Table(name, metadata, autoload_with=engine) for name in ("pushes", "push_items", "pushed_items"))
+    )
 
 
 @dataclass
@@ -256,10 +229,11 @@ def _send(engine: sa.Engine, client: HttpPushClient, channel, batch: Batch, repo
 
 def record_planned(engine: sa.Engine, batch: Batch) -> None:
     """Record a batch as `pending`, with its items, before its first request."""
+    t = push_tables(engine)
     now = _now()
     with engine.begin() as conn:
         conn.execute(
-            pushes.insert(),
+            t.pushes.insert(),
             {
                 "idempotency_key": batch.idempotency_key,
                 "channel": batch.channel,
@@ -278,7 +252,7 @@ def record_planned(engine: sa.Engine, batch: Batch) -> None:
             },
         )
         conn.execute(
-            push_items.insert(),
+            t.push_items.insert(),
             [
                 {
                     "idempotency_key": batch.idempotency_key,
@@ -296,21 +270,23 @@ def record_planned(engine: sa.Engine, batch: Batch) -> None:
 
 def forget_batch(engine: sa.Engine, key: str) -> None:
     """Remove a planned batch and its items (it was replaced by its halves)."""
+    t = push_tables(engine)
     with engine.begin() as conn:
-        conn.execute(push_items.delete().where(push_items.c.idempotency_key == key))
-        conn.execute(pushes.delete().where(pushes.c.idempotency_key == key))
+        conn.execute(t.push_items.delete().where(t.push_items.c.idempotency_key == key))
+        conn.execute(t.pushes.delete().where(t.pushes.c.idempotency_key == key))
 
 
 def record_outcome(engine: sa.Engine, batch: Batch, outcome: PushOutcome) -> None:
     """Store a batch's outcome; on acknowledgement also its items' values, in the same transaction."""
+    t = push_tables(engine)
     now = _now()
     with engine.begin() as conn:
         conn.execute(
-            pushes.update()
-            .where(pushes.c.idempotency_key == batch.idempotency_key)
+            t.pushes.update()
+            .where(t.pushes.c.idempotency_key == batch.idempotency_key)
             .values(
                 status=outcome.status,
-                attempts=pushes.c.attempts + outcome.attempts,
+                attempts=t.pushes.c.attempts + outcome.attempts,
                 response_status=outcome.response_status,
                 response_body=outcome.response_body,
                 updated_at=now,
@@ -334,31 +310,33 @@ def record_outcome(engine: sa.Engine, batch: Batch, outcome: PushOutcome) -> Non
         ]
         # Delete-then-insert keeps this portable (no dialect-specific upsert) and is one statement
         # each way per batch; the transaction makes it atomic.
-        match = sa.and_(*(pushed_items.c[c] == sa.bindparam(f"k_{c}") for c in key_columns))
-        conn.execute(pushed_items.delete().where(match), [{f"k_{c}": r[c] for c in key_columns} for r in rows])
-        conn.execute(pushed_items.insert(), rows)
+        match = sa.and_(*(t.pushed_items.c[c] == sa.bindparam(f"k_{c}") for c in key_columns))
+        conn.execute(t.pushed_items.delete().where(match), [{f"k_{c}": r[c] for c in key_columns} for r in rows])
+        conn.execute(t.pushed_items.insert(), rows)
 
 
 def batch_status(engine: sa.Engine, key: str) -> str | None:
     """A batch's status in the ledger, or None when it was never recorded."""
+    t = push_tables(engine)
     with engine.connect() as conn:
-        return conn.execute(sa.select(pushes.c.status).where(pushes.c.idempotency_key == key)).scalar_one_or_none()
+        return conn.execute(sa.select(t.pushes.c.status).where(t.pushes.c.idempotency_key == key)).scalar_one_or_none()
 
 
 def pending_batches(engine: sa.Engine, channel: str, account: str) -> list[Batch]:
     """The batches recorded but not acknowledged or failed, oldest first, rebuilt exactly as recorded."""
+    t = push_tables(engine)
     with engine.connect() as conn:
         heads = conn.execute(
-            sa.select(pushes)
-            .where(pushes.c.channel == channel, pushes.c.account == account, pushes.c.status == "pending")
-            .order_by(pushes.c.created_at, pushes.c.idempotency_key)
+            sa.select(t.pushes)
+            .where(t.pushes.c.channel == channel, t.pushes.c.account == account, t.pushes.c.status == "pending")
+            .order_by(t.pushes.c.created_at, t.pushes.c.idempotency_key)
         ).all()
         batches = []
         for head in heads:
             items = conn.execute(
-                sa.select(push_items.c.item)
-                .where(push_items.c.idempotency_key == head.idempotency_key)
-                .order_by(push_items.c.position)
+                sa.select(t.push_items.c.item)
+                .where(t.push_items.c.idempotency_key == head.idempotency_key)
+                .order_by(t.push_items.c.position)
             ).scalars()
             batches.append(
                 Batch(
@@ -377,13 +355,14 @@ def pending_batches(engine: sa.Engine, channel: str, account: str) -> list[Batch
 
 def acknowledged_values(engine: sa.Engine, channel: str, account: str) -> pl.DataFrame:
     """Last acknowledged value per (warehouse, SKU) for a channel and account (`ACKNOWLEDGED_SCHEMA`)."""
+    t = push_tables(engine)
     query = sa.select(
-        pushed_items.c.warehouse_code,
-        *(pushed_items.c[c] for c in SKU_COLUMNS),
-        pushed_items.c.inventory,
-        pushed_items.c.inventory_date,
-        pushed_items.c.idempotency_key,
-    ).where(pushed_items.c.channel == channel, pushed_items.c.account == account)
+        t.pushed_items.c.warehouse_code,
+        *(t.pushed_items.c[c] for c in SKU_COLUMNS),
+        t.pushed_items.c.inventory,
+        t.pushed_items.c.inventory_date,
+        t.pushed_items.c.idempotency_key,
+    ).where(t.pushed_items.c.channel == channel, t.pushed_items.c.account == account)
     with engine.connect() as conn:
         rows = [(*r[:-2], _iso(r[-2]), r[-1]) for r in conn.execute(query)]
     return pl.DataFrame(rows, schema=ACKNOWLEDGED_SCHEMA, orient="row")
@@ -391,11 +370,12 @@ def acknowledged_values(engine: sa.Engine, channel: str, account: str) -> pl.Dat
 
 def rejected_values(engine: sa.Engine, channel: str, account: str) -> pl.DataFrame:
     """Each (warehouse, SKU)'s value in its most recent failed batch (`REJECTED_SCHEMA`)."""
+    t = push_tables(engine)
     query = (
-        sa.select(push_items.c.item)
-        .join(pushes, pushes.c.idempotency_key == push_items.c.idempotency_key)
-        .where(pushes.c.channel == channel, pushes.c.account == account, pushes.c.status == "failed")
-        .order_by(pushes.c.updated_at, pushes.c.idempotency_key, push_items.c.position)
+        sa.select(t.push_items.c.item)
+        .join(t.pushes, t.pushes.c.idempotency_key == t.push_items.c.idempotency_key)
+        .where(t.pushes.c.channel == channel, t.pushes.c.account == account, t.pushes.c.status == "failed")
+        .order_by(t.pushes.c.updated_at, t.pushes.c.idempotency_key, t.push_items.c.position)
     )
     latest: dict[tuple, tuple] = {}
     with engine.connect() as conn:

@@ -89,10 +89,14 @@ class StateTables:
     def __init__(self, store: SqlStore):
         self.store = store
 
-    def _select(self, conn: sa.Connection, name: str, sql_tail: str, params: dict) -> pl.DataFrame:
+    def _select(self, conn: sa.Connection, name: str, where: str, params: tuple, before: str = "") -> pl.DataFrame:
+        """Rows of table `name` (as `t`); `before` names tables joined ahead of it. They are
+        CROSS JOINed, conditions in `where`: SQLite then loops over them in the order written
+        (the staged keys outside, the table probed by its index), and PostgreSQL plans as usual."""
         columns = table_columns(name)
         select = ", ".join(f"t.{quote(c)}" for c in columns)
-        rows = conn.exec_driver_sql(f"SELECT DISTINCT {select} FROM {quote(name)} AS t {sql_tail}", params).fetchall()
+        source = f"{before} CROSS JOIN {quote(name)} AS t" if before else f"{quote(name)} AS t"
+        rows = conn.exec_driver_sql(f"SELECT DISTINCT {select} FROM {source} WHERE {where}", params).fetchall()
         return from_table(name, to_frame(rows, columns, dict(FRAME_SCHEMAS[name]), self.store.dialect))
 
     def _param(self, conn: sa.Connection) -> str:
@@ -101,7 +105,7 @@ class StateTables:
     def whole(self, conn: sa.Connection, name: str, account: str) -> pl.DataFrame:
         """Every row of the account in table `name`."""
         p = self._param(conn)
-        return self._select(conn, name, f"WHERE t.account = {p}", (account,))
+        return self._select(conn, name, f"t.account = {p}", (account,))
 
     def matching(self, conn: sa.Connection, name: str, account: str, values: pl.DataFrame) -> pl.DataFrame:
         """The account's rows of `name` whose columns equal one row of `values` (domain keys allowed)."""
@@ -111,7 +115,7 @@ class StateTables:
         p = self._param(conn)
         on = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in values.columns)
         with stage(conn, values) as staged:
-            return self._select(conn, name, f"JOIN {staged} AS s ON {on} WHERE t.account = {p}", (account,))
+            return self._select(conn, name, f"{on} AND t.account = {p}", (account,), f"{staged} AS s")
 
     def inventory_of_skus(self, conn: sa.Connection, account: str, item_keys: pl.Series) -> pl.DataFrame:
         """Every inventory row of these SKUs, in any of the account's warehouses (by primary key)."""
@@ -124,9 +128,9 @@ class StateTables:
             return self._select(
                 conn,
                 "inventory",
-                f"JOIN warehouses AS w ON w.account = {p} JOIN {staged} AS s ON {on} "
-                f"WHERE t.account = {p} AND t.warehouse_code = w.warehouse_code",
+                f"w.account = {p} AND t.account = {p} AND t.warehouse_code = w.warehouse_code AND {on}",
                 (account, account),
+                f"{staged} AS s CROSS JOIN warehouses AS w",
             )
 
     def inventory_of_warehouses(self, conn: sa.Connection, account: str, codes: Sequence[str]) -> pl.DataFrame:
@@ -143,7 +147,7 @@ class StateTables:
         return self._select(
             conn,
             "order_lines",
-            f"WHERE t.account = {p} AND t.claim_due = {p} AND t.prebook_start <= {p}",
+            f"t.account = {p} AND t.claim_due = {p} AND t.prebook_start <= {p}",
             (account, True, due_by.date() if self.store.dialect != "sqlite" else due_by.strftime("%Y-%m-%d")),
         )
 
@@ -166,27 +170,35 @@ class StateTables:
             *(f"i.{quote(c)}" for c in OUTBOUND_ITEM_COLUMNS),
         ]
         sku_join = " AND ".join(f"i.{quote(c)} = t.{quote(c)}" for c in SKU_COLUMNS)
-        sql = (
-            f"SELECT {', '.join(columns)} FROM inventory AS t "
-            f"JOIN items AS i ON i.account = t.account AND {sku_join} "
-            f"JOIN warehouses AS w ON w.account = t.account AND w.warehouse_code = t.warehouse_code "
-        )
-        where, params = [f"t.account = {p}"], [account]
+        where = [
+            f"t.account = {p}",
+            f"i.account = {p}",
+            sku_join,
+            f"w.account = {p}",
+            "w.warehouse_code = t.warehouse_code",
+        ]
+        params = [account, account, account]
         if warehouse_code is not None:
             where.append(f"t.warehouse_code = {p}")
             params.append(warehouse_code)
 
-        def read(tail: str = "") -> pl.DataFrame:
-            rows = conn.exec_driver_sql(sql + tail + " WHERE " + " AND ".join(where), tuple(params)).fetchall()
+        def read(staged: str | None = None) -> pl.DataFrame:
+            # CROSS JOINs with the conditions in WHERE: SQLite loops in the order written (staged
+            # SKUs, then inventory by key, then the item and the warehouse by primary key).
+            source = "inventory AS t CROSS JOIN items AS i CROSS JOIN warehouses AS w"
+            conditions = where
+            if staged:
+                source = f"{staged} AS s CROSS JOIN {source}"
+                conditions = [*where, *(f"t.{quote(c)} = s.{quote(c)}" for c in SKU_COLUMNS)]
+            sql = f"SELECT {', '.join(columns)} FROM {source} WHERE {' AND '.join(conditions)}"
+            rows = conn.exec_driver_sql(sql, tuple(params)).fetchall()
             return to_frame(rows, list(OUTBOUND_SCHEMA), OUTBOUND_SCHEMA, self.store.dialect)
 
         if item_keys is None:
             frame = read()
         else:
-            skus = _table_keys("inventory", item_keys.unique().to_frame("item_key"))
-            on = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in SKU_COLUMNS)
-            with stage(conn, skus) as staged:
-                frame = read(f"JOIN {staged} AS s ON {on}")
+            with stage(conn, _table_keys("inventory", item_keys.unique().to_frame("item_key"))) as staged:
+                frame = read(staged)
         return frame.select(
             pl.lit(account).alias("account"),
             "warehouse_code",

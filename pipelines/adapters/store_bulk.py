@@ -35,6 +35,8 @@ PARTITION_LOCK_TIMEOUT = "10s"
 # into a million-row table is not: its ANALYZE would cost more than the merge).
 ANALYZE_AFTER_ROWS = 10_000
 ANALYZE_AFTER_MERGED_ROWS = 200_000
+# Rows turned into parameters or CSV at a time.
+CHUNK_ROWS = 100_000
 
 
 class BulkWriter(Protocol):
@@ -113,9 +115,11 @@ class SqliteBulkWriter:
 
 
 def _rows(frame: pl.DataFrame, account: str):
-    """Parameter tuples (account first), made column-wise: far cheaper than one dict per row."""
-    columns = [frame.get_column(c).to_list() for c in frame.columns]
-    return zip([account] * frame.height, *columns)
+    """Parameter tuples (account first), made column-wise (far cheaper than one dict per row) a
+    slice at a time, so a first load of millions of rows never holds them all as Python objects."""
+    for chunk in frame.iter_slices(CHUNK_ROWS):
+        columns = [chunk.get_column(c).to_list() for c in chunk.columns]
+        yield from zip([account] * chunk.height, *columns)
 
 
 def _sqlite_values(table: sa.Table, frame: pl.DataFrame) -> pl.DataFrame:
@@ -201,11 +205,12 @@ def _copy(cur, target: str, frame: pl.DataFrame, account: str) -> None:
     """COPY `frame` (with `account` in front) as CSV: polars writes null as an empty field and an
     empty string as "", which is exactly how PostgreSQL's CSV format tells them apart."""
     frame = frame.select(pl.lit(account).alias("account"), pl.all())
-    buffer = io.BytesIO()
-    frame.write_csv(buffer, include_header=False)
     columns = ", ".join(map(quote, frame.columns))
     with cur.copy(f"COPY {target} ({columns}) FROM STDIN (FORMAT csv)") as copy:
-        copy.write(buffer.getbuffer())
+        for chunk in frame.iter_slices(CHUNK_ROWS):  # bounded memory whatever the row count
+            buffer = io.BytesIO()
+            chunk.write_csv(buffer, include_header=False)
+            copy.write(buffer.getbuffer())
 
 
 def ensure_inventory_partitions(conn: sa.Connection, account: str, warehouses: list[str]) -> None:

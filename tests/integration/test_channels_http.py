@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from pipelines.adapters.channels import ChannelConfigError, channel_for
 from pipelines.adapters.channels.http_push import RateLimiter, retry_after_seconds
-from pipelines.adapters.push_ledger import acknowledged_values, push_account, push_items, pushed_items, pushes
+from pipelines.adapters.push_ledger import acknowledged_values, push_account, push_tables
 from pipelines.adapters.store_schema import create_engine, migrate
 from pipelines.domain.partners import ChannelSpec, PartnerSpec
 from tests.snapshots import FUTURE_DATE, snapshot_frame, snapshot_row
@@ -346,7 +346,7 @@ def test_shopify_throttled_and_user_errors(api, make_spec, push, engine):
 
     assert (report.requests, report.batches_failed) == (2, 1)
     with engine.connect() as conn:
-        assert "no such item" in conn.execute(sa.select(pushes.c.response_body)).scalar_one()
+        assert "no such item" in conn.execute(sa.select(push_tables(engine).pushes.c.response_body)).scalar_one()
 
 
 def test_faults_then_rerun_acknowledge_every_row_exactly_once_or_record_it_failed(api, make_spec, push, engine):
@@ -399,10 +399,11 @@ def test_faults_then_rerun_acknowledge_every_row_exactly_once_or_record_it_faile
     assert not acknowledged_in_first_run & set(later_keys)
     # Zero lost: every row is applied exactly once, or sits in the one failed batch.
     applied = Counter(i["upc"] for items in api.applied_items.values() for i in items)
+    t = push_tables(engine)
     with engine.connect() as conn:
-        failed = conn.execute(sa.select(pushes).where(pushes.c.status == "failed")).one()
-        statuses = Counter(conn.execute(sa.select(pushes.c.status)).scalars())
-        acked_rows = conn.execute(sa.select(sa.func.count()).select_from(pushed_items)).scalar_one()
+        failed = conn.execute(sa.select(t.pushes).where(t.pushes.c.status == "failed")).one()
+        statuses = Counter(conn.execute(sa.select(t.pushes.c.status)).scalars())
+        acked_rows = conn.execute(sa.select(sa.func.count()).select_from(t.pushed_items)).scalar_one()
     failed_upcs = {poisoned}
     assert set(applied.values()) == {1}
     assert set(applied) | failed_upcs == {f"{n:012d}" for n in range(24)} and not set(applied) & failed_upcs
@@ -414,12 +415,6 @@ def test_faults_then_rerun_acknowledge_every_row_exactly_once_or_record_it_faile
     third = push(snapshot, spec)
     assert third.batches_sent == 0 and len(api.requests) == requests_in_first_run + len(later_keys)
     assert third.skipped == {"previously rejected": 1}
-
-
-def test_ledger_tables_match_the_ddl(engine):
-    inspector = sa.inspect(engine)
-    for table in (pushes, push_items, pushed_items):
-        assert [c["name"] for c in inspector.get_columns(table.name)] == [c.name for c in table.columns]
 
 
 def test_retry_after_is_honoured(api, make_spec, engine):
@@ -537,12 +532,13 @@ def test_a_refused_item_is_found_by_splitting_and_the_others_still_go(api, make_
     assert (report.batches_split, report.batches_failed, report.items_failed) == (3, 1, 1)
     applied = {i["upc"] for items in api.applied_items.values() for i in items}
     assert applied == {f"{n:012d}" for n in range(6)} - {"000000000004"}
+    t = push_tables(engine)
     with engine.connect() as conn:
         failed = (
             conn.execute(
-                sa.select(push_items.c.size_name)
-                .join(pushes, pushes.c.idempotency_key == push_items.c.idempotency_key)
-                .where(pushes.c.status == "failed")
+                sa.select(t.push_items.c.size_name)
+                .join(t.pushes, t.pushes.c.idempotency_key == t.push_items.c.idempotency_key)
+                .where(t.pushes.c.status == "failed")
             )
             .scalars()
             .all()
