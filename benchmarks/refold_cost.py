@@ -1,4 +1,4 @@
-"""What a late file costs: re-folding from the overwrite checkpoint versus from scratch.
+"""What a late file costs: re-folding from the overwrite's fold step versus from scratch.
 
 Run: `.venv/bin/python benchmarks/refold_cost.py [--files 30] [--rows 50000] [--overwrite-at 20] [--store URL]`
 (default store: a throwaway SQLite file; pass a `postgresql+psycopg://` URL to measure PostgreSQL).
@@ -7,14 +7,14 @@ A history of `--files` inventory files of `--rows` rows each (every SKU in three
 file numbered `--overwrite-at` an overwrite, the others updates) is landed, parsed and folded once
 (the fold from scratch). Then, each landed and parsed before its fold is timed:
 
-- a late file dated after the overwrite: the fold starts at the overwrite's checkpoint and
+- a late file dated after the overwrite: the fold starts at the overwrite's fold step and
   re-applies only the files after it;
-- a late file dated before the overwrite: no checkpoint describes the new history before it, so
+- a late file dated before the overwrite: no fold step describes the new history before it, so
   every file is re-applied (but only the rows that changed are written);
 - a re-drop of identical content: the tip's prefix hash matches, nothing is re-applied.
 
 Printed per case: seconds, files re-applied, seconds per re-applied file, and the ratio to the
-fold from scratch. The work should be proportional to the files since the checkpoint used.
+fold from scratch. The work should be proportional to the files since the fold step used.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from pipelines.adapters.fold_steps import (
     save_images,
 )
 from pipelines.adapters.state_tables import StateTables
-from pipelines.adapters.store import SqlStore, new_id
+from pipelines.adapters.store import FileVersion, SqlStore, new_id
 from pipelines.domain.fold import FRAME_KEYS, Applied, FileToApply, FoldState, apply_file, initial_state, prefix_hashes
 from pipelines.domain.inventory_merge import KEY as INVENTORY_KEY
 from pipelines.domain.item_keys import SKU_COLUMNS, item_key_expr
@@ -59,24 +59,24 @@ class FoldReport:
     seconds: float = 0.0
 
 
-def _to_apply(f: dict, rows: pl.DataFrame | None) -> FileToApply:
+def _to_apply(f: FileVersion, rows: pl.DataFrame | None) -> FileToApply:
     return FileToApply(
-        file_id=f["file_id"],
-        partner=f["partner"],
-        name=f["name"],
-        sha256=f["sha256"],
-        kind=f["kind"],
-        as_of=f["as_of"],
+        file_id=f.file_id,
+        partner=f.partner,
+        name=f.name,
+        sha256=f.sha256,
+        kind=f.kind,
+        as_of=f.as_of,
         rows=rows if rows is not None else pl.DataFrame(),
-        mode=f["mode"] or "update",
-        dec_pending=bool(f["dec_pending"]),
-        overwrite_scope=f["overwrite_scope"] or "account",
-        item_identifier=f["item_identifier"] or "auto",
-        inventory_policy=f["inventory_policy"] or "continue",
+        mode=f.mode or "update",
+        dec_pending=bool(f.dec_pending),
+        overwrite_scope=f.overwrite_scope or "account",
+        item_identifier=f.item_identifier or "auto",
+        inventory_policy=f.inventory_policy or "continue",
     )
 
 
-def ordered_files(files: list[dict]) -> list[dict]:
+def ordered_files(files: list[FileVersion]) -> list[FileVersion]:
     return sorted(files, key=lambda f: _to_apply(f, None).order_key)
 
 
@@ -92,7 +92,7 @@ def _ats_change(old: pl.DataFrame, new: pl.DataFrame) -> dict:
 class FileCannotBeApplied(Exception):
     """Applying a file's content failed: the file is rejected whole and the fold goes on without it."""
 
-    def __init__(self, file: dict, reason: str):
+    def __init__(self, file: FileVersion, reason: str):
         super().__init__(reason)
         self.file, self.reason = file, reason
 
@@ -122,13 +122,13 @@ def fold_account(store: SqlStore, paths: DataPaths, account: str) -> FoldReport:
     return report
 
 
-def _reject_whole(store: SqlStore, conn, f: dict, reason: str) -> None:
+def _reject_whole(store: SqlStore, conn, f: FileVersion, reason: str) -> None:
     store.replace_rejects(conn, f, "fold", pl.DataFrame())
-    store.reject_file(conn, f["partner"], f["account"], f["name"], f["file_id"], f"cannot be applied: {reason}")
-    store.update_file(conn, f["file_id"], status="rejected")
+    store.reject_file(conn, f.partner, f.account, f.name, f.file_id, f"cannot be applied: {reason}")
+    store.update_file(conn, f.file_id, status="rejected")
 
 
-def _apply(state: FoldState, f: dict, rows: pl.DataFrame | None) -> Applied:
+def _apply(state: FoldState, f: FileVersion, rows: pl.DataFrame | None) -> Applied:
     """Apply one file; an error that is not the machinery's is the file's."""
     try:
         return apply_file(state, _to_apply(f, rows))
@@ -156,9 +156,10 @@ def _fold(
     start = kept[-1].files_applied if kept else 0
     undone = steps[len(kept) :]
     report.started_from, report.steps_undone = start, len(undone)
-    rows = [pl.read_parquet(f["events_path"]) if f["events_path"] else None for f in files[start:]]
+    rows = [pl.read_parquet(f.events_path) if f.events_path else None for f in files[start:]]
     needs = needs_of([_to_apply(f, r) for f, r in zip(files[start:], rows, strict=True)])
     tables = StateTables(store)
+    store.bulk.prepare(conn, account, [*store.warehouse_codes(conn, account), *needs.warehouse_codes])
     if kept:
         images = earliest([load_images(s.images_path) for s in undone], initial_state())
         current = _working_set(tables, conn, account, needs, images)
@@ -170,10 +171,10 @@ def _fold(
         applied = _apply(state, f, f_rows)
         state = applied.state
         store.replace_rejects(conn, f, "fold", applied.rejects)
-        report.per_file[f["name"]] = {**applied.metrics, "rows_rejected_in_fold": applied.rejects.height}
+        report.per_file[f.name] = {**applied.metrics, "rows_rejected_in_fold": applied.rejects.height}
         report.files_applied += 1
         since = i + 1 - (boundaries[-1][0] if boundaries else start)
-        if i + 1 == len(files) or since >= STEP_EVERY_FILES or (f["kind"] == "inventory" and f["mode"] == "overwrite"):
+        if i + 1 == len(files) or since >= STEP_EVERY_FILES or (f.kind == "inventory" and f.mode == "overwrite"):
             boundaries.append((i + 1, before_images(before, state)))
             before = state
     written = {}
@@ -194,7 +195,7 @@ def _fold(
         step_id = new_id()
         what = _written(steps, written, report) if n == len(boundaries) else None
         saved.append(save_images(images_now, paths.fold_steps(account) / step_id, what))
-        last = files[applied_count - 1]["name"]
+        last = files[applied_count - 1].name
         repository.add(
             conn,
             FoldStep(step_id, account, applied_count, hashes[applied_count], last, images_now.rows, str(saved[-1])),

@@ -87,9 +87,9 @@ def land_file(
         store.ensure_partner(conn, partner.name, partner.account)
         store.clear_unlanded_rejects(conn, partner.name, name)
         known = store.find_file(conn, partner.name, name, landed.sha256)
-        if known and known["status"] != "superseded":
+        if known and known.status != "superseded":
             return LandingResult(
-                **base, outcome="duplicate", file_id=known["file_id"], sha256=landed.sha256, size=landed.size
+                **base, outcome="duplicate", file_id=known.file_id, sha256=landed.sha256, size=landed.size
             )
         row = {
             "partner": partner.name,
@@ -114,7 +114,7 @@ def land_file(
                 **base, outcome="rejected", file_id=file_id, sha256=landed.sha256, size=landed.size, reason=reason
             )
         if known:  # an older content sent again: it becomes the current version once more
-            file_id = store.revive_file(conn, known["file_id"])
+            file_id = store.revive_file(conn, known.file_id)
         else:
             file_id = store.record_landing(conn, row)
     return LandingResult(**base, outcome="new", file_id=file_id, sha256=landed.sha256, size=landed.size)
@@ -125,8 +125,8 @@ def already_processed(store: SqlStore, partner: str, remote: RemoteFile, sha256:
     sha256 when the caller could hash it (a local folder), else the same listed size and mtime."""
     with store.transaction() as conn:
         current = store.latest_version(conn, partner, remote.name)
-    if current is None or current["status"] not in ("parsed", "rejected"):
+    if current is None or current.status not in ("parsed", "rejected"):
         return False
     if sha256 is not None:
-        return current["sha256"] == sha256
-    return current["size"] == remote.size and current["remote_mtime"] == remote.mtime
+        return current.sha256 == sha256
+    return current.size == remote.size and current.remote_mtime == remote.mtime

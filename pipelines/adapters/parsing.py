@@ -10,7 +10,7 @@ import polars as pl
 
 from pipelines.adapters.drop_reader import FileRejected, ParsedFile, read_drop
 from pipelines.adapters.failures import CONTENT_ERRORS, is_machinery, one_line
-from pipelines.adapters.store import SqlStore, new_id
+from pipelines.adapters.store import FileVersion, SqlStore, new_id
 from pipelines.domain.partners import DEFAULT_MAX_DECOMPRESSED_MB, CsvDialect
 
 
@@ -29,14 +29,14 @@ def rows_path(landed_path: str, dialect: CsvDialect) -> Path:
     return Path(f"{landed_path}-{tag}.rows.parquet")
 
 
-def _read(f: dict, dialect: CsvDialect, max_decompressed_mb: int) -> ParsedFile:
+def _read(f: FileVersion, dialect: CsvDialect, max_decompressed_mb: int) -> ParsedFile:
     """The file's rows; anything about its content that the reader did not foresee rejects it whole."""
     try:
         return read_drop(
-            Path(f["landed_path"]),
-            f["kind"],
+            Path(f.landed_path),
+            f.kind,
             dialect,
-            gz=f["name"].endswith(".gz"),
+            gz=f.name.endswith(".gz"),
             max_decompressed_mb=max_decompressed_mb,
         )
     except FileRejected:
@@ -56,14 +56,14 @@ def parse_file(
     try:
         parsed = _read(f, dialect, max_decompressed_mb)
     except FileRejected as e:
-        with store.account_lock(f["account"]) as conn:
-            if store.get_file(conn, file_id)["status"] != "landed":  # another run recorded it first
+        with store.account_lock(f.account) as conn:
+            if store.get_file(conn, file_id).status != "landed":  # another run recorded it first
                 return ParseResult(file_id, "rejected", reason=e.reason)
             store.reject_file(
                 conn,
-                f["partner"],
-                f["account"],
-                f["name"],
+                f.partner,
+                f.account,
+                f.name,
                 file_id,
                 e.reason,
                 line=e.line,
@@ -72,12 +72,12 @@ def parse_file(
             )
             store.update_file(conn, file_id, status="rejected", rows_read=0, rows_rejected=0)
         return ParseResult(file_id, "rejected", reason=e.reason)
-    out = rows_path(f["landed_path"], dialect)
+    out = rows_path(f.landed_path, dialect)
     # A temporary name of our own: another run may be parsing the same version right now.
     tmp = out.with_name(f"{out.name}.{new_id()}.part")
     parsed.rows.write_parquet(tmp)
-    with store.account_lock(f["account"]) as conn:
-        status = store.get_file(conn, file_id)["status"]
+    with store.account_lock(f.account) as conn:
+        status = store.get_file(conn, file_id).status
         if status != "landed":  # another run recorded this version first
             tmp.unlink()
             return ParseResult(file_id, status, parsed.rows_read, parsed.rows.height, parsed.rejects)

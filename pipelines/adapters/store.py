@@ -12,6 +12,7 @@ import hashlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 
 from pipelines.adapters.store_bulk import writer_for
 from pipelines.adapters.store_schema import create_engine, migrate
+from pipelines.domain.catalog import DEFAULT_WAREHOUSE
 from pipelines.domain.item_keys import SKU_COLUMNS, split_item_key
 from pipelines.domain.outbound import available_date_in_force
 
@@ -61,6 +63,36 @@ TABLE_LAYOUT = {
         ],
     ),
 }
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    """One version of a dropped file: a row of the `drop_files` ledger."""
+
+    file_id: str
+    partner: str
+    account: str
+    name: str
+    sha256: str
+    size: int
+    remote_mtime: float | None
+    kind: str | None
+    as_of: datetime | None
+    mode: str | None
+    dec_pending: bool | None
+    overwrite_scope: str | None
+    item_identifier: str | None
+    inventory_policy: str | None
+    status: str  # landed | parsed | rejected | superseded
+    landed_path: str
+    events_path: str | None
+    rows_read: int | None
+    rows_rejected: int | None
+    landed_at: datetime
+
+
+def _version(row) -> FileVersion:
+    return FileVersion(**{f: row._mapping[f] for f in FileVersion.__dataclass_fields__})
 
 
 REJECT_ROW_SCHEMA = {
@@ -172,16 +204,16 @@ class SqlStore:
 
     # -- the ledger ---------------------------------------------------------------------------
 
-    def find_file(self, conn: sa.Connection, partner: str, name: str, sha256: str) -> dict | None:
+    def find_file(self, conn: sa.Connection, partner: str, name: str, sha256: str) -> FileVersion | None:
         f = self.t["drop_files"]
         row = conn.execute(sa.select(f).where(f.c.partner == partner, f.c.name == name, f.c.sha256 == sha256)).first()
-        return dict(row._mapping) if row else None
+        return _version(row) if row else None
 
-    def get_file(self, conn: sa.Connection, file_id: str) -> dict:
+    def get_file(self, conn: sa.Connection, file_id: str) -> FileVersion:
         f = self.t["drop_files"]
-        return dict(conn.execute(sa.select(f).where(f.c.file_id == file_id)).one()._mapping)
+        return _version(conn.execute(sa.select(f).where(f.c.file_id == file_id)).one())
 
-    def latest_version(self, conn: sa.Connection, partner: str, name: str) -> dict | None:
+    def latest_version(self, conn: sa.Connection, partner: str, name: str) -> FileVersion | None:
         f = self.t["drop_files"]
         row = conn.execute(
             sa.select(f)
@@ -189,7 +221,7 @@ class SqlStore:
             .order_by(f.c.landed_at.desc())
             .limit(1)
         ).first()
-        return dict(row._mapping) if row else None
+        return _version(row) if row else None
 
     def record_landing(self, conn: sa.Connection, row: dict) -> str:
         """Add a new file version; earlier versions of the same (partner, name) are superseded."""
@@ -209,7 +241,7 @@ class SqlStore:
         row = self.get_file(conn, file_id)
         conn.execute(
             f.update()
-            .where(f.c.partner == row["partner"], f.c.name == row["name"], f.c.status != "superseded")
+            .where(f.c.partner == row.partner, f.c.name == row.name, f.c.status != "superseded")
             .values(status="superseded")
         )
         conn.execute(f.update().where(f.c.file_id == file_id).values(status="landed", landed_at=now_utc()))
@@ -219,11 +251,11 @@ class SqlStore:
         f = self.t["drop_files"]
         conn.execute(f.update().where(f.c.file_id == file_id).values(**values))
 
-    def parsed_files(self, conn: sa.Connection, account: str) -> list[dict]:
+    def parsed_files(self, conn: sa.Connection, account: str) -> list[FileVersion]:
         """The account's current file versions that have rows to fold, in any order."""
         f = self.t["drop_files"]
         rows = conn.execute(sa.select(f).where(f.c.account == account, f.c.status == "parsed"))
-        return [dict(r._mapping) for r in rows]
+        return [_version(r) for r in rows]
 
     def accounts_with_files(self, conn: sa.Connection) -> list[str]:
         f = self.t["drop_files"]
@@ -231,15 +263,15 @@ class SqlStore:
 
     # -- rejects ------------------------------------------------------------------------------
 
-    def replace_rejects(self, conn: sa.Connection, file: dict, stage: str, rejects: pl.DataFrame) -> None:
+    def replace_rejects(self, conn: sa.Connection, file: FileVersion, stage: str, rejects: pl.DataFrame) -> None:
         r = self.t["rejects"]
-        conn.execute(r.delete().where(r.c.file_id == file["file_id"], r.c.stage == stage))
+        conn.execute(r.delete().where(r.c.file_id == file.file_id, r.c.stage == stage))
         if rejects.height:
             base = {
-                "account": file["account"],
-                "partner": file["partner"],
-                "file": file["name"],
-                "file_id": file["file_id"],
+                "account": file.account,
+                "partner": file.partner,
+                "file": file.name,
+                "file_id": file.file_id,
                 "stage": stage,
             }
             self._insert_rejects(conn, rejects.select(*(pl.lit(v).alias(k) for k, v in base.items()), pl.all()))
@@ -446,6 +478,12 @@ class SqlStore:
             },
             orient="row",
         )
+
+    def warehouse_codes(self, conn: sa.Connection, account: str) -> list[str]:
+        """The account's warehouses, with `DEFAULT`, which every account has from its first fold."""
+        wh = self.t["warehouses"]
+        codes = conn.execute(sa.select(wh.c.warehouse_code).where(wh.c.account == account)).scalars().all()
+        return sorted({DEFAULT_WAREHOUSE, *codes})
 
     def warehouses(self, account: str | None = None) -> list[tuple[str, str]]:
         wh = self.t["warehouses"]

@@ -40,6 +40,9 @@ CHUNK_ROWS = 100_000
 
 
 class BulkWriter(Protocol):
+    def prepare(self, conn: sa.Connection, account: str, warehouses: list[str]) -> None:
+        """Get ready to write rows of these warehouses (before the transaction reads the table)."""
+
     def write(
         self,
         conn: sa.Connection,
@@ -92,6 +95,9 @@ def stage(conn: sa.Connection, values: pl.DataFrame) -> Iterator[str]:
 class SqliteBulkWriter:
     """executemany on the sqlite3 connection, in the caller's transaction."""
 
+    def prepare(self, conn, account, warehouses):
+        pass  # one table: nothing to make
+
     def write(self, conn, table, account, keys, upserts, gone):
         cursor = conn.connection.driver_connection.cursor()
         try:
@@ -140,6 +146,12 @@ class PostgresBulkWriter:
 
     def __init__(self):
         self._partitioned: bool | None = None  # whether migration 003 has made `inventory` partitioned
+
+    def prepare(self, conn, account, warehouses):
+        """Make the warehouses' partitions now: once the caller's transaction has read `inventory`,
+        its lock would make the partition DDL wait (and give up) until the transaction ends."""
+        if self._inventory_partitioned(conn):
+            ensure_inventory_partitions(conn, account, warehouses)
 
     def write(self, conn, table, account, keys, upserts, gone):
         raw = conn.connection.driver_connection

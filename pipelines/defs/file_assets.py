@@ -90,11 +90,11 @@ def parsed_rows(
         db = store.store()
         with db.transaction() as conn:
             current = db.latest_version(conn, partner_name, name)
-        if current is None or current["status"] != "landed":
-            status = current["status"] if current else "not landed"
+        if current is None or current.status != "landed":
+            status = current.status if current else "not landed"
             context.log.info(f"{name}: nothing new to parse (current version {status})")
             return dg.MaterializeResult(metadata={"status": status, "note": "no-op: nothing new to parse"})
-        parsed = parse_file(db, current["file_id"], spec.csv, spec.max_decompressed_mb)
+        parsed = parse_file(db, current.file_id, spec.csv, spec.max_decompressed_mb)
         if spec.after_processing == "move":
             with closing(partners.source(spec)) as source:
                 source.after_processing(name, rejected=parsed.status == "rejected")
@@ -152,15 +152,15 @@ def file_events(
         report = fold_account(db, store.paths(), spec.account)
         with db.transaction() as conn:
             current = db.latest_version(conn, partner_name, name)
-            reason = current and current["status"] == "rejected" and db.file_reject_reason(conn, current["file_id"])
+            reason = current and current.status == "rejected" and db.file_reject_reason(conn, current.file_id)
         if current is None:  # e.g. still changing at its source: taken on a later poll
             context.log.info(f"{name}: not landed yet; nothing to fold")
             return dg.MaterializeResult(metadata={"effect": text("no-op: the file is not landed yet")})
-        if current["status"] == "rejected":
+        if current.status == "rejected":
             raise rejected(name, reason or "rejected")
         rejects = db.rejects(partner=partner_name, file=name)
         unknown_wh = rejects.filter(rejects["reason"].str.starts_with(UNKNOWN_WAREHOUSE)).height
-        read = current.get("rows_read") or 0
+        read = current.rows_read or 0
         ratio = rejects["line"].n_unique() / read if read else 0.0
         mine = report.per_file.get(name)
         if mine is None:

@@ -39,6 +39,7 @@ class WorkingSetNeeds:
         whole_account: an account-wide overwrite is among the files (its scope is every row).
         warehouses_in_scope: warehouses whose every row a `warehouses_in_file` overwrite reads.
         due_by: the last as-of of the files: pre-book lines starting by then may claim.
+        warehouse_codes: every warehouse code the files name (rows may be written there).
     """
 
     item_values: dict[str, pl.DataFrame]
@@ -46,12 +47,15 @@ class WorkingSetNeeds:
     whole_account: bool
     warehouses_in_scope: tuple[str, ...]
     due_by: datetime | None
+    warehouse_codes: tuple[str, ...] = ()
 
 
 def needs_of(files: Sequence[FileToApply]) -> WorkingSetNeeds:
     values: dict[str, list[pl.DataFrame]] = {name: [] for name in SET_ORDER}
-    orders, scope, whole = [], set(), False
+    orders, scope, whole, codes = [], set(), False, set()
     for f in files:
+        if "warehouse_code" in f.rows.columns:
+            codes.update(f.rows.get_column("warehouse_code").drop_nulls().unique().to_list())
         if f.kind in ("inventory", "orders", "styles"):
             sets = (
                 ["style"] if f.kind == "styles" else [f.item_identifier] if f.item_identifier in KEY_SETS else SET_ORDER
@@ -77,4 +81,5 @@ def needs_of(files: Sequence[FileToApply]) -> WorkingSetNeeds:
         whole_account=whole,
         warehouses_in_scope=tuple(sorted(scope)),
         due_by=max((f.as_of for f in files), default=None),
+        warehouse_codes=tuple(sorted(codes)),
     )

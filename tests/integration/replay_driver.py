@@ -32,8 +32,8 @@ def replay(inbox: Path, store_url: str, data_dir: Path) -> None:
         land_file(store, paths, partner, source, name)
         with store.transaction() as conn:
             current = store.latest_version(conn, partner.name, name)
-        if current["status"] == "landed":
-            parse_file(store, current["file_id"], partner.csv)
+        if current.status == "landed":
+            parse_file(store, current.file_id, partner.csv)
     fold_account(store, paths, partner.account)
     store.dispose()
 
