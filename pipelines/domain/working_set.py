@@ -52,10 +52,10 @@ class WorkingSetNeeds:
 
 def needs_of(files: Sequence[FileToApply]) -> WorkingSetNeeds:
     values: dict[str, list[pl.DataFrame]] = {name: [] for name in SET_ORDER}
-    orders, scope, whole, codes = [], set(), False, set()
+    orders, scope, whole, named = [], set(), False, set()
     for f in files:
         if "warehouse_code" in f.rows.columns:
-            codes.update(f.rows.get_column("warehouse_code").drop_nulls().unique().to_list())
+            named.update(f.rows.get_column("warehouse_code").drop_nulls().unique().to_list())
         if f.kind in ("inventory", "orders", "styles"):
             sets = (
                 ["style"] if f.kind == "styles" else [f.item_identifier] if f.item_identifier in KEY_SETS else SET_ORDER
@@ -81,5 +81,5 @@ def needs_of(files: Sequence[FileToApply]) -> WorkingSetNeeds:
         whole_account=whole,
         warehouses_in_scope=tuple(sorted(scope)),
         due_by=max((f.as_of for f in files), default=None),
-        warehouse_codes=tuple(sorted(codes)),
+        warehouse_codes=tuple(sorted(named)),
     )
