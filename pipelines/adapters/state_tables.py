@@ -8,6 +8,7 @@ Writes go through `SqlStore.sync_table` (only the rows that differ).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import polars as pl
@@ -68,6 +69,28 @@ def to_frame(rows: Sequence[Sequence], columns: list[str], schema: dict, dialect
     return pl.DataFrame(series, schema={c: schema.get(c, pl.String) for c in columns})
 
 
+def typed(raw: pl.DataFrame, schema: dict) -> pl.DataFrame:
+    """A frame read as text (PostgreSQL's CSV) or as SQLite stores values, in the domain's types."""
+    out = []
+    for c in raw.columns:
+        dtype, s = schema.get(c, pl.String), raw.get_column(c)
+        if dtype == pl.Boolean:
+            s = _boolean(s)
+        elif dtype == pl.Date:
+            s = s.cast(pl.String).str.to_date("%Y-%m-%d")
+        elif isinstance(dtype, pl.Datetime):
+            s = s.cast(pl.String).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us")
+        else:
+            s = s.cast(dtype)
+        out.append(s.alias(c))
+    return pl.DataFrame(out)
+
+
+def _boolean(s: pl.Series) -> pl.Series:
+    text = s.cast(pl.String)
+    return pl.select(pl.when(text.is_null()).then(None).otherwise(text.is_in(["t", "1", "true"]))).to_series()
+
+
 def from_table(name: str, frame: pl.DataFrame) -> pl.DataFrame:
     """Table columns → the domain frame: the SKU columns become one `item_key`."""
     if set(SKU_COLUMNS) <= set(frame.columns):
@@ -99,13 +122,36 @@ class StateTables:
         rows = conn.exec_driver_sql(f"SELECT DISTINCT {select} FROM {source} WHERE {where}", params).fetchall()
         return from_table(name, to_frame(rows, columns, dict(FRAME_SCHEMAS[name]), self.store.dialect))
 
+    def _read_all(self, conn: sa.Connection, sql: str, params: tuple, columns: list[str], schema: dict) -> pl.DataFrame:
+        """A large read: PostgreSQL COPYs the query out as CSV straight into polars; SQLite has no
+        bulk reader we could trust here (ADBC's SQLite driver missed rows in WAL mode), so its
+        rows come through the DBAPI cursor and are built into columns."""
+        if self.store.dialect == "postgresql":
+            buffer = io.BytesIO()
+            with (
+                conn.connection.driver_connection.cursor() as cur,
+                cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy,
+            ):
+                for data in copy:
+                    buffer.write(data)
+            if not buffer.getvalue():
+                return pl.DataFrame(schema={c: schema.get(c, pl.String) for c in columns})
+            raw = pl.read_csv(
+                buffer.getvalue(), has_header=False, new_columns=columns, schema=dict.fromkeys(columns, pl.String)
+            )
+        else:
+            return to_frame(conn.exec_driver_sql(sql, params).fetchall(), columns, schema, "sqlite")
+        return typed(raw, schema)
+
     def _param(self, conn: sa.Connection) -> str:
         return "?" if self.store.dialect == "sqlite" else "%s"
 
     def whole(self, conn: sa.Connection, name: str, account: str) -> pl.DataFrame:
         """Every row of the account in table `name`."""
-        p = self._param(conn)
-        return self._select(conn, name, f"t.account = {p}", (account,))
+        columns = table_columns(name)
+        select = ", ".join(f"t.{quote(c)}" for c in columns)
+        sql = f"SELECT {select} FROM {quote(name)} AS t WHERE t.account = {self._param(conn)}"
+        return from_table(name, self._read_all(conn, sql, (account,), columns, dict(FRAME_SCHEMAS[name])))
 
     def matching(self, conn: sa.Connection, name: str, account: str, values: pl.DataFrame) -> pl.DataFrame:
         """The account's rows of `name` whose columns equal one row of `values` (domain keys allowed)."""
@@ -190,7 +236,10 @@ class StateTables:
             if staged:
                 source = f"{staged} AS s CROSS JOIN {source}"
                 conditions = [*where, *(f"t.{quote(c)} = s.{quote(c)}" for c in SKU_COLUMNS)]
-            sql = f"SELECT {', '.join(columns)} FROM {source} WHERE {' AND '.join(conditions)}"
+            named = ", ".join(f"{c} AS {quote(n)}" for c, n in zip(columns, OUTBOUND_SCHEMA, strict=True))
+            sql = f"SELECT {named} FROM {source} WHERE {' AND '.join(conditions)}"
+            if not staged:  # a whole account or warehouse: the bulk path
+                return self._read_all(conn, sql, tuple(params), list(OUTBOUND_SCHEMA), OUTBOUND_SCHEMA)
             rows = conn.exec_driver_sql(sql, tuple(params)).fetchall()
             return to_frame(rows, list(OUTBOUND_SCHEMA), OUTBOUND_SCHEMA, self.store.dialect)
 
