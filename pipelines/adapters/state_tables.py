@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from pipelines.adapters.store import TABLE_LAYOUT, SqlStore
 from pipelines.adapters.store_bulk import quote, stage
-from pipelines.domain.fold import FRAME_KEYS, FRAME_SCHEMAS, FoldState, empty_state
+from pipelines.domain.fold import FRAME_SCHEMAS, FoldState
 from pipelines.domain.item_keys import SKU_COLUMNS, item_key_expr, split_item_key
 from pipelines.domain.outbound import available_date_in_force
 
@@ -41,9 +41,7 @@ OUTBOUND_SCHEMA = {
     "pending": pl.Int64,
     "ats": pl.Int64,
     "available_date": pl.Date,
-    **{c: pl.String for c in OUTBOUND_ITEM_COLUMNS},
-    "skip_push": pl.Boolean,
-    "skip_joor": pl.Boolean,
+    **{c: pl.Boolean if c.startswith("skip_") else pl.String for c in OUTBOUND_ITEM_COLUMNS},
 }
 
 
@@ -284,15 +282,3 @@ class StateTables:
 
     def whole_state(self, conn: sa.Connection, account: str) -> FoldState:
         return FoldState(**{name: self.whole(conn, name, account) for name in FoldState.FRAMES})
-
-    def rows_of(self, conn: sa.Connection, account: str, keys: dict[str, pl.DataFrame]) -> FoldState:
-        """The rows with these keys (per frame), as the tables hold them now."""
-        frames = {}
-        for name in FoldState.FRAMES:
-            wanted = keys.get(name)
-            frames[name] = (
-                self.matching(conn, name, account, wanted.select(FRAME_KEYS[name]))
-                if wanted is not None and wanted.height
-                else empty_state().__getattribute__(name)
-            )
-        return FoldState(**frames)

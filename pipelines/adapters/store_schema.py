@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import fcntl
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -67,26 +68,34 @@ def migrate(url: str | sa.URL, upto: str | None = None) -> list[str]:
     url = sa.make_url(url)
     if url.get_backend_name() == "sqlite" and url.database:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        backend = get_backend(_yoyo_url(url))
-    except StoreUrlError:
-        raise
-    except Exception as e:  # yoyo connects with the driver itself: its errors are not SQLAlchemy's
-        raise MachineryFailure(
-            f"cannot open the store {url.render_as_string(hide_password=True)}: {one_line(e)}"
-        ) from None
     migrations = read_migrations(*migration_dirs(url.get_backend_name()))
     if upto is not None:
         ids = [m.id for m in migrations]
         migrations = migrations[: ids.index(upto) + 1]
     with _first_start_lock(url):
-        # An up-to-date store (every start but the first) takes no lock: a process killed at start
-        # must not leave yoyo's lock row behind for the next one to time out on.
-        if not backend.to_apply(migrations):
-            return []
-        with backend.lock():
-            todo = backend.to_apply(migrations)
-            backend.apply_migrations(todo)
+        try:
+            backend = get_backend(_yoyo_url(url))
+        except StoreUrlError:
+            raise
+        except Exception as e:  # yoyo connects with the driver itself: its errors are not SQLAlchemy's
+            raise MachineryFailure(
+                f"cannot open the store {url.render_as_string(hide_password=True)}: {one_line(e)}"
+            ) from None
+        try:
+            # An up-to-date store (every start but the first) takes no lock: a process killed at
+            # start must not leave yoyo's lock row behind for the next one to time out on.
+            if not backend.to_apply(migrations):
+                return []
+            with backend.lock():
+                todo = backend.to_apply(migrations)
+                backend.apply_migrations(todo)
+        finally:
+            # Closed inside the lock: a connection of yoyo's left open (in SQLite's rollback
+            # journal mode) would make the next process's switch to WAL fail as `database is locked`.
+            backend.connection.close()
+        if url.get_backend_name() == "sqlite" and url.database:
+            with closing(sqlite3.connect(url.database, timeout=600)) as db:
+                db.execute("PRAGMA journal_mode=WAL")  # once, here, not raced by every connection
     return [m.id for m in todo]
 
 
