@@ -189,7 +189,7 @@ def outbound(store, paths, account: str, timings: dict) -> None:
     from pipelines.adapters.export_patching import export_warehouse
     from pipelines.adapters.state_tables import StateTables
     from pipelines.domain.channel_items import ACKNOWLEDGED_SCHEMA, plan_batches, select_items
-    from pipelines.domain.export_rows import EXPORT_KINDS, kind_frame, kind_rows, sorted_for_export
+    from pipelines.domain.export_rows import EXPORT_KINDS, export_tables, kind_frame, kind_rows, sorted_for_export
     from pipelines.domain.partners import ChannelSpec
 
     t = time.perf_counter()
@@ -214,8 +214,6 @@ def outbound(store, paths, account: str, timings: dict) -> None:
     timings["outbound.select"] = time.perf_counter() - t
     timings["outbound.batches"] = len(batches)
     t = time.perf_counter()
-    from pipelines.domain.export_rows import export_tables
-
     export_tables(snapshot)
     timings["outbound.render"] = time.perf_counter() - t
     folder = paths.exports() / "full-export"

@@ -103,6 +103,8 @@ def save_images(images: BeforeImages, folder: Path, written: Written | None = No
 def load_images(folder: str | Path, frames: tuple[str, ...] = FoldState.FRAMES) -> BeforeImages:
     """A step's before-images (frames not asked for come back empty)."""
     folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(folder)
 
     def read(path: Path, schema: dict) -> pl.DataFrame:
         return pl.read_parquet(path) if path.exists() else pl.DataFrame(schema=schema)
@@ -114,8 +116,6 @@ def load_images(folder: str | Path, frames: tuple[str, ...] = FoldState.FRAMES) 
         wanted = name in frames
         present[name] = read(folder / f"{name}.parquet", schema) if wanted else pl.DataFrame(schema=schema)
         absent[name] = read(folder / f"{name}.absent.parquet", keys) if wanted else pl.DataFrame(schema=keys)
-    if not folder.is_dir():
-        raise FileNotFoundError(folder)
     return BeforeImages(present, absent)
 
 

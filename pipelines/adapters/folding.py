@@ -34,14 +34,12 @@ from pipelines.adapters.state_tables import StateTables
 from pipelines.adapters.store import FileVersion, SqlStore, new_id
 from pipelines.domain.fold import FRAME_KEYS, Applied, FileToApply, FoldState, apply_file, initial_state, prefix_hashes
 from pipelines.domain.inventory_merge import KEY as INVENTORY_KEY
-from pipelines.domain.item_keys import SKU_COLUMNS, item_key_expr
-from pipelines.domain.rewind import BeforeImages, before_images, earliest, rewound
+from pipelines.domain.rewind import BeforeImages, before_images, changed_keys, earliest, rewound
 from pipelines.domain.working_set import WorkingSetNeeds, needs_of
 
 # A fold of many files records a step (a point a later re-fold can start from) after every
 # overwrite, which resets its scope anyway, and at least every this many files.
 STEP_EVERY_FILES = 16
-INVENTORY_COLUMNS = ["warehouse_code", *SKU_COLUMNS]
 
 
 @dataclass
@@ -177,11 +175,10 @@ def _fold(
         if i + 1 == len(files) or since >= STEP_EVERY_FILES or (f.kind == "inventory" and f.mode == "overwrite"):
             boundaries.append((i + 1, before_images(before, state)))
             before = state
-    written = {}
     try:
         for name in FoldState.FRAMES:
-            written[name] = store.sync_table(conn, name, account, getattr(current, name), getattr(state, name))
-            report.rows_written[name] = sum(frame.height for frame in written[name])
+            written = store.sync_table(conn, name, account, getattr(current, name), getattr(state, name))
+            report.rows_written[name] = sum(frame.height for frame in written)
     except sa.exc.DBAPIError as e:
         # The gate (schemas.columns) keeps every parsed value storable, so this is a last resort:
         # the newest file of this fold is taken out and the fold tried again without it.
@@ -193,7 +190,7 @@ def _fold(
     # A fold that only took files out adds no step: the step before them is the tip again.
     for n, (applied_count, images_now) in enumerate(boundaries, start=1):
         step_id = new_id()
-        what = _written(steps, written, report) if n == len(boundaries) else None
+        what = _written(steps, current, state, report) if n == len(boundaries) else None
         saved.append(save_images(images_now, paths.fold_steps(account) / step_id, what))
         last = files[applied_count - 1].name
         repository.add(
@@ -203,11 +200,10 @@ def _fold(
     return undone
 
 
-def _written(steps: list[FoldStep], written: dict, report: FoldReport) -> Written:
-    inventory = pl.concat([frame.select(INVENTORY_COLUMNS) for frame in written["inventory"]])
+def _written(steps: list[FoldStep], current: FoldState, state: FoldState, report: FoldReport) -> Written:
     return Written(
         previous_tip=steps[-1].step_id if steps else None,
-        inventory=inventory.select("warehouse_code", item_key_expr().alias("item_key")).unique(),
+        inventory=changed_keys(current.inventory, state.inventory, INVENTORY_KEY),
         catalog_changed=bool(report.rows_written["warehouses"] or report.rows_written["items"]),
     )
 

@@ -50,26 +50,16 @@ def table_columns(name: str) -> list[str]:
     return keys + values
 
 
-def to_frame(rows: Sequence[Sequence], columns: list[str], schema: dict, dialect: str) -> pl.DataFrame:
-    """Rows from a DBAPI cursor as a typed frame, built column by column. SQLite gives dates and
-    timestamps as the text SQLAlchemy stores (and booleans as 0/1): parsed vectorised here."""
-    series = []
-    for i, c in enumerate(columns):
-        dtype = schema.get(c, pl.String)
-        temporal = dtype == pl.Date or isinstance(dtype, pl.Datetime)
-        s = pl.Series(c, [r[i] for r in rows], pl.String if temporal and dialect == "sqlite" else dtype, strict=False)
-        if temporal and dialect == "sqlite":
-            s = (
-                s.str.to_date("%Y-%m-%d")
-                if dtype == pl.Date
-                else s.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us")
-            )
-        series.append(s)
-    return pl.DataFrame(series, schema={c: schema.get(c, pl.String) for c in columns})
+def to_frame(rows: Sequence[Sequence], columns: list[str], schema: dict) -> pl.DataFrame:
+    """Rows from a DBAPI cursor as a typed frame, built column by column (`typed` converts)."""
+    return typed(
+        pl.DataFrame([pl.Series(c, [r[i] for r in rows], strict=False) for i, c in enumerate(columns)]), schema
+    )
 
 
 def typed(raw: pl.DataFrame, schema: dict) -> pl.DataFrame:
-    """A frame read as text (PostgreSQL's CSV) or as SQLite stores values, in the domain's types."""
+    """A frame as read (PostgreSQL's CSV as text; SQLite's dates and timestamps as the text
+    SQLAlchemy stores, booleans as 0/1), in the domain's types, converted column-wise."""
     out = []
     for c in raw.columns:
         dtype, s = schema.get(c, pl.String), raw.get_column(c)
@@ -120,27 +110,26 @@ class StateTables:
         source = f"{before} CROSS JOIN {quote(name)} AS t" if before else f"{quote(name)} AS t"
         with self._by_key(conn, bool(before)):
             rows = conn.exec_driver_sql(f"SELECT DISTINCT {select} FROM {source} WHERE {where}", params).fetchall()
-        return from_table(name, to_frame(rows, columns, dict(FRAME_SCHEMAS[name]), self.store.dialect))
+        return from_table(name, to_frame(rows, columns, dict(FRAME_SCHEMAS[name])))
 
     def _read_all(self, conn: sa.Connection, sql: str, params: tuple, columns: list[str], schema: dict) -> pl.DataFrame:
         """A large read: PostgreSQL COPYs the query out as CSV straight into polars; SQLite has no
         bulk reader we could trust here (ADBC's SQLite driver missed rows in WAL mode), so its
         rows come through the DBAPI cursor and are built into columns."""
-        if self.store.dialect == "postgresql":
-            buffer = io.BytesIO()
-            with (
-                conn.connection.driver_connection.cursor() as cur,
-                cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy,
-            ):
-                for data in copy:
-                    buffer.write(data)
-            if not buffer.getvalue():
-                return pl.DataFrame(schema={c: schema.get(c, pl.String) for c in columns})
-            raw = pl.read_csv(
-                buffer.getvalue(), has_header=False, new_columns=columns, schema=dict.fromkeys(columns, pl.String)
-            )
-        else:
-            return to_frame(conn.exec_driver_sql(sql, params).fetchall(), columns, schema, "sqlite")
+        if self.store.dialect != "postgresql":
+            return to_frame(conn.exec_driver_sql(sql, params).fetchall(), columns, schema)
+        buffer = io.BytesIO()
+        with (
+            conn.connection.driver_connection.cursor() as cur,
+            cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy,
+        ):
+            for data in copy:
+                buffer.write(data)
+        if not buffer.getvalue():
+            return pl.DataFrame(schema={c: schema.get(c, pl.String) for c in columns})
+        raw = pl.read_csv(
+            buffer.getvalue(), has_header=False, new_columns=columns, schema=dict.fromkeys(columns, pl.String)
+        )
         return typed(raw, schema)
 
     @contextmanager
@@ -258,7 +247,7 @@ class StateTables:
             if not staged:  # a whole account or warehouse: the bulk path
                 return self._read_all(conn, sql, tuple(params), list(OUTBOUND_SCHEMA), OUTBOUND_SCHEMA)
             rows = conn.exec_driver_sql(sql, tuple(params)).fetchall()
-            return to_frame(rows, list(OUTBOUND_SCHEMA), OUTBOUND_SCHEMA, self.store.dialect)
+            return to_frame(rows, list(OUTBOUND_SCHEMA), OUTBOUND_SCHEMA)
 
         if item_keys is None:
             frame = read()

@@ -23,6 +23,7 @@ from pipelines.adapters.store_schema import create_engine, migrate
 from pipelines.domain.catalog import DEFAULT_WAREHOUSE
 from pipelines.domain.item_keys import SKU_COLUMNS, split_item_key
 from pipelines.domain.outbound import available_date_in_force
+from pipelines.domain.rewind import changed_rows
 
 STATE_COLUMNS = ["account", "warehouse_code", "upc", *SKU_COLUMNS, "on_hand", "pending", "ats", "available_date"]
 REJECT_COLUMNS = ["partner", "file", "line", "column", "value", "reason"]
@@ -138,15 +139,6 @@ def to_store_frame(name: str, frame: pl.DataFrame) -> pl.DataFrame:
     if "item_key" in frame.columns and name != "items":
         frame = split_item_key(frame)
     return frame.select(keys + values)
-
-
-def changed_rows(old: pl.DataFrame, new: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(rows of `new` that are new or differ from `old`, keys of `old` rows gone from `new`)."""
-    if not old.height:
-        return new, old.select(keys)
-    upserts = new.join(old, on=new.columns, how="anti", nulls_equal=True)
-    gone = old.select(keys).join(new.select(keys), on=keys, how="anti", nulls_equal=True)
-    return upserts, gone
 
 
 class SqlStore:

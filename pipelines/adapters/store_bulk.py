@@ -81,12 +81,12 @@ def stage(conn: sa.Connection, values: pl.DataFrame) -> Iterator[str]:
                 values.write_csv(buffer, include_header=False)
                 with cur.copy(f"COPY {name} FROM STDIN (FORMAT csv)") as copy:
                     copy.write(buffer.getbuffer())
-        else:
+            conn.exec_driver_sql(f"ANALYZE {name}")  # the planner's row estimate for the join
+        else:  # SQLite loops in the order the reads write their CROSS JOINs: no statistics needed
             cursor = conn.connection.driver_connection.cursor()
             marks = ", ".join("?" * len(values.columns))
             cursor.executemany(f"INSERT INTO {name} VALUES ({marks})", values.iter_rows())
             cursor.close()
-        conn.exec_driver_sql(f"ANALYZE {name}")
         yield name
     finally:
         conn.exec_driver_sql(f"DROP TABLE {name}")

@@ -39,11 +39,19 @@ def no_images(like: FoldState) -> BeforeImages:
     )
 
 
+def changed_rows(before: pl.DataFrame, after: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows of `after` that are new or differ from `before`, keys of `before` rows gone from `after`)."""
+    if not before.height:
+        return after, before.select(keys)
+    upserts = after.join(before, on=after.columns, how="anti", nulls_equal=True)
+    gone = before.select(keys).join(after.select(keys), on=keys, how="anti", nulls_equal=True)
+    return upserts, gone
+
+
 def changed_keys(before: pl.DataFrame, after: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     """Keys whose row differs between the two frames (new, changed or gone)."""
-    new_or_changed = after.join(before, on=after.columns, how="anti", nulls_equal=True).select(keys)
-    gone = before.select(keys).join(after.select(keys), on=keys, how="anti", nulls_equal=True)
-    return pl.concat([new_or_changed, gone]).unique()
+    upserts, gone = changed_rows(before, after, keys)
+    return pl.concat([upserts.select(keys), gone]).unique()
 
 
 def before_images(before: FoldState, after: FoldState) -> BeforeImages:
