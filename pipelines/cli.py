@@ -8,6 +8,7 @@ and exits 2; a failed pipeline run exits 1.
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import time
 from contextlib import closing
@@ -21,12 +22,14 @@ from pipelines.adapters import environment
 from pipelines.adapters.data_paths import DataPaths, default_store_url
 from pipelines.adapters.drop_source import DropSourceError
 from pipelines.adapters.failures import MachineryFailure, PipelineFailed, is_machinery, one_line
+from pipelines.adapters.held_files import NotHeld, held_version
 from pipelines.adapters.landing import already_processed
 from pipelines.adapters.partners_file import PartnersFileError, partner_specs
 from pipelines.adapters.store import SqlStore
 from pipelines.adapters.store_schema import StoreMissing, StoreUrlError, require_existing
 from pipelines.domain.deliveries import DeliveryStatus
 from pipelines.domain.drop_names import contract_order
+from pipelines.domain.guard import Effect
 from pipelines.domain.settle import observe
 
 USER_ERRORS = (
@@ -35,6 +38,7 @@ USER_ERRORS = (
     StoreMissing,
     DropSourceError,
     environment.MissingSecret,
+    NotHeld,
     PermissionError,
     sa.exc.ArgumentError,
     FileNotFoundError,
@@ -79,8 +83,9 @@ def _summary(db, partner: str, names: list[str], seconds: float) -> None:
         return
     files = db.files().filter(pl.col("partner") == partner, pl.col("name").is_in(names))
     by_status = dict(files.group_by("status").len().iter_rows())
+    held = f", {by_status['held']} held (stockdrop held)" if by_status.get("held") else ""
     click.echo(
-        f"  {by_status.get('parsed', 0)} applied, {by_status.get('rejected', 0)} rejected whole; "
+        f"  {by_status.get('parsed', 0)} applied, {by_status.get('rejected', 0)} rejected whole{held}; "
         f"rows read {int(files['rows_read'].fill_null(0).sum())}, rows rejected "
         f"{int(files['rows_rejected'].fill_null(0).sum())}; {seconds:.1f} s (details: stockdrop rejects / report)",
         err=True,
@@ -245,6 +250,81 @@ def report(store_url: str | None, partners_file: str | None) -> None:
     default = DataPaths.for_store(db.url, environment.data_dir()).exports()
     dirs = sorted({s.exports.dir for s in specs.values() if s.exports.dir}) or [str(default)]
     click.echo("Exports: " + ", ".join(d if Path(d).is_dir() else f"{d} (none written yet)" for d in dirs))
+
+
+@cli.command()
+@_store_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
+def held(store_url: str | None, fmt: str) -> None:
+    """Files held by their partner's guard: partner,file,reason,ats_change,rows_zeroed."""
+    rows = [
+        {
+            "partner": f.partner,
+            "file": f.name,
+            "reason": f.decision_reason,
+            "ats_change": Effect.from_json(f.effect).ats_change_by_warehouse,
+            "rows_zeroed": Effect.from_json(f.effect).rows_zeroed,
+        }
+        for f in _existing_store(store_url).held_files()
+    ]
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    text = [{**r, "ats_change": " ".join(f"{w}:{c:+d}" for w, c in sorted(r["ats_change"].items()))} for r in rows]
+    _print(pl.DataFrame(text, schema=HELD_COLUMNS), "csv")
+
+
+HELD_COLUMNS = {
+    "partner": pl.String,
+    "file": pl.String,
+    "reason": pl.String,
+    "ats_change": pl.String,
+    "rows_zeroed": pl.Int64,
+}
+
+
+def _decide(file: str, store_url: str | None, partners_file: str | None, decision: str) -> None:
+    partner, _, name = file.partition("/")
+    if not name:
+        raise click.UsageError(f"{file!r}: name the file as PARTNER/FILE (as `stockdrop held` lists it)")
+    held_version(_existing_store(store_url), partner, name)  # a user error (exit 2) when not held
+    runner = _runner(store_url, partners_file=partners_file or environment.partners_file())
+    runner.decide(f"{partner}/{name}", decision)
+    if decision == "approve":
+        runner.publish(exports=False, pushes=False)
+    click.echo(f"{partner}/{name}: {PAST[decision]}", err=True)
+
+
+PAST = {
+    "approve": "approved (applied at its place in contract order)",
+    "deny": "denied (this version is never applied)",
+}
+
+
+_partners_option = click.option(
+    "--partners",
+    "partners_file",
+    type=click.Path(dir_okay=False),
+    help="Partners file (YAML), for the partner's result files (default: $STOCKDROP_PARTNERS).",
+)
+
+
+@cli.command()
+@click.argument("file", metavar="PARTNER/FILE")
+@_store_option
+@_partners_option
+def approve(file: str, store_url: str | None, partners_file: str | None) -> None:
+    """Apply a held file at its place in contract order (as a late file would be)."""
+    _decide(file, store_url, partners_file, "approve")
+
+
+@cli.command()
+@click.argument("file", metavar="PARTNER/FILE")
+@_store_option
+@_partners_option
+def deny(file: str, store_url: str | None, partners_file: str | None) -> None:
+    """Never apply this version of a held file (the same bytes dropped again stay denied)."""
+    _decide(file, store_url, partners_file, "deny")
 
 
 def _print(frame: pl.DataFrame, fmt: str) -> None:

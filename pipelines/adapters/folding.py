@@ -33,6 +33,17 @@ from pipelines.adapters.fold_steps import (
 from pipelines.adapters.state_tables import StateTables
 from pipelines.adapters.store import FileVersion, SqlStore, new_id
 from pipelines.domain.fold import FRAME_KEYS, Applied, FileToApply, FoldState, apply_file, initial_state, prefix_hashes
+from pipelines.domain.guard import (
+    Effect,
+    GuardLimits,
+    Verdict,
+    combined,
+    effect_of,
+    is_guarded,
+    scope_warehouses,
+    totals,
+    verdict,
+)
 from pipelines.domain.inventory_merge import KEY as INVENTORY_KEY
 from pipelines.domain.rewind import BeforeImages, before_images, changed_keys, earliest, rewound
 from pipelines.domain.working_set import WorkingSetNeeds, needs_of
@@ -87,6 +98,14 @@ def _ats_change(old: pl.DataFrame, new: pl.DataFrame) -> dict:
     return {r["warehouse_code"]: int(r["ats"]) for r in delta.sort("warehouse_code").to_dicts() if r["ats"]}
 
 
+class FileHeld(Exception):
+    """The guard holds a file: it is recorded as held and the fold goes on as if it had not arrived."""
+
+    def __init__(self, file: FileVersion, verdict: Verdict):
+        super().__init__(verdict.reason)
+        self.file, self.verdict = file, verdict
+
+
 class FileCannotBeApplied(Exception):
     """Applying a file's content failed: the file is rejected whole and the fold goes on without it."""
 
@@ -110,10 +129,13 @@ def fold_account(store: SqlStore, paths: DataPaths, account: str) -> FoldReport:
                 with conn.begin_nested():  # a failed write rolls back to here, not the whole transaction
                     undone = _fold(store, conn, paths, account, report, saved)
                 break
-            except FileCannotBeApplied as e:
+            except (FileCannotBeApplied, FileHeld) as e:
                 for folder in saved:
                     remove_images(folder)
-                _reject_whole(store, conn, e.file, e.reason)
+                if isinstance(e, FileHeld):
+                    _hold(store, conn, e.file, e.verdict)
+                else:
+                    _reject_whole(store, conn, e.file, e.reason)
     for step in undone:
         remove_images(step.images_path)
     report.seconds = time.perf_counter() - started
@@ -124,6 +146,40 @@ def _reject_whole(store: SqlStore, conn, f: FileVersion, reason: str) -> None:
     store.replace_rejects(conn, f, "fold", pl.DataFrame())
     store.reject_file(conn, f.partner, f.account, f.name, f.file_id, f"cannot be applied: {reason}")
     store.update_file(conn, f.file_id, status="rejected")
+
+
+def _hold(store: SqlStore, conn, f: FileVersion, verdict: Verdict) -> None:
+    store.update_file(
+        conn,
+        f.file_id,
+        status="held",
+        decision="held",
+        decision_reason=verdict.reason,
+        effect=verdict.effect.to_json(),
+    )
+
+
+class _Guard:
+    """Measures guarded files on the state they would be applied to: the tables' totals (read
+    once, when a fold first needs them), corrected by how the fold's working set differs."""
+
+    def __init__(self, tables: StateTables, conn, account: str, read: FoldState):
+        self.tables, self.conn, self.account, self.read = tables, conn, account, read
+        self.base: pl.DataFrame | None = None
+
+    def judge(self, f: FileVersion, rows: pl.DataFrame, before: FoldState, effect: Effect) -> Verdict:
+        if self.base is None:
+            self.base = combined((1, self.tables.totals(self.conn, self.account)), (-1, totals(self.read.inventory)))
+        overwrite = f.mode == "overwrite"
+        return verdict(
+            GuardLimits.from_json(f.guard),
+            combined((1, self.base), (1, totals(before.inventory))),
+            effect,
+            overwrite_rows=rows.height if overwrite else None,
+            overwrite_warehouses=scope_warehouses(rows, before.warehouses)
+            if overwrite and f.overwrite_scope == "warehouses_in_file"
+            else None,
+        )
 
 
 def _apply(state: FoldState, f: FileVersion, rows: pl.DataFrame | None) -> Applied:
@@ -165,8 +221,19 @@ def _fold(
     else:  # from the first file: every row the tables hold may change
         current, state = tables.whole_state(conn, account), initial_state()
     boundaries, before = [], state  # (files applied, before-images of the files since the last boundary)
+    measure = _Guard(tables, conn, account, current)
     for i, (f, f_rows) in enumerate(zip(files[start:], rows, strict=True), start=start):
         applied = _apply(state, f, f_rows)
+        if f.kind in ("inventory", "orders"):
+            effect = effect_of(state.inventory, applied.state.inventory)
+            recorded = {"effect": effect.to_json()} if effect.to_json() != f.effect else {}
+            if is_guarded(f.kind, GuardLimits.from_json(f.guard), f.decision):
+                judged = measure.judge(f, f_rows if f_rows is not None else pl.DataFrame(), state, effect)
+                if judged.held:
+                    raise FileHeld(f, judged)
+                recorded["decision"] = "passed"
+            if recorded:
+                store.update_file(conn, f.file_id, **recorded)
         state = applied.state
         store.replace_rejects(conn, f, "fold", applied.rejects)
         report.per_file[f.name] = {**applied.metrics, "rows_rejected_in_fold": applied.rejects.height}

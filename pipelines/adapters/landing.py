@@ -45,6 +45,7 @@ def file_options(partner: PartnerSpec, name: str) -> dict:
         "overwrite_scope": partner.inventory.overwrite_scope,
         "item_identifier": partner.item_identifier,
         "inventory_policy": partner.inventory_policy,
+        "guard": partner.guard.to_json() if partner.guard.any else None,
     }
 
 
@@ -125,7 +126,7 @@ def already_processed(store: SqlStore, partner: str, remote: RemoteFile, sha256:
     sha256 when the caller could hash it (a local folder), else the same listed size and mtime."""
     with store.transaction() as conn:
         current = store.latest_version(conn, partner, remote.name)
-    if current is None or current.status not in ("parsed", "rejected"):
+    if current is None or current.status not in ("parsed", "rejected", "held", "denied"):
         return False
     if sha256 is not None:
         return current.sha256 == sha256

@@ -14,6 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pipelines.domain.guard import GuardLimits
 from pipelines.domain.partners import (
     DEFAULT_MAX_DECOMPRESSED_MB,
     DEFAULT_SETTLE_S,
@@ -24,6 +25,7 @@ from pipelines.domain.partners import (
     ExportTargets,
     InventoryDefaults,
     PartnerSpec,
+    ResultTargets,
 )
 
 
@@ -54,6 +56,17 @@ class _Exports(_Strict):
     dir: str | None = None
     outbox: str | None = None
     joor_delimiter: Literal[",", "|"] = ","
+
+
+class _Guard(_Strict):
+    max_ats_drop_pct: float | None = Field(None, ge=0, le=100)
+    max_zeroed_pct: float | None = Field(None, ge=0, le=100)
+    min_overwrite_rows_pct: float | None = Field(None, ge=0, le=100)
+
+
+class _Results(_Strict):
+    dir: str | None = None
+    outbox: str | None = None
 
 
 class _Channel(_Strict):
@@ -98,6 +111,8 @@ class _Partner(_Strict):
     expect_every_h: float | None = Field(None, gt=0)
     poll_interval_s: int = MIN_POLL_INTERVAL_S
     exports: _Exports = _Exports()
+    guard: _Guard | None = None
+    results: _Results = _Results()
     channels: dict[Literal["joor", "shopify"], _Channel] = {}
 
     @field_validator("poll_interval_s")
@@ -143,6 +158,10 @@ def _spec(name: str, p: _Partner, base_dir: Path) -> PartnerSpec:
         expect_every_h=p.expect_every_h,
         poll_interval_s=p.poll_interval_s,
         exports=ExportTargets(dir=export_dir, outbox=p.exports.outbox, joor_delimiter=p.exports.joor_delimiter),
+        guard=GuardLimits(**p.guard.model_dump()) if p.guard else GuardLimits(),
+        results=ResultTargets(
+            dir=str((base_dir / p.results.dir).resolve()) if p.results.dir else None, outbox=p.results.outbox
+        ),
         channels=tuple(
             ChannelSpec(
                 name=cname,

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from pipelines.adapters.store import TABLE_LAYOUT, SqlStore
 from pipelines.adapters.store_bulk import quote, stage
 from pipelines.domain.fold import FRAME_SCHEMAS, FoldState
+from pipelines.domain.guard import TOTALS_SCHEMA
 from pipelines.domain.item_keys import SKU_COLUMNS, item_key_expr, split_item_key
 from pipelines.domain.outbound import available_date_in_force
 
@@ -268,6 +269,22 @@ class StateTables:
             ),
             available_date_in_force().alias("available_date"),
         )
+
+    def totals(self, conn: sa.Connection, account: str) -> pl.DataFrame:
+        """Per warehouse of the account: summed ats, rows stocked, rows (`domain.guard.totals`, in SQL)."""
+        inv = self.store.t["inventory"]
+        q = (
+            sa.select(
+                inv.c.warehouse_code,
+                sa.func.coalesce(sa.func.sum(inv.c.ats), 0),
+                sa.func.coalesce(sa.func.sum(sa.case((inv.c.on_hand > 0, 1), else_=0)), 0),
+                sa.func.count(),
+            )
+            .where(inv.c.account == account)
+            .group_by(inv.c.warehouse_code)
+        )
+        rows = [tuple(r) for r in conn.execute(q)]
+        return pl.DataFrame(rows, schema=TOTALS_SCHEMA, orient="row")
 
     def whole_state(self, conn: sa.Connection, account: str) -> FoldState:
         return FoldState(**{name: self.whole(conn, name, account) for name in FoldState.FRAMES})

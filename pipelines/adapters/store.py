@@ -84,16 +84,20 @@ class FileVersion:
     overwrite_scope: str | None
     item_identifier: str | None
     inventory_policy: str | None
-    status: str  # landed | parsed | rejected | superseded
+    status: str  # landed | parsed | rejected | held | denied | superseded
     landed_path: str
     events_path: str | None
     rows_read: int | None
     rows_rejected: int | None
     landed_at: datetime
+    guard: str | None  # GuardLimits as JSON, as in force when it landed
+    decision: str | None  # passed | held | approved | denied (domain.guard)
+    decision_reason: str | None
+    effect: str | None  # domain.guard.Effect as JSON
 
 
 def _version(row) -> FileVersion:
-    return FileVersion(**{f: row._mapping[f] for f in FileVersion.__dataclass_fields__})
+    return FileVersion(**{f: row._mapping.get(f) for f in FileVersion.__dataclass_fields__})
 
 
 REJECT_ROW_SCHEMA = {
@@ -228,7 +232,8 @@ class SqlStore:
         return file_id
 
     def revive_file(self, conn: sa.Connection, file_id: str) -> str:
-        """Make a superseded version current again (its content was sent once more)."""
+        """Make a superseded version current again (its content was sent once more); a denied
+        version stays denied."""
         f = self.t["drop_files"]
         row = self.get_file(conn, file_id)
         conn.execute(
@@ -236,7 +241,8 @@ class SqlStore:
             .where(f.c.partner == row.partner, f.c.name == row.name, f.c.status != "superseded")
             .values(status="superseded")
         )
-        conn.execute(f.update().where(f.c.file_id == file_id).values(status="landed", landed_at=now_utc()))
+        status = "denied" if row.decision == "denied" else "landed"
+        conn.execute(f.update().where(f.c.file_id == file_id).values(status=status, landed_at=now_utc()))
         return file_id
 
     def update_file(self, conn: sa.Connection, file_id: str, **values) -> None:
@@ -248,6 +254,13 @@ class SqlStore:
         f = self.t["drop_files"]
         rows = conn.execute(sa.select(f).where(f.c.account == account, f.c.status == "parsed"))
         return [_version(r) for r in rows]
+
+    def held_files(self) -> list[FileVersion]:
+        """Current versions waiting for an operator's decision, oldest first."""
+        f = self.t["drop_files"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(f).where(f.c.status == "held").order_by(f.c.partner, f.c.as_of, f.c.name))
+            return [_version(r) for r in rows]
 
     def accounts_with_files(self, conn: sa.Connection) -> list[str]:
         f = self.t["drop_files"]
@@ -324,6 +337,15 @@ class SqlStore:
         """Why a file version was rejected whole, if it was."""
         r = self.t["rejects"]
         return conn.execute(sa.select(r.c.reason).where(r.c.file_id == file_id, r.c.stage == "file")).scalar()
+
+    def version_rejects(self, file_id: str) -> pl.DataFrame:
+        """One file version's rejects (any stage): line, column, value, reason, by line."""
+        r = self.t["rejects"]
+        q = sa.select(r.c.line, r.c.column, r.c.value, r.c.reason).where(r.c.file_id == file_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(r.c.line, r.c.column)).all()
+        schema = {"line": pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String}
+        return pl.DataFrame([tuple(x) for x in rows], schema=schema, orient="row")
 
     def clear_unlanded_rejects(self, conn: sa.Connection, partner: str, name: str) -> None:
         """Forget why `name` could not be landed before, now that it has been."""

@@ -20,12 +20,18 @@ from pipelines.defs.metadata import per_warehouse, rejects_table, text
 from pipelines.defs.partitions import drop_files, split_file_key
 from pipelines.defs.resources import PartnersResource, StoreResource
 from pipelines.domain.drop_names import is_safe_name
+from pipelines.domain.guard import Effect
 from pipelines.domain.rejects import UNKNOWN_WAREHOUSE
 
 REJECT_RATIO_WARN = 0.05
 FOLD_POOL = "stockdrop_fold"
 # Marks a step failure that is a file rejected whole (its rejects are recorded), not a fault.
 FILE_REJECTED = "file_rejected"
+
+
+def _version(db, file_id: str):
+    with db.transaction() as conn:
+        return db.get_file(conn, file_id)
 
 
 def rejected(name: str, reason: str) -> dg.Failure:
@@ -45,12 +51,13 @@ def landed_file(
         started = time.perf_counter()
         partner_name, name = split_file_key(context.partition_key)
         spec = partners.spec(partner_name)
+        db = store.store()
+        with db.transaction() as conn:
+            previous = db.latest_version(conn, partner_name, name)
         with closing(partners.source(spec)) as source:
             listed = {f.name: f for f in source.list_files()}
             remote = listed.get(name)
-            result = land_file(
-                store.store(), store.paths(), spec, source, name, remote and remote.mtime, remote and remote.size
-            )
+            result = land_file(db, store.paths(), spec, source, name, remote and remote.mtime, remote and remote.size)
             # Moved only once the landing is committed; parsed_rows moves the files it parses.
             if (
                 result.outcome in ("duplicate", "rejected")
@@ -64,7 +71,10 @@ def landed_file(
             + (f" ({result.reason})" if result.reason else "")
             + (f", {result.size} bytes as {result.sha256}" if result.sha256 else "")
         )
+        if previous and result.outcome == "new" and previous.file_id != result.file_id:
+            partners.write_result(db, spec, _version(db, previous.file_id))  # now superseded
         if result.outcome == "rejected":
+            partners.write_result(db, spec, result.file_id and _version(db, result.file_id))
             raise rejected(name, result.reason or "rejected")
         return dg.MaterializeResult(
             metadata={
@@ -100,6 +110,7 @@ def parsed_rows(
                 source.after_processing(name, rejected=parsed.status == "rejected")
         if parsed.status == "rejected":
             context.log.info(f"{name}: rejected whole: {parsed.reason}")
+            partners.write_result(db, spec, _version(db, current.file_id))
             raise rejected(name, parsed.reason or "rejected")
         rejected_rows = 0 if parsed.rejects is None else parsed.rejects["line"].n_unique()
         context.log.info(f"{name}: {parsed.rows_read} rows read, {parsed.rows_valid} valid, {rejected_rows} rejected")
@@ -125,6 +136,14 @@ CHECKS = [
         description="Share of the file's rows rejected (parse and fold). A warning above 5%; an "
         "error above the partner's `max_reject_ratio` (default 0.5) or when the file "
         "was rejected whole.",
+    ),
+    dg.AssetCheckSpec(
+        "not_held",
+        asset="file_events",
+        partitions_def=drop_files,
+        description="The file was not held by its partner's `guard`. A held file is archived and "
+        "parsed but not applied until an operator approves it (`stockdrop approve`, or the "
+        "decide_held_file job); its would-be effect is in this check's metadata.",
     ),
     dg.AssetCheckSpec(
         "no_unknown_warehouses",
@@ -156,14 +175,21 @@ def file_events(
         if current is None:  # e.g. still changing at its source: taken on a later poll
             context.log.info(f"{name}: not landed yet; nothing to fold")
             return dg.MaterializeResult(metadata={"effect": text("no-op: the file is not landed yet")})
+        partners.write_result(db, spec, current)
         if current.status == "rejected":
             raise rejected(name, reason or "rejected")
+        waiting = Effect.from_json(current.effect) if current.status == "held" else None
         rejects = db.rejects(partner=partner_name, file=name)
         unknown_wh = rejects.filter(rejects["reason"].str.starts_with(UNKNOWN_WAREHOUSE)).height
         read = current.rows_read or 0
         ratio = rejects["line"].n_unique() / read if read else 0.0
         mine = report.per_file.get(name)
-        if mine is None:
+        if current.status in ("held", "denied"):
+            effect = {
+                "effect": text(f"not applied: {current.status} ({current.decision_reason or 'by an operator'})"),
+                **per_warehouse("would_change_ats", Effect.from_json(current.effect).ats_change_by_warehouse),
+            }
+        elif mine is None:
             effect = {
                 "effect": text(
                     "no-op: this version was already folded; its effect is recorded in the run "
@@ -187,6 +213,7 @@ def file_events(
         return dg.MaterializeResult(
             metadata={
                 "account": spec.account,
+                "status": current.status,
                 "files_in_fold": dg.MetadataValue.int(report.files_applied),
                 "refold_from_file": dg.MetadataValue.int(report.started_from),
                 **effect,
@@ -203,6 +230,17 @@ def file_events(
                         "ratio": round(ratio, 4),
                         "warn_above": REJECT_RATIO_WARN,
                         "error_above": spec.max_reject_ratio,
+                    },
+                ),
+                dg.AssetCheckResult(
+                    check_name="not_held",
+                    passed=waiting is None,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={
+                        "status": current.status,
+                        "reason": text(current.decision_reason or ""),
+                        "rows_zeroed": dg.MetadataValue.int(waiting.rows_zeroed if waiting else 0),
+                        **per_warehouse("ats_change", waiting.ats_change_by_warehouse if waiting else {}),
                     },
                 ),
                 dg.AssetCheckResult(

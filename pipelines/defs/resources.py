@@ -12,8 +12,9 @@ from pipelines.adapters import environment
 from pipelines.adapters.data_paths import PROJECT_DIR, DataPaths, default_store_url
 from pipelines.adapters.drop_source import DropSource, LocalDropSource
 from pipelines.adapters.partners_file import PartnersFileError, partner_specs
+from pipelines.adapters.result_files import write_result
 from pipelines.adapters.sftp_source import SftpDropSource
-from pipelines.adapters.store import SqlStore
+from pipelines.adapters.store import FileVersion, SqlStore
 from pipelines.adapters.store_schema import require_existing
 from pipelines.domain.partners import EnvRef, PartnerSpec
 
@@ -67,10 +68,19 @@ class PartnersResource(dg.ConfigurableResource):
             raise PartnersFileError(f"unknown partner {name!r}")
         return specs[name]
 
-    def source(self, spec: PartnerSpec, for_sensor: bool = False) -> DropSource:
+    def source(self, spec: PartnerSpec, for_sensor: bool = False, outbox: str | None = None) -> DropSource:
+        """The partner's source; `outbox` points its uploads at another folder (the results')."""
         if spec.is_sftp:
-            return SftpDropSource.from_spec(spec, environment.secret, **(SENSOR_SFTP if for_sensor else {}))
+            overrides = {**(SENSOR_SFTP if for_sensor else {}), **({"outbox": outbox} if outbox else {})}
+            return SftpDropSource.from_spec(spec, environment.secret, **overrides)
         return LocalDropSource(spec.source, ready_marker=spec.ready_marker, after_processing=spec.after_processing)
+
+    def write_result(self, store: SqlStore, spec: PartnerSpec, version: FileVersion | None) -> list[str]:
+        """The version's result files for the partner (its `results` option), where it says."""
+        if version is None:
+            return []
+        outbox = spec.results.outbox if spec.is_sftp else None
+        return write_result(store, spec, version, (lambda: self.source(spec, outbox=outbox)) if outbox else None)
 
     def token(self, ref: EnvRef | None) -> str:
         return environment.secret(ref) if ref else ""

@@ -79,6 +79,13 @@ class Runner:
         if failures:
             raise PipelineFailed(f"{len(failures)} of {len(keys)} file(s) failed; first: {failures[0]}")
 
+    def decide(self, file: str, decision: str) -> None:
+        """Run the decide_held_file job (approve or deny `partner/name`)."""
+        job = self.defs.resolve_job_def("decide_held_file")
+        config = {"ops": {"decide_held": {"config": {"file": file, "decision": decision}}}}
+        result = job.execute_in_process(instance=self.instance, raise_on_error=False, run_config={**QUIET, **config})
+        self._check(result, f"{decision} {file}")
+
     def materialize(self, asset: str, partition_key: str | None = None, run_config: dict | None = None):
         selection = [a for a in self.defs.assets if a.key.to_user_string() == asset]
         result = dg.materialize(

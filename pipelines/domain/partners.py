@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipelines.domain.guard import GuardLimits
+
 DEFAULT_PARTNER = "local"
 DEFAULT_ACCOUNT = "default"
 MIN_POLL_INTERVAL_S = 300
@@ -36,6 +38,18 @@ class ExportTargets:
     dir: str | None = None  # local folder
     outbox: str | None = None  # folder on the partner's SFTP server
     joor_delimiter: str = ","
+
+
+@dataclass(frozen=True)
+class ResultTargets:
+    """Where the per-file result files for the partner go (cli.md v1.1, option `results`)."""
+
+    dir: str | None = None  # local folder
+    outbox: str | None = None  # folder on the partner's SFTP server
+
+    @property
+    def any(self) -> bool:
+        return bool(self.dir or self.outbox)
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,8 @@ class PartnerSpec:
     expect_every_h: float | None = None  # a partner with no new file for this long is late (a failing check)
     poll_interval_s: int = MIN_POLL_INTERVAL_S
     exports: ExportTargets = field(default_factory=ExportTargets)
+    guard: GuardLimits = field(default_factory=GuardLimits)  # hold a suspicious inventory file
+    results: ResultTargets = field(default_factory=ResultTargets)
     channels: tuple[ChannelSpec, ...] = ()
 
     @property
