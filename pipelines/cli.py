@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from pipelines.adapters import environment
 from pipelines.adapters.data_paths import DataPaths, default_store_url
 from pipelines.adapters.drop_source import DropSourceError
+from pipelines.adapters.explaining import UnknownKey, explain_row
 from pipelines.adapters.failures import MachineryFailure, PipelineFailed, is_machinery, one_line
 from pipelines.adapters.held_files import NotHeld, held_version
 from pipelines.adapters.landing import already_processed
@@ -39,6 +40,7 @@ USER_ERRORS = (
     DropSourceError,
     environment.MissingSecret,
     NotHeld,
+    UnknownKey,
     PermissionError,
     sa.exc.ArgumentError,
     FileNotFoundError,
@@ -325,6 +327,26 @@ def approve(file: str, store_url: str | None, partners_file: str | None) -> None
 def deny(file: str, store_url: str | None, partners_file: str | None) -> None:
     """Never apply this version of a held file (the same bytes dropped again stay denied)."""
     _decide(file, store_url, partners_file, "deny")
+
+
+@cli.command(name="explain")
+@_store_option
+@click.option("--account", required=True)
+@click.option("--warehouse", required=True)
+@click.option("--upc", default=None)
+@click.option("--style", default=None, metavar="NUMBER/IDENTIFIER/COLOR/SIZE")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
+def explain_command(
+    store_url: str | None, account: str, warehouse: str, upc: str | None, style: str | None, fmt: str
+) -> None:
+    """Every step that changed one (warehouse, SKU), in contract order: as_of,partner,file,line,step,quantity,on_hand,pending,ats."""
+    if (upc is None) == (style is None):
+        raise click.UsageError("name the SKU with exactly one of --upc or --style")
+    parts = tuple(style.split("/")) if style is not None else None
+    if parts is not None and len(parts) != 4:
+        raise click.UsageError(f"--style {style!r}: give NUMBER/IDENTIFIER/COLOR/SIZE")
+    steps = explain_row(_existing_store(store_url), account, warehouse, upc=upc, style=parts)
+    _print(steps.with_columns(pl.col("as_of").dt.strftime("%Y-%m-%dT%H:%M:%S")), fmt)
 
 
 def _print(frame: pl.DataFrame, fmt: str) -> None:

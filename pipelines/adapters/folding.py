@@ -68,7 +68,7 @@ class FoldReport:
     seconds: float = 0.0
 
 
-def _to_apply(f: FileVersion, rows: pl.DataFrame | None) -> FileToApply:
+def to_apply(f: FileVersion, rows: pl.DataFrame | None) -> FileToApply:
     return FileToApply(
         file_id=f.file_id,
         partner=f.partner,
@@ -86,7 +86,7 @@ def _to_apply(f: FileVersion, rows: pl.DataFrame | None) -> FileToApply:
 
 
 def ordered_files(files: list[FileVersion]) -> list[FileVersion]:
-    return sorted(files, key=lambda f: _to_apply(f, None).order_key)
+    return sorted(files, key=lambda f: to_apply(f, None).order_key)
 
 
 def _ats_change(old: pl.DataFrame, new: pl.DataFrame) -> dict:
@@ -185,7 +185,7 @@ class _Guard:
 def _apply(state: FoldState, f: FileVersion, rows: pl.DataFrame | None) -> Applied:
     """Apply one file; an error that is not the machinery's is the file's."""
     try:
-        return apply_file(state, _to_apply(f, rows))
+        return apply_file(state, to_apply(f, rows))
     except CONTENT_ERRORS as e:
         if is_machinery(e):
             raise
@@ -197,7 +197,7 @@ def _fold(
 ) -> list[FoldStep]:
     """One attempt at the fold inside the caller's transaction; returns the steps it undid."""
     files = ordered_files(store.parsed_files(conn, account))
-    hashes = prefix_hashes([_to_apply(f, None) for f in files])
+    hashes = prefix_hashes([to_apply(f, None) for f in files])
     repository = FoldSteps(store)
     steps = repository.of(conn, account)
     report.files_total = len(files)
@@ -211,7 +211,7 @@ def _fold(
     undone = steps[len(kept) :]
     report.started_from, report.steps_undone = start, len(undone)
     rows = [pl.read_parquet(f.events_path) if f.events_path else None for f in files[start:]]
-    needs = needs_of([_to_apply(f, r) for f, r in zip(files[start:], rows, strict=True)])
+    needs = needs_of([to_apply(f, r) for f, r in zip(files[start:], rows, strict=True)])
     tables = StateTables(store)
     store.bulk.prepare(conn, account, [*store.warehouse_codes(conn, account), *needs.warehouse_codes])
     if kept:

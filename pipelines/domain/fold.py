@@ -92,7 +92,8 @@ class Applied:
     metrics: dict = field(default_factory=dict)
 
 
-def _resolve(state: FoldState, f: FileToApply) -> tuple[pl.DataFrame, pl.DataFrame]:
+def resolve_rows(state: FoldState, f: FileToApply) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The file's rows with their SKU and warehouse, resolved against the catalog as of the file."""
     rows, key_rejects = resolve_items(f.rows, state.items, f.item_identifier)
     rows, wh_rejects = catalog.resolve_warehouses(rows, state.warehouses)
     return rows, concat_rejects(key_rejects, wh_rejects)
@@ -137,7 +138,7 @@ def _apply_kind(state: FoldState, f: FileToApply) -> Applied:
         return Applied(replace(state, linesheets=catalog.upsert_linesheets(state.linesheets, f.rows)), empty_rejects())
     if f.kind == "styles":
         return Applied(replace(state, items=catalog.upsert_items(state.items, f.rows)), empty_rejects())
-    rows, rejects = _resolve(state, f)
+    rows, rejects = resolve_rows(state, f)
     if f.kind == "inventory":
         outcome = merge_inventory(state.inventory, rows, MergeOptions(f.mode, f.dec_pending, f.overwrite_scope))
         metrics = dict(

@@ -2,3 +2,4 @@
 
 from tests.integration.postgres_server import *  # noqa: F401,F403
 from tests.integration.sshd_server import *  # noqa: F401,F403
+from tests.integration.store_replay import new_inbox  # noqa: F401,E402

@@ -9,19 +9,10 @@ are compared row for row (state and rejects, without the account/partner columns
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
-import polars as pl
 import pytest
 
-from pipelines.adapters.data_paths import DataPaths
-from pipelines.adapters.drop_source import LocalDropSource
-from pipelines.adapters.folding import FoldReport, fold_account
-from pipelines.adapters.landing import LandingResult, land_file
-from pipelines.adapters.parsing import parse_file
-from pipelines.adapters.store import SqlStore
 from pipelines.domain.drop_names import parse_drop_name
-from pipelines.domain.partners import PartnerSpec
 from tests.drop_histories import (
     INVENTORY_COLUMNS,
     DropVersion,
@@ -32,62 +23,12 @@ from tests.drop_histories import (
     current_versions,
     random_history,
 )
+from tests.integration.store_replay import Inbox
 
 pytestmark = pytest.mark.integration
 
 ARRIVAL_ORDERS = 4
 HISTORY_SEEDS = (1, 1000)
-
-
-class Inbox:
-    """One partner's inbox bound to its own account in a shared store."""
-
-    def __init__(self, store: SqlStore, root: Path, n: int):
-        self.store = store
-        self.folder = root / f"inbox-{n}"
-        self.folder.mkdir(parents=True)
-        self.partner = PartnerSpec(name=f"partner{n}", account=f"account{n}", source=str(self.folder))
-        self.paths = DataPaths(root / f"data-{n}")
-        self.source = LocalDropSource(self.folder)
-
-    def drop(self, version: DropVersion, fold: bool = True) -> tuple[LandingResult, FoldReport | None]:
-        """The partner uploads `version` (replacing a file of that name); land, parse and fold it."""
-        part = self.folder / (version.name + ".part")
-        part.write_text(version.text)
-        part.replace(self.folder / version.name)
-        landed = land_file(self.store, self.paths, self.partner, self.source, version.name)
-        if landed.outcome == "new":
-            parse_file(self.store, landed.file_id, self.partner.csv)
-        return landed, (self.fold() if fold else None)
-
-    def fold(self) -> FoldReport:
-        return fold_account(self.store, self.paths, self.partner.account)
-
-    def state(self) -> list[tuple]:
-        return self.store.state(self.partner.account).drop("account").rows()
-
-    def rejects(self) -> list[tuple]:
-        mine = self.store.rejects().filter(pl.col("partner") == self.partner.name).drop("partner")
-        return mine.sort(pl.all(), nulls_last=True).rows()
-
-    def ledger_rows(self) -> int:
-        f = self.store.t["drop_files"]
-        with self.store.transaction() as conn:
-            return len(conn.execute(f.select().where(f.c.partner == self.partner.name)).all())
-
-
-@pytest.fixture
-def new_inbox(store_url, tmp_path):
-    """Factory: a fresh partner inbox (own account) in this test's store."""
-    store = SqlStore(store_url)
-    made: list[Inbox] = []
-
-    def make() -> Inbox:
-        made.append(Inbox(store, tmp_path, len(made)))
-        return made[-1]
-
-    yield make
-    store.dispose()
 
 
 def contract_ordered(versions: list[DropVersion]) -> list[DropVersion]:
