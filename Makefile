@@ -36,4 +36,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/million_rows.py
 
 clean:
-	rm -rf dagster_home/stockdrop.db* dagster_home/data dagster_home/exports dagster_home/storage dagster_home/history dagster_home/schedules dagster_home/logs
+	rm -rf dagster_home/stockdrop.db* dagster_home/data dagster_home/exports dagster_home/results dagster_home/storage dagster_home/history dagster_home/schedules dagster_home/logs

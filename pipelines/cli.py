@@ -223,6 +223,11 @@ def report(store_url: str | None, partners_file: str | None) -> None:
         rows = "" if f["status"] == "rejected" else f"  rows read {f['rows_read']}, rejected {bad}"
         click.echo(f"  {f['status']:<9} {f['partner']}/{f['name']}{rows}")
     click.echo(f"Rejects: {rejected.height} (stockdrop rejects --store ...)")
+    held = db.held_files()
+    if held:
+        click.echo(f"Held ({len(held)}), waiting for stockdrop approve/deny PARTNER/FILE:")
+        for f in held:
+            click.echo(f"  {f.partner}/{f.name}: {f.decision_reason}")
     ats = (
         state.group_by("account", "warehouse_code")
         .agg(

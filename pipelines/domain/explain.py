@@ -84,6 +84,10 @@ class _Row:
     def values(self) -> tuple[int, int, int]:
         return self.on_hand, self.pending, self.ats
 
+    def differs(self, other: _Row) -> bool:
+        """Other values, or the row came into being (a claim of 0 units still makes the row)."""
+        return self.values != other.values or self.exists != other.exists
+
 
 class _Explainer:
     def __init__(self, warehouse: str, item_key: str):
@@ -134,7 +138,7 @@ class _Explainer:
         before = self.row(state)
         state = apply_file(state, replace(f, kind="release", rows=pl.DataFrame())).state
         released = self.row(state)
-        if released.values != before.values:
+        if released.differs(before):
             self.add(f, None, "release", before.ats - released.ats, released)
         if f.kind == "release" or fr.rows is None:
             return state
@@ -165,9 +169,9 @@ class _Explainer:
             line, quantity = listed["line"][-1], listed["quantity"][-1]
             if f.mode == "seed" and before.is_set:
                 self.add(f, line, "seed_kept", quantity, after)
-            elif after.values != before.values or after.is_set:
+            elif after.differs(before) or after.is_set:
                 self.add(f, line, "set", quantity, after)
-        elif after.values != before.values:
+        elif after.differs(before):
             self.add(f, None, "zeroed", before.on_hand, after)
         return after_state
 
@@ -191,7 +195,7 @@ class _Explainer:
                 self.add(f, n, "backorder", line_after["backordered"] - line_before["backordered"], after)
             elif after.pending != before.pending:
                 self.add(f, n, "ship", before.pending - after.pending, after)
-            elif not before.exists and after.exists:
+            elif after.differs(before):
                 self.add(f, n, "claim", 0, after)
         return state
 

@@ -47,7 +47,11 @@ def test_file_assets_report_rows_rejects_and_effect(wired):
     assert all(isinstance(v, dg.IntMetadataValue) for k, v in events.items() if k.startswith("ats_change/"))
     assert any(r.data["reason"] == "unknown warehouse" for r in events["first_rejects"].records)
     checks = {(c.check_name, c.partition): c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {("reject_ratio", keys[-1]): False, ("no_unknown_warehouses", keys[-1]): False}
+    assert checks == {
+        ("reject_ratio", keys[-1]): False,
+        ("no_unknown_warehouses", keys[-1]): False,
+        ("not_held", keys[-1]): True,
+    }
 
     again, _ = run_file(defs, instance, keys[-1])
     assert again["landed_file"]["outcome"].value == "duplicate"

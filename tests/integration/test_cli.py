@@ -128,10 +128,56 @@ def test_sync_takes_only_stable_files_and_report_summarises(tmp_path):
     store = f"sqlite:///{tmp_path}/s.db"
     result = cli("sync", "--partners", str(partners), "--store", store)
     assert result.returncode == 0, result.stderr
-    assert "13 new stable file(s) of 13 listed" in result.stderr
+    assert "14 new stable file(s) of 14 listed" in result.stderr
     exported = {p.name for p in (tmp_path / "exports").iterdir()}
     assert {"stock_brand_LA.csv", "joor_brand_NYC.csv", "quantity_brand_SPRING27.csv"} <= exported
     again = cli("sync", "--partners", str(partners), "--store", store)
     assert "0 new stable file(s)" in again.stderr
     report = cli("report", "--partners", str(partners), "--store", store).stdout
-    assert "Files (13):" in report and "brand/LA" in report and "Rejects: 11" in report
+    assert "Files (14):" in report and "brand/LA" in report and "Rejects: 11" in report
+
+
+def test_held_approve_deny_and_explain_through_the_cli(tmp_path):
+    """The sample partner's guard holds the truncated overwrite; an operator looks and decides."""
+    shutil.copytree(SAMPLE, tmp_path / "sample_data")
+    (tmp_path / "dagster_home").mkdir()
+    partners = tmp_path / "sample_data" / "partners.yaml"
+    store, env = f"sqlite:///{tmp_path}/s.db", {"STOCKDROP_DATA_DIR": str(tmp_path / "data")}
+    never = f"sqlite:///{tmp_path}/never.db"
+    for read_only in (["held"], ["explain", "--account", "demo", "--warehouse", "NYC", "--upc", "1"]):
+        missing = cli(*read_only, "--store", never)
+        assert missing.returncode == 2 and "no store" in missing.stderr
+    assert not (tmp_path / "never.db").exists()
+
+    drops = str(tmp_path / "sample_data" / "drops")
+    ran = cli("replay", drops, "--store", store, "--partners", str(partners), "--partner", "demo", env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert "1 held (stockdrop held)" in ran.stderr
+    held = list(csv.DictReader(io.StringIO(cli("held", "--store", store).stdout)))
+    assert [(r["partner"], r["file"]) for r in held] == [("demo", "inventory_20261123T060000_overwrite.csv")]
+    assert "over max_zeroed_pct 25" in held[0]["reason"] and "NYC:" in held[0]["ats_change"]
+    assert int(held[0]["rows_zeroed"]) > 100
+    result = tmp_path / "dagster_home" / "results" / "inventory_20261123T060000_overwrite.csv.result.json"
+    assert '"status": "held"' in result.read_text()
+
+    wrong = cli("deny", "demo/inventory_20261122T060000.csv", "--store", store, env=env)
+    assert wrong.returncode == 2 and "is not held (its current version is parsed)" in wrong.stderr
+    before = cli("state", "--store", store).stdout
+    approved = cli("approve", "demo/inventory_20261123T060000_overwrite.csv", "--store", store,
+                   "--partners", str(partners), env=env)  # fmt: skip
+    assert approved.returncode == 0, approved.stderr
+    after = cli("state", "--store", store).stdout
+    assert (
+        after != before and cli("held", "--store", store).stdout.strip() == "partner,file,reason,ats_change,rows_zeroed"
+    )
+    assert '"status": "applied"' in result.read_text()
+
+    row = next(r for r in csv.DictReader(io.StringIO(after)) if r["warehouse_code"] == "NYC" and r["on_hand"] != "0")
+    explained = cli("explain", "--store", store, "--account", "demo", "--warehouse", "NYC", "--upc", row["upc"])
+    assert explained.returncode == 0, explained.stderr
+    steps = list(csv.DictReader(io.StringIO(explained.stdout)))
+    assert list(steps[0]) == ["as_of", "partner", "file", "line", "step", "quantity", "on_hand", "pending", "ats"]
+    assert steps[-1]["file"] == "inventory_20261123T060000_overwrite.csv" and steps[-1]["step"] == "set"
+    assert [steps[-1][c] for c in ("on_hand", "pending", "ats")] == [row["on_hand"], row["pending"], row["ats"]]
+    unknown = cli("explain", "--store", store, "--account", "demo", "--warehouse", "NOWHERE", "--upc", row["upc"])
+    assert unknown.returncode == 2 and "has no warehouse 'NOWHERE'" in unknown.stderr
