@@ -80,3 +80,26 @@ def test_bad_values_and_missing_file(tmp_path):
         load_partners(write(tmp_path, "partners:\n  a: {account: x, source: d, item_identifier: sku}\n"))
     with pytest.raises(PartnersFileError, match="cannot read partners file"):
         load_partners(tmp_path / "nope.yaml")
+
+
+def test_guard_and_results_options(tmp_path):
+    specs = load_partners(
+        write(
+            tmp_path,
+            "partners:\n  a:\n    account: a\n    source: in\n"
+            "    guard: {max_ats_drop_pct: 50, min_overwrite_rows_pct: 12.5}\n"
+            "    results: {dir: results/, outbox: /inbound/results}\n"
+            "  b: {account: b, source: in, guard: {}}\n",
+        )
+    )
+    a, b = specs["a"], specs["b"]
+    assert (a.guard.max_ats_drop_pct, a.guard.max_zeroed_pct, a.guard.min_overwrite_rows_pct) == (50, None, 12.5)
+    assert a.results.dir == str((tmp_path / "results").resolve()) and a.results.outbox == "/inbound/results"
+    assert not b.guard.any and not b.results.any  # absent or {}: no guard, no results
+    for bad, where in (
+        ("guard: {max_drop: 5}", "partners.a.guard.max_drop: unknown key"),
+        ("guard: {max_zeroed_pct: 150}", "partners.a.guard.max_zeroed_pct"),
+        ("results: {folder: x}", "partners.a.results.folder: unknown key"),
+    ):
+        with pytest.raises(PartnersFileError, match=where.replace(".", r"\.")):
+            load_partners(write(tmp_path, f"partners:\n  a:\n    account: a\n    source: in\n    {bad}\n"))
