@@ -89,15 +89,6 @@ def ordered_files(files: list[FileVersion]) -> list[FileVersion]:
     return sorted(files, key=lambda f: to_apply(f, None).order_key)
 
 
-def _ats_change(old: pl.DataFrame, new: pl.DataFrame) -> dict:
-    key = INVENTORY_KEY
-    joined = new.select(*key, "ats").join(
-        old.select(*key, pl.col("ats").alias("old")), on=key, how="full", coalesce=True
-    )
-    delta = joined.group_by("warehouse_code").agg((pl.col("ats").fill_null(0) - pl.col("old").fill_null(0)).sum())
-    return {r["warehouse_code"]: int(r["ats"]) for r in delta.sort("warehouse_code").to_dicts() if r["ats"]}
-
-
 class FileHeld(Exception):
     """The guard holds a file: it is recorded as held and the fold goes on as if it had not arrived."""
 
@@ -225,9 +216,10 @@ def _fold(
     for i, (f, f_rows) in enumerate(zip(files[start:], rows, strict=True), start=start):
         applied = _apply(state, f, f_rows)
         if f.kind in ("inventory", "orders"):
-            effect = effect_of(state.inventory, applied.state.inventory)
+            guarded = is_guarded(f.kind, GuardLimits.from_json(f.guard), f.decision)
+            effect = effect_of(state.inventory, applied.state.inventory, count_zeroed=guarded)
             recorded = {"effect": effect.to_json()} if effect.to_json() != f.effect else {}
-            if is_guarded(f.kind, GuardLimits.from_json(f.guard), f.decision):
+            if guarded:
                 judged = measure.judge(f, f_rows if f_rows is not None else pl.DataFrame(), state, effect)
                 if judged.held:
                     raise FileHeld(f, judged)
@@ -252,7 +244,9 @@ def _fold(
         if is_machinery(e) or start == len(files):
             raise
         raise FileCannotBeApplied(files[-1], one_line(e)) from e
-    report.ats_change_by_warehouse = _ats_change(current.inventory, state.inventory)
+    report.ats_change_by_warehouse = effect_of(
+        current.inventory, state.inventory, count_zeroed=False
+    ).ats_change_by_warehouse
     repository.remove(conn, undone)
     # A fold that only took files out adds no step: the step before them is the tip again.
     for n, (applied_count, images_now) in enumerate(boundaries, start=1):

@@ -90,14 +90,17 @@ def combined(*parts: tuple[int, pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(frames).group_by("warehouse_code").agg(pl.col("ats", "stocked", "rows").sum()).cast(TOTALS_SCHEMA)
 
 
-def effect_of(before: pl.DataFrame, after: pl.DataFrame) -> Effect:
-    """The effect between two inventory frames over the same rows (a file's working set)."""
+def effect_of(before: pl.DataFrame, after: pl.DataFrame, count_zeroed: bool = True) -> Effect:
+    """The effect between two inventory frames over the same rows (a file's working set);
+    `count_zeroed=False` leaves out the row-by-row count (a join) when nobody needs it."""
     change = combined((-1, totals(before)), (1, totals(after))).filter(pl.col("ats") != 0).sort("warehouse_code")
     zeroed = (
         before.filter(pl.col("on_hand") > 0)
         .select(KEY)
         .join(after.filter(pl.col("on_hand") == 0).select(KEY), on=KEY, how="inner")
         .height
+        if count_zeroed
+        else 0
     )
     return Effect(dict(change.select("warehouse_code", "ats").iter_rows()), zeroed)
 

@@ -14,7 +14,6 @@ import pytest
 from pipelines.adapters.export_patching import export_warehouse
 from pipelines.domain.partners import ExportTargets
 from tests.drop_histories import DropVersion, RandomChooser, _new_file, arrival_order, base_files, random_history
-from tests.integration.test_refold import new_inbox  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration
 
