@@ -27,12 +27,12 @@ def partners_yaml(tmp_path, sshd, inbox, outbox, **extra) -> Path:
     return path
 
 
-def test_sync_over_sftp_lands_every_kind_and_uploads_exports(tmp_path, sshd):
-    inbox, outbox = sshd.folder("inbox"), sshd.folder("outbox")
+def test_sync_over_sftp_lands_every_kind_and_uploads_exports_and_results(tmp_path, sshd):
+    inbox, outbox, results = sshd.folder("inbox"), sshd.folder("outbox"), sshd.folder("results")
     for f in (EXAMPLES / "02-orders-allocation" / "drops").iterdir():
         shutil.copy(f, inbox / f.name)
     sshd.give_to_user(inbox)
-    partners = partners_yaml(tmp_path, sshd, inbox, outbox)
+    partners = partners_yaml(tmp_path, sshd, inbox, outbox, results=f"{{outbox: {results}}}")
     store = f"sqlite:///{tmp_path}/s.db"
     env = {**os.environ, "ACME_SFTP_KEY": sshd.client_key_pem}
     run = subprocess.run(
@@ -55,6 +55,17 @@ def test_sync_over_sftp_lands_every_kind_and_uploads_exports(tmp_path, sshd):
     assert (outbox / "stock_acme_DEFAULT.csv").read_bytes() == (
         tmp_path / "exports" / "stock_acme_DEFAULT.csv"
     ).read_bytes()
+    # the partner's answer, per file, in its SFTP results folder
+    answered = sorted(p.name for p in results.iterdir())
+    dropped = sorted(p.name for p in (EXAMPLES / "02-orders-allocation" / "drops").iterdir())
+    assert answered == sorted(f"{n}.result.{ext}" for n in dropped for ext in ("csv", "json"))
+    rejects = subprocess.run(
+        [sys.executable, "-m", "pipelines", "rejects", "--store", store], capture_output=True, text=True, env=env
+    ).stdout.splitlines()[1:]
+    for name in dropped:
+        mine = [line.split(",", 2)[2] for line in rejects if line.split(",")[1] == name]
+        assert (results / f"{name}.result.csv").read_text().splitlines()[1:] == mine, name
+        assert '"status": "applied"' in (results / f"{name}.result.json").read_text()
 
 
 def test_sensor_and_job_over_sftp_with_move_after_processing(tmp_path, sshd, monkeypatch):
