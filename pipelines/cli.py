@@ -39,6 +39,7 @@ USER_ERRORS = (
     StoreMissing,
     DropSourceError,
     environment.MissingSecret,
+    environment.BadSetting,
     NotHeld,
     UnknownKey,
     PermissionError,
@@ -332,6 +333,18 @@ def approve(file: str, store_url: str | None, partners_file: str | None) -> None
 def deny(file: str, store_url: str | None, partners_file: str | None) -> None:
     """Never apply this version of a held file (the same bytes dropped again stay denied)."""
     _decide(file, store_url, partners_file, "deny")
+
+
+@cli.command()
+@click.option(
+    "--concurrency", type=click.IntRange(min=1), default=None, help="Steps at once (default: Celery's, the CPUs)."
+)
+@click.option("--name", default=None, help="Worker name (default: stockdrop); the host is appended.")
+def worker(concurrency: int | None, name: str | None) -> None:
+    """Start one Celery worker for this project's steps (STOCKDROP_EXECUTOR=celery); runs until stopped."""
+    from pipelines.adapters.celery_worker import run_worker
+
+    run_worker(name, concurrency)
 
 
 @cli.command(name="explain")

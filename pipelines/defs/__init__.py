@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.defs.deliveries import deliveries_schedule, delivery_checks
+from pipelines.defs.executors import chosen_executor
 from pipelines.defs.file_assets import file_events, landed_file, parsed_rows
 from pipelines.defs.held_files import decide_held_file
 from pipelines.defs.resources import PartnersResource, StoreResource
@@ -31,4 +32,5 @@ def build_definitions(store: StoreResource, partners: PartnersResource) -> dg.De
         sensors=[*(drop_sensor(spec) for spec in specs), publish_sensor],
         schedules=[daily_release_schedule, *([deliveries_schedule(checks)] if checks else [])],
         resources={"store": store, "partners": partners},
+        executor=chosen_executor(),
     )
