@@ -155,7 +155,7 @@ CHECKS = [
 ]
 
 
-@dg.asset(partitions_def=drop_files, deps=[parsed_rows], group_name="drops", pool=FOLD_POOL, check_specs=CHECKS)
+@dg.asset(partitions_def=drop_files, deps=[parsed_rows], group_name="drops", check_specs=CHECKS)
 def file_events(
     context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource
 ) -> dg.MaterializeResult:

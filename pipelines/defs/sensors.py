@@ -2,25 +2,46 @@
 
 import json
 import time
+from collections.abc import Sequence
 from contextlib import closing
 from datetime import UTC, datetime
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from pipelines.adapters.drop_source import DropSourceError
 from pipelines.adapters.folding import fold_account, record_release
 from pipelines.adapters.landing import already_processed
-from pipelines.defs.partitions import drop_files, file_key
+from pipelines.defs.partitions import drop_files, file_key, split_file_key
 from pipelines.defs.resources import PartnersResource, StoreResource
 from pipelines.domain.drop_names import contract_order
 from pipelines.domain.partners import PartnerSpec
 from pipelines.domain.settle import Sighting, observe
 
-apply_drop_job = dg.define_asset_job(
-    "apply_drop",
-    selection=["landed_file", "parsed_rows", "file_events"],
-    description="Land, validate and fold one dropped file.",
-)
+# Every run of a file carries its account: the run queue runs one run per account at a time
+# (`tag_concurrency_limits` in dagster_home/dagster*.yaml), and different accounts in parallel.
+ACCOUNT_TAG = "stockdrop/account"
+
+
+def apply_drop_job(specs: Sequence[PartnerSpec]) -> UnresolvedAssetJobDefinition:
+    """Land, validate and fold one dropped file; each run (sensor, backfill, UI) tagged with the
+    file's account, from its partition key `<partner>/<file>`."""
+    account_of = {s.name: s.account for s in specs}
+
+    def account_tag(key: str) -> dict[str, str]:
+        account = account_of.get(split_file_key(key)[0])
+        return {ACCOUNT_TAG: account} if account else {}
+
+    return dg.define_asset_job(
+        "apply_drop",
+        selection=["landed_file", "parsed_rows", "file_events"],
+        description="Land, validate and fold one dropped file.",
+        config=dg.PartitionedConfig(
+            partitions_def=drop_files,
+            run_config_for_partition_key_fn=lambda _key: {},
+            tags_for_partition_key_fn=account_tag,
+        ),
+    )
 
 
 def new_stable_files(
@@ -49,10 +70,10 @@ def new_stable_files(
     }
 
 
-def drop_sensor(spec: PartnerSpec) -> dg.SensorDefinition:
+def drop_sensor(spec: PartnerSpec, job: UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"drops_{spec.name}".replace("-", "_"),
-        job=apply_drop_job,
+        job=job,
         minimum_interval_seconds=spec.poll_interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Lists {spec.name}'s inbox; requests one run per new file once it is stable.",

@@ -5,14 +5,14 @@ import os
 
 import dagster as dg
 
-from pipelines.defs.sensors import drop_sensor, new_stable_files
+from pipelines.defs.sensors import apply_drop_job, drop_sensor, new_stable_files
 from pipelines.domain.drop_names import parse_drop_name
 
 
 def test_sensor_requests_each_new_file_once_in_contract_order(wired, inbox):
     defs, store, partners, instance = wired
     spec = partners.spec("brand")
-    sensor = drop_sensor(spec)
+    sensor = drop_sensor(spec, apply_drop_job([spec]))
     ctx = dg.build_sensor_context(instance=instance, resources={"partners": partners, "store": store})
     result = sensor(ctx)
     keys = [r.partition_key for r in result.run_requests]
@@ -86,7 +86,7 @@ def test_files_already_processed_by_sync_are_not_requested_again(wired, inbox):
     done = "inventory_20261117T060000.csv"
     landed = land_file(store.store(), store.paths(), spec, source, done, listed[done].mtime)
     parse_file(store.store(), landed.file_id, spec.csv)
-    result = drop_sensor(spec)(
+    result = drop_sensor(spec, apply_drop_job([spec]))(
         dg.build_sensor_context(instance=instance, resources={"partners": partners, "store": store})
     )
     names = [r.partition_key.split("/", 1)[1] for r in result.run_requests]

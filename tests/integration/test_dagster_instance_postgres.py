@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from pipelines.defs import build_definitions
-from pipelines.defs.file_assets import FOLD_POOL
 from pipelines.defs.partitions import drop_files, file_key
 from pipelines.defs.resources import PartnersResource, StoreResource
+from pipelines.defs.sensors import ACCOUNT_TAG
 from tests.defs.conftest import SAMPLE_DROPS
 from tests.integration.postgres_server import create_database
 
@@ -106,13 +106,15 @@ def test_postgres_instance_config_stores_a_real_run(pg_instance, tmp_path):
                 .all()
             )
             assert partitions == [key]
-            pools = conn.execute(sa.text("SELECT DISTINCT concurrency_key FROM concurrency_slots")).scalars().all()
-            assert pools == [FOLD_POOL]  # the fold step took a slot of its pool, limit 1
             conn.execute(sa.text("SELECT count(*) FROM jobs"))  # the schedule storage's tables are there too
     finally:
         engine.dispose()
 
     assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.SUCCESS
+    # the run queue's per-account limit (tag_concurrency_limits in the yaml) keys on this tag
+    assert instance.get_run_by_id(run_id).tags[ACCOUNT_TAG] == "brand"
+    (limit,) = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    assert limit["key"] == ACCOUNT_TAG and limit["limit"] == 1
     latest = instance.get_latest_materialization_event(dg.AssetKey("file_events"))
     assert latest is not None and latest.run_id == run_id
     assert latest.asset_materialization.partition == key

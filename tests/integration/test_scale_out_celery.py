@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines.defs.partitions import drop_files, file_key
+from pipelines.defs.sensors import ACCOUNT_TAG
 from tests.conftest import EXAMPLES
 from tests.integration.postgres_server import create_database
 
@@ -101,6 +102,14 @@ def test_a_backfill_of_two_partners_runs_every_step_on_two_celery_workers(pg_ser
             runs = _wait_for_runs(instance, len(keys), tmp_path)
             assert sorted(r.tags["dagster/partition"] for r in runs) == sorted(keys)
             assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [(r.run_id, r.status) for r in runs]
+            # one account's runs one after the other, the two accounts' side by side
+            spans = {p: [] for p in PARTNERS}
+            for record in instance.get_run_records(dg.RunsFilter(job_name="apply_drop")):
+                spans[record.dagster_run.tags[ACCOUNT_TAG]].append((record.start_time, record.end_time))
+            for account, times in spans.items():
+                times.sort()
+                assert len(times) == 4 and all(a[1] <= b[0] for a, b in zip(times, times[1:])), (account, times)
+            assert any(a[0] < b[1] and b[0] < a[1] for a in spans["alpha"] for b in spans["beta"]), spans
             for run in runs:
                 records = instance.get_records_for_run(run.run_id).records
                 messages = [r.event_log_entry.message or "" for r in records]
