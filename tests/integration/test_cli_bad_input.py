@@ -184,6 +184,8 @@ def test_read_only_commands_never_import_dagster(tmp_path):
         ["state", "--store", store],
         ["rejects", "--store", store],
         ["report", "--store", store],
+        ["held", "--store", store],
+        ["explain", "--store", store, "--account", "default", "--warehouse", "DEFAULT", "--upc", "012345678905"],
         ["--version"],
         ["--help"],
     ]
