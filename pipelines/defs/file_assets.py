@@ -24,7 +24,6 @@ from pipelines.domain.guard import Effect
 from pipelines.domain.rejects import UNKNOWN_WAREHOUSE
 
 REJECT_RATIO_WARN = 0.05
-FOLD_POOL = "stockdrop_fold"
 # Marks a step failure that is a file rejected whole (its rejects are recorded), not a fault.
 FILE_REJECTED = "file_rejected"
 

@@ -12,7 +12,7 @@ from pipelines.adapters.folding import fold_account
 from pipelines.adapters.push_ledger import push_account
 from pipelines.adapters.state_tables import StateTables
 from pipelines.defs.failures import in_one_line
-from pipelines.defs.file_assets import FOLD_POOL, file_events
+from pipelines.defs.file_assets import file_events
 from pipelines.defs.metadata import per_warehouse, text
 from pipelines.defs.partitions import split_warehouse_key, warehouse_key, warehouses
 from pipelines.defs.resources import PartnersResource, StoreResource
@@ -35,7 +35,6 @@ def _accounts(store: StoreResource, partners: PartnersResource) -> list[str]:
 @dg.asset(
     deps=[file_events],
     group_name="state",
-    pool=FOLD_POOL,
     automation_condition=ON_NEW_FILES,
     check_specs=[
         dg.AssetCheckSpec(

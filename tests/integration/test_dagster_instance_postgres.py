@@ -56,7 +56,6 @@ def test_postgres_instance_config_stores_a_real_run(pg_instance, tmp_path):
     assert instance.run_coordinator.__class__.__name__ == "QueuedRunCoordinator"
     assert instance.run_launcher.__class__.__name__ == "DefaultRunLauncher"
     assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 8
-    assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
     assert not instance.telemetry_enabled
 
     inbox = tmp_path / "inbox"
