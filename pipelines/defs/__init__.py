@@ -25,12 +25,11 @@ def build_definitions(store: StoreResource, partners: PartnersResource) -> dg.De
     """The one set of definitions the UI, the daemon and the CLI all run."""
     specs = list(partners.specs().values())
     checks = delivery_checks(specs)
-    apply_drop = apply_drop_job(specs)
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=checks,
-        jobs=[apply_drop, daily_release_job, decide_held_file],
-        sensors=[*(drop_sensor(spec, apply_drop) for spec in specs), publish_sensor],
+        jobs=[apply_drop_job, daily_release_job, decide_held_file],
+        sensors=[*(drop_sensor(spec, apply_drop_job) for spec in specs), publish_sensor],
         schedules=[daily_release_schedule, *([deliveries_schedule(checks)] if checks else [])],
         resources={"store": store, "partners": partners},
         executor=chosen_executor(),

@@ -1,34 +1,48 @@
 """File-partitioned assets: one partition per dropped file, `{partner}/{name}`.
 
 landed_file -> parsed_rows -> file_events. Each is a thin call into the adapters; the metadata
-is what an operator looks at when asking "what happened to this file?". A file rejected whole
-fails its partition (red in the UI) with the reason as the failure's description; its rejects
-are recorded before, and `stockdrop replay`/`sync` count it as processed.
+is what an operator looks at when asking "what happened to this file?". A run covers one file or
+a batch of them (`defs/batches.py`): one SFTP session and listing per partner, one fold per
+account, and every file's own metadata and checks on its own partition.
+
+A file rejected whole has its rejects recorded and counts as processed. Run alone, it fails its
+partition (red in the UI) with the reason as the failure's description; in a batch it must not
+fail the others, so its partition says `rejected` and its `reject_ratio` check fails as an
+error. Likewise a failure of the machinery (a download that breaks, a full disk) fails a run of
+one file, but in a batch fails that file only: its partition carries the reason under `error`
+and the next sync or a re-run of the partition takes it again.
 """
 
 import time
 import warnings
-from contextlib import closing
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 
 import dagster as dg
 
-from pipelines.adapters.folding import fold_account
+from pipelines.adapters.failures import one_line
+from pipelines.adapters.folding import FoldReport, fold_account
 from pipelines.adapters.landing import land_file
 from pipelines.adapters.parsing import parse_file
+from pipelines.adapters.store import FileVersion, SqlStore
+from pipelines.defs.batches import BATCHES, by_partner
 from pipelines.defs.failures import in_one_line
 from pipelines.defs.metadata import per_warehouse, rejects_table, text
-from pipelines.defs.partitions import drop_files, split_file_key
+from pipelines.defs.partitions import drop_files, file_key
 from pipelines.defs.resources import PartnersResource, StoreResource
 from pipelines.domain.drop_names import is_safe_name
 from pipelines.domain.guard import Effect
+from pipelines.domain.partners import PartnerSpec
 from pipelines.domain.rejects import UNKNOWN_WAREHOUSE
 
 REJECT_RATIO_WARN = 0.05
 # Marks a step failure that is a file rejected whole (its rejects are recorded), not a fault.
 FILE_REJECTED = "file_rejected"
+# The metadata entry of a file that failed for a reason outside it, in a batch (see above).
+FILE_FAILED = "error"
 
 
-def _version(db, file_id: str):
+def _version(db: SqlStore, file_id: str) -> FileVersion | None:
     with db.transaction() as conn:
         return db.get_file(conn, file_id)
 
@@ -41,88 +55,145 @@ def rejected(name: str, reason: str) -> dg.Failure:
     )
 
 
-@dg.asset(partitions_def=drop_files, group_name="drops", kinds={"sftp", "file"})
+class _Batch:
+    """One step over the run's files: each file's metadata on its partition, and who failed how."""
+
+    def __init__(self, context: dg.AssetExecutionContext):
+        self.context = context
+        self.keys: Sequence[str] = context.partition_keys
+        self.rejected: dict[str, tuple[str, str]] = {}  # key -> (file name, reason)
+        self.recorded: set[str] = set()
+
+    def record(self, partner: str, name: str, metadata: dict, reject_reason: str | None = None) -> None:
+        key = file_key(partner, name)
+        self.context.add_asset_metadata(metadata, partition_key=key)
+        self.recorded.add(key)
+        if reject_reason is not None:
+            self.rejected[key] = (name, reject_reason)
+
+    @contextmanager
+    def each(self, partner: str, names: Sequence[str]) -> Iterator[None]:
+        """A failure under it fails these files (those not recorded yet) and no others; a run of
+        one file fails as a whole, as it always has."""
+        try:
+            with in_one_line():
+                yield
+        except Exception as e:
+            if len(self.keys) == 1:
+                raise
+            reason = e.description if isinstance(e, dg.Failure) and e.description else one_line(e)
+            for name in names:
+                if file_key(partner, name) not in self.recorded:
+                    self.record(partner, name, {FILE_FAILED: text(reason)})
+            self.context.log.error(f"{partner}: {len(names)} file(s) failed: {reason}")
+
+    def finish(self) -> dg.MaterializeResult:
+        if len(self.keys) == 1 and self.rejected:
+            raise rejected(*next(iter(self.rejected.values())))
+        return dg.MaterializeResult(metadata={"files_in_run": dg.MetadataValue.int(len(self.keys))})
+
+
+@dg.asset(partitions_def=drop_files, group_name="drops", kinds={"sftp", "file"}, backfill_policy=BATCHES)
 def landed_file(
     context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource
 ) -> dg.MaterializeResult:
     """The raw file copied into the landing folder under its sha256 and recorded in the `drop_files` ledger."""
-    with in_one_line():
-        started = time.perf_counter()
-        partner_name, name = split_file_key(context.partition_key)
-        spec = partners.spec(partner_name)
-        db = store.store()
-        with db.transaction() as conn:
-            previous = db.latest_version(conn, partner_name, name)
-        with closing(partners.source(spec)) as source:
-            listed = {f.name: f for f in source.list_files()}
-            remote = listed.get(name)
-            result = land_file(db, store.paths(), spec, source, name, remote and remote.mtime, remote and remote.size)
-            # Moved only once the landing is committed; parsed_rows moves the files it parses.
-            if (
-                result.outcome in ("duplicate", "rejected")
-                and spec.after_processing == "move"
-                and remote
-                and is_safe_name(name)
-            ):
-                source.after_processing(name, rejected=result.outcome == "rejected")
-        context.log.info(
-            f"{name}: {result.outcome}"
-            + (f" ({result.reason})" if result.reason else "")
-            + (f", {result.size} bytes as {result.sha256}" if result.sha256 else "")
-        )
-        if previous and result.outcome == "new" and previous.file_id != result.file_id:
-            partners.write_result(db, spec, _version(db, previous.file_id))  # now superseded
-        if result.outcome == "rejected":
-            partners.write_result(db, spec, result.file_id and _version(db, result.file_id))
-            raise rejected(name, result.reason or "rejected")
-        return dg.MaterializeResult(
-            metadata={
-                "outcome": result.outcome,
-                "account": result.account,
-                "sha256": result.sha256 or "",
-                "bytes": dg.MetadataValue.int(result.size),
-                "reason": text(result.reason or ""),
-                "seconds": round(time.perf_counter() - started, 3),
-            }
-        )
+    batch = _Batch(context)
+    for partner_name, names in by_partner(batch.keys).items():
+        with batch.each(partner_name, names):
+            spec = partners.spec(partner_name)
+            with closing(partners.source(spec)) as source:
+                listed = {f.name: f for f in source.list_files()}  # one listing for the batch
+                for name in names:
+                    with batch.each(partner_name, [name]):
+                        batch.record(partner_name, name, *_land(context, store, partners, spec, source, listed, name))
+    return batch.finish()
 
 
-@dg.asset(partitions_def=drop_files, deps=[landed_file], group_name="drops", kinds={"polars", "pandera"})
+def _land(context, store: StoreResource, partners: PartnersResource, spec: PartnerSpec, source, listed, name: str):
+    started = time.perf_counter()
+    db = store.store()
+    with db.transaction() as conn:
+        previous = db.latest_version(conn, spec.name, name)
+    remote = listed.get(name)
+    result = land_file(db, store.paths(), spec, source, name, remote and remote.mtime, remote and remote.size)
+    # Moved only once the landing is committed; parsed_rows moves the files it parses.
+    if (
+        result.outcome in ("duplicate", "rejected")
+        and spec.after_processing == "move"
+        and remote
+        and is_safe_name(name)
+    ):
+        source.after_processing(name, rejected=result.outcome == "rejected")
+    context.log.info(
+        f"{name}: {result.outcome}"
+        + (f" ({result.reason})" if result.reason else "")
+        + (f", {result.size} bytes as {result.sha256}" if result.sha256 else "")
+    )
+    if previous and result.outcome == "new" and previous.file_id != result.file_id:
+        partners.write_result(db, spec, _version(db, previous.file_id))  # now superseded
+    if result.outcome == "rejected":
+        partners.write_result(db, spec, result.file_id and _version(db, result.file_id) or None)
+    metadata = {
+        "outcome": result.outcome,
+        "account": result.account,
+        "sha256": result.sha256 or "",
+        "bytes": dg.MetadataValue.int(result.size),
+        "reason": text(result.reason or ""),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return metadata, (result.reason or "rejected") if result.outcome == "rejected" else None
+
+
+@dg.asset(
+    partitions_def=drop_files,
+    deps=[landed_file],
+    group_name="drops",
+    kinds={"polars", "pandera"},
+    backfill_policy=BATCHES,
+)
 def parsed_rows(
     context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource
 ) -> dg.MaterializeResult:
     """The file's rows validated by its pandera model: typed rows (Parquet) and parse rejects."""
-    with in_one_line():
-        started = time.perf_counter()
-        partner_name, name = split_file_key(context.partition_key)
-        spec = partners.spec(partner_name)
-        db = store.store()
-        with db.transaction() as conn:
-            current = db.latest_version(conn, partner_name, name)
-        if current is None or current.status != "landed":
-            status = current.status if current else "not landed"
-            context.log.info(f"{name}: nothing new to parse (current version {status})")
-            return dg.MaterializeResult(metadata={"status": status, "note": "no-op: nothing new to parse"})
-        parsed = parse_file(db, current.file_id, spec.csv, spec.max_decompressed_mb)
-        if spec.after_processing == "move":
-            with closing(partners.source(spec)) as source:
-                source.after_processing(name, rejected=parsed.status == "rejected")
-        if parsed.status == "rejected":
-            context.log.info(f"{name}: rejected whole: {parsed.reason}")
-            partners.write_result(db, spec, _version(db, current.file_id))
-            raise rejected(name, parsed.reason or "rejected")
-        rejected_rows = 0 if parsed.rejects is None else parsed.rejects["line"].n_unique()
-        context.log.info(f"{name}: {parsed.rows_read} rows read, {parsed.rows_valid} valid, {rejected_rows} rejected")
-        return dg.MaterializeResult(
-            metadata={
-                "status": parsed.status,
-                "rows_read": dg.MetadataValue.int(parsed.rows_read),
-                "rows_accepted": dg.MetadataValue.int(parsed.rows_valid),
-                "rows_rejected": dg.MetadataValue.int(rejected_rows),
-                "first_rejects": rejects_table(parsed.rejects),
-                "seconds": round(time.perf_counter() - started, 3),
-            }
-        )
+    batch = _Batch(context)
+    for partner_name, names in by_partner(batch.keys).items():
+        with batch.each(partner_name, names):
+            spec = partners.spec(partner_name)
+            with closing(partners.source(spec)) as source:  # connects only when a file is moved
+                for name in names:
+                    with batch.each(partner_name, [name]):
+                        batch.record(partner_name, name, *_parse(context, store, partners, spec, source, name))
+    return batch.finish()
+
+
+def _parse(context, store: StoreResource, partners: PartnersResource, spec: PartnerSpec, source, name: str):
+    started = time.perf_counter()
+    db = store.store()
+    with db.transaction() as conn:
+        current = db.latest_version(conn, spec.name, name)
+    if current is None or current.status != "landed":
+        status = current.status if current else "not landed"
+        context.log.info(f"{name}: nothing new to parse (current version {status})")
+        return {"status": status, "note": "no-op: nothing new to parse"}, None
+    parsed = parse_file(db, current.file_id, spec.csv, spec.max_decompressed_mb)
+    if spec.after_processing == "move":
+        source.after_processing(name, rejected=parsed.status == "rejected")
+    if parsed.status == "rejected":
+        context.log.info(f"{name}: rejected whole: {parsed.reason}")
+        partners.write_result(db, spec, _version(db, current.file_id))
+        return {"status": "rejected", "reason": text(parsed.reason or "")}, parsed.reason or "rejected"
+    rejected_rows = 0 if parsed.rejects is None else parsed.rejects["line"].n_unique()
+    context.log.info(f"{name}: {parsed.rows_read} rows read, {parsed.rows_valid} valid, {rejected_rows} rejected")
+    metadata = {
+        "status": parsed.status,
+        "rows_read": dg.MetadataValue.int(parsed.rows_read),
+        "rows_accepted": dg.MetadataValue.int(parsed.rows_valid),
+        "rows_rejected": dg.MetadataValue.int(rejected_rows),
+        "first_rejects": rejects_table(parsed.rejects),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return metadata, None
 
 
 # Per-file checks: their history says which file each result was for (Dagster 1.13 preview).
@@ -154,99 +225,135 @@ CHECKS = [
 ]
 
 
-@dg.asset(partitions_def=drop_files, deps=[parsed_rows], group_name="drops", check_specs=CHECKS)
+FILE_EVENTS_DOC = (
+    "The file's rows resolved against the catalog as of the file and folded into its account's state. "
+    "Resolution happens in the fold because it depends on the catalog at the file's place in contract "
+    "order (a late styles file changes what later rows resolve to)."
+)
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec("file_events", deps=[parsed_rows], group_name="drops", description=FILE_EVENTS_DOC)],
+    partitions_def=drop_files,
+    check_specs=CHECKS,
+    backfill_policy=BATCHES,
+    # Each file's check results are logged on its own partition, so the step returns none itself
+    # (only a subsettable multi-asset may leave its check outputs out).
+    can_subset=True,
+)
 def file_events(
     context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource
-) -> dg.MaterializeResult:
-    """The file's rows resolved against the catalog as of the file and folded into its account's state.
+) -> Iterator[dg.MaterializeResult]:
+    batch = _Batch(context)
+    db = store.store()
+    partners_of: dict[str, list[tuple[str, list[str]]]] = {}
+    for partner_name, names in by_partner(batch.keys).items():
+        partners_of.setdefault(partners.spec(partner_name).account, []).append((partner_name, names))
+    for account, members in partners_of.items():
+        everyone = [n for _, names in members for n in names]
+        with batch.each(members[0][0], everyone):  # the files of one account fold together
+            report = fold_account(db, store.paths(), account)
+            context.log.info(
+                f"{account}: {report.files_applied} file(s) applied from file {report.started_from}; "
+                f"ATS change {report.ats_change_by_warehouse or 'none'}"
+            )
+            for partner_name, names in members:
+                spec = partners.spec(partner_name)
+                for name in names:
+                    with batch.each(partner_name, [name]):
+                        metadata, checks, reason = _folded(db, partners, spec, name, report)
+                        for check in checks:
+                            context.log_event(check)
+                        batch.record(partner_name, name, metadata, reason)
+    # Yielded: a multi-asset returning one result is read as a tuple of its outputs.
+    yield batch.finish()
 
-    Resolution happens in the fold because it depends on the catalog at the file's place in
-    contract order (a late styles file changes what later rows resolve to).
-    """
-    with in_one_line():
-        partner_name, name = split_file_key(context.partition_key)
-        spec = partners.spec(partner_name)
-        db = store.store()
-        report = fold_account(db, store.paths(), spec.account)
-        with db.transaction() as conn:
-            current = db.latest_version(conn, partner_name, name)
-            reason = current and current.status == "rejected" and db.file_reject_reason(conn, current.file_id)
-        if current is None:  # e.g. still changing at its source: taken on a later poll
-            context.log.info(f"{name}: not landed yet; nothing to fold")
-            return dg.MaterializeResult(metadata={"effect": text("no-op: the file is not landed yet")})
-        partners.write_result(db, spec, current)
-        if current.status == "rejected":
-            raise rejected(name, reason or "rejected")
-        waiting = Effect.from_json(current.effect) if current.status == "held" else None
-        rejects = db.rejects(partner=partner_name, file=name)
-        unknown_wh = rejects.filter(rejects["reason"].str.starts_with(UNKNOWN_WAREHOUSE)).height
-        read = current.rows_read or 0
-        ratio = rejects["line"].n_unique() / read if read else 0.0
-        mine = report.per_file.get(name)
-        if current.status in ("held", "denied"):
-            effect = {
-                "effect": text(f"not applied: {current.status} ({current.decision_reason or 'by an operator'})"),
-                **per_warehouse("would_change_ats", Effect.from_json(current.effect).ats_change_by_warehouse),
-            }
-        elif mine is None:
-            effect = {
-                "effect": text(
-                    "no-op: this version was already folded; its effect is recorded in the run "
-                    "that folded it (see this partition's earlier materializations)"
-                )
-            }
-        else:
-            effect = {
-                "rows_set": mine.get("rows_set", 0),
-                "rows_zeroed": mine.get("rows_zeroed", 0),
-                "rows_rejected_in_fold": mine.get("rows_rejected_in_fold", 0),
-                **per_warehouse("ats_change", report.ats_change_by_warehouse),
-                **per_warehouse("rows_written", report.rows_written),
-            }
-        context.log.info(
-            f"{name}: folded into {spec.account} ({report.files_applied} file(s) applied from file "
-            f"{report.started_from}); {rejects.height} reject(s), ATS change "
-            f"{report.ats_change_by_warehouse or 'none'}"
+
+def _folded(db: SqlStore, partners: PartnersResource, spec: PartnerSpec, name: str, report: FoldReport):
+    """The file's metadata, check evaluations and reject reason after its account's fold."""
+    with db.transaction() as conn:
+        current = db.latest_version(conn, spec.name, name)
+        reason = current and current.status == "rejected" and db.file_reject_reason(conn, current.file_id)
+    if current is None:  # e.g. still changing at its source: taken on a later poll
+        return {"effect": text("no-op: the file is not landed yet")}, [], None
+    partners.write_result(db, spec, current)
+    rejects = db.rejects(partner=spec.name, file=name)
+    read = current.rows_read or 0
+    ratio = rejects["line"].n_unique() / read if read else 0.0
+    if current.status == "rejected":
+        ratio = 1.0
+    waiting = Effect.from_json(current.effect) if current.status == "held" else None
+    unknown_wh = rejects.filter(rejects["reason"].str.starts_with(UNKNOWN_WAREHOUSE)).height
+    mine = report.per_file.get(name)
+    if current.status == "rejected":
+        effect = {"effect": text(f"not applied: rejected whole ({reason or 'rejected'})")}
+    elif current.status in ("held", "denied"):
+        effect = {
+            "effect": text(f"not applied: {current.status} ({current.decision_reason or 'by an operator'})"),
+            **per_warehouse("would_change_ats", Effect.from_json(current.effect).ats_change_by_warehouse),
+        }
+    elif mine is None:
+        effect = {
+            "effect": text(
+                "no-op: this version was already folded; its effect is recorded in the run "
+                "that folded it (see this partition's earlier materializations)"
+            )
+        }
+    else:
+        changed = Effect.from_json(current.effect).ats_change_by_warehouse if current.effect else {}
+        effect = {
+            "rows_set": mine.get("rows_set", 0),
+            "rows_zeroed": mine.get("rows_zeroed", 0),
+            "rows_rejected_in_fold": mine.get("rows_rejected_in_fold", 0),
+            **per_warehouse("ats_change", changed),
+            **per_warehouse("rows_written", report.rows_written),
+        }
+    metadata = {
+        "account": spec.account,
+        "status": current.status,
+        "files_in_fold": dg.MetadataValue.int(report.files_applied),
+        "refold_from_file": dg.MetadataValue.int(report.started_from),
+        **effect,
+        "rejects_total": dg.MetadataValue.int(rejects.height),
+        "first_rejects": rejects_table(rejects),
+        "seconds": round(report.seconds, 3),
+    }
+    key = file_key(spec.name, name)
+    severity = dg.AssetCheckSeverity.ERROR if ratio > spec.max_reject_ratio else dg.AssetCheckSeverity.WARN
+
+    def evaluation(check: str, passed: bool, severity: dg.AssetCheckSeverity, metadata: dict):
+        return dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey("file_events"),
+            check_name=check,
+            passed=passed,
+            severity=severity,
+            metadata=metadata,
+            partition=key,
         )
-        severity = dg.AssetCheckSeverity.ERROR if ratio > spec.max_reject_ratio else dg.AssetCheckSeverity.WARN
-        return dg.MaterializeResult(
-            metadata={
-                "account": spec.account,
+
+    checks = [
+        evaluation(
+            "reject_ratio",
+            ratio <= REJECT_RATIO_WARN,
+            severity,
+            {"ratio": round(ratio, 4), "warn_above": REJECT_RATIO_WARN, "error_above": spec.max_reject_ratio},
+        ),
+        evaluation(
+            "not_held",
+            waiting is None,
+            dg.AssetCheckSeverity.ERROR,
+            {
                 "status": current.status,
-                "files_in_fold": dg.MetadataValue.int(report.files_applied),
-                "refold_from_file": dg.MetadataValue.int(report.started_from),
-                **effect,
-                "rejects_total": dg.MetadataValue.int(rejects.height),
-                "first_rejects": rejects_table(rejects),
-                "seconds": round(report.seconds, 3),
+                "reason": text(current.decision_reason or ""),
+                "rows_zeroed": dg.MetadataValue.int(waiting.rows_zeroed if waiting else 0),
+                **per_warehouse("ats_change", waiting.ats_change_by_warehouse if waiting else {}),
             },
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name="reject_ratio",
-                    passed=ratio <= REJECT_RATIO_WARN,
-                    severity=severity,
-                    metadata={
-                        "ratio": round(ratio, 4),
-                        "warn_above": REJECT_RATIO_WARN,
-                        "error_above": spec.max_reject_ratio,
-                    },
-                ),
-                dg.AssetCheckResult(
-                    check_name="not_held",
-                    passed=waiting is None,
-                    severity=dg.AssetCheckSeverity.ERROR,
-                    metadata={
-                        "status": current.status,
-                        "reason": text(current.decision_reason or ""),
-                        "rows_zeroed": dg.MetadataValue.int(waiting.rows_zeroed if waiting else 0),
-                        **per_warehouse("ats_change", waiting.ats_change_by_warehouse if waiting else {}),
-                    },
-                ),
-                dg.AssetCheckResult(
-                    check_name="no_unknown_warehouses",
-                    passed=unknown_wh == 0,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    metadata={"rows": dg.MetadataValue.int(unknown_wh)},
-                ),
-            ],
-        )
+        ),
+        evaluation(
+            "no_unknown_warehouses",
+            unknown_wh == 0,
+            dg.AssetCheckSeverity.WARN,
+            {"rows": dg.MetadataValue.int(unknown_wh)},
+        ),
+    ]
+    return metadata, checks, (reason or "rejected") if current.status == "rejected" else None

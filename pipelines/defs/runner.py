@@ -14,7 +14,8 @@ from rich.progress import Progress
 
 from pipelines.adapters.failures import PipelineFailed, one_line
 from pipelines.defs import build_definitions
-from pipelines.defs.file_assets import FILE_REJECTED
+from pipelines.defs.batches import ACCOUNT_TAG, batches, range_tags
+from pipelines.defs.file_assets import FILE_FAILED, FILE_REJECTED
 from pipelines.defs.partitions import drop_files, file_key, split_file_key
 from pipelines.defs.resources import PartnersResource, StoreResource, open_instance
 from pipelines.domain.partners import PartnerSpec
@@ -57,6 +58,8 @@ class Runner:
         raise PipelineFailed(f"{what} failed")
 
     def apply_files(self, spec: PartnerSpec, names: list[str]) -> None:
+        """Land, parse and fold `names` in batches (defs/batches.py): one run, one SFTP session and
+        one fold per batch; one file failing does not hold the others back."""
         job = self.defs.resolve_job_def("apply_drop")
         keys = [file_key(spec.name, n) for n in names]
         if keys:
@@ -65,17 +68,23 @@ class Runner:
         # A progress bar on a terminal (long replays are otherwise silent); nothing in logs or pipes.
         with Progress(console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty()) as progress:
             task = progress.add_task(f"{spec.name}: files", total=len(keys))
-            for key in keys:  # one file failing (e.g. unreadable on the server) does not hold the others back
-                progress.update(task, description=f"{spec.name}: {split_file_key(key)[1]}")
+            for run in batches(self.instance.get_dynamic_partitions(drop_files.name), keys):
+                progress.update(task, description=f"{spec.name}: {split_file_key(run[0])[1]}")
                 result = job.execute_in_process(
-                    partition_key=key, instance=self.instance, raise_on_error=False, run_config=QUIET
+                    instance=self.instance,
+                    raise_on_error=False,
+                    run_config=QUIET,
+                    tags={**range_tags(run), ACCOUNT_TAG: spec.account},
                 )
-                progress.advance(task)
+                progress.advance(task, len(run))
                 try:
-                    self._check(result, key)
+                    self._check(result, run[0] if len(run) == 1 else f"{run[0]} (and {len(run) - 1} more)")
                 except PipelineFailed as e:
                     failures.append(str(e))
                     progress.console.print(f"stockdrop: {e}", markup=False, highlight=False)
+                for key, reason in _failed_files(result).items():
+                    failures.append(f"{key}: {reason}")
+                    progress.console.print(f"stockdrop: {key}: {reason}", markup=False, highlight=False)
         if failures:
             raise PipelineFailed(f"{len(failures)} of {len(keys)} file(s) failed; first: {failures[0]}")
 
@@ -133,6 +142,18 @@ class Runner:
             click.echo(f"stockdrop: push {channel}: {problem}", err=True)
         if problems:
             raise PipelineFailed(f"{len(problems)} channel(s) left work undone")
+
+
+def _failed_files(result) -> dict[str, str]:
+    """Files of a batch that failed for a reason outside them (FILE_FAILED on their partition)."""
+    failed = {}
+    for event in result.all_events:
+        if event.is_step_materialization:
+            materialization = event.step_materialization_data.materialization
+            entry = materialization.metadata.get(FILE_FAILED)
+            if entry is not None and materialization.partition:
+                failed.setdefault(materialization.partition, entry.value)
+    return failed
 
 
 def _is_file_rejected(data) -> bool:

@@ -1,8 +1,8 @@
 """Sensors and schedules: one drop sensor per partner, and the daily pre-book release."""
 
+import hashlib
 import json
 import time
-from collections.abc import Sequence
 from contextlib import closing
 from datetime import UTC, datetime
 
@@ -12,36 +12,22 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from pipelines.adapters.drop_source import DropSourceError
 from pipelines.adapters.folding import fold_account, record_release
 from pipelines.adapters.landing import already_processed
-from pipelines.defs.partitions import drop_files, file_key, split_file_key
+from pipelines.defs.batches import ACCOUNT_TAG, batches, range_tags
+from pipelines.defs.partitions import drop_files, file_key
 from pipelines.defs.resources import PartnersResource, StoreResource
 from pipelines.domain.drop_names import contract_order
 from pipelines.domain.partners import PartnerSpec
 from pipelines.domain.settle import Sighting, observe
 
-# Every run of a file carries its account: the run queue runs one run per account at a time
-# (`tag_concurrency_limits` in dagster_home/dagster*.yaml), and different accounts in parallel.
-ACCOUNT_TAG = "stockdrop/account"
-
-
-def apply_drop_job(specs: Sequence[PartnerSpec]) -> UnresolvedAssetJobDefinition:
-    """Land, validate and fold one dropped file; each run (sensor, backfill, UI) tagged with the
-    file's account, from its partition key `<partner>/<file>`."""
-    account_of = {s.name: s.account for s in specs}
-
-    def account_tag(key: str) -> dict[str, str]:
-        account = account_of.get(split_file_key(key)[0])
-        return {ACCOUNT_TAG: account} if account else {}
-
-    return dg.define_asset_job(
-        "apply_drop",
-        selection=["landed_file", "parsed_rows", "file_events"],
-        description="Land, validate and fold one dropped file.",
-        config=dg.PartitionedConfig(
-            partitions_def=drop_files,
-            run_config_for_partition_key_fn=lambda _key: {},
-            tags_for_partition_key_fn=account_tag,
-        ),
-    )
+# Land, validate and fold dropped files, a batch per run (defs/batches.py). The sensor and the CLI
+# tag each run with its account; a backfill's ranged runs cannot be (Dagster allows no per-partition
+# config with multi-partition backfill policies), and the store's per-account lock still keeps one
+# account's folds from interleaving.
+apply_drop_job = dg.define_asset_job(
+    "apply_drop",
+    selection=["landed_file", "parsed_rows", "file_events"],
+    description="Land, validate and fold dropped files: one run per batch of files.",
+)
 
 
 def new_stable_files(
@@ -70,13 +56,19 @@ def new_stable_files(
     }
 
 
+def _run_key(run: list[str], sizes: dict[str, str]) -> str:
+    """The same files in the same versions, the same run (short, however many files)."""
+    seen = hashlib.sha256("\n".join(f"{k}@{sizes[k]}" for k in run).encode()).hexdigest()[:20]
+    return f"{run[0]}+{len(run) - 1}@{seen}"
+
+
 def drop_sensor(spec: PartnerSpec, job: UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"drops_{spec.name}".replace("-", "_"),
         job=job,
         minimum_interval_seconds=spec.poll_interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Lists {spec.name}'s inbox; requests one run per new file once it is stable.",
+        description=f"Lists {spec.name}'s inbox; requests runs of its new files (batches) once they are stable.",
     )
     def _sensor(
         context: dg.SensorEvaluationContext, partners: PartnersResource, store: StoreResource
@@ -87,9 +79,17 @@ def drop_sensor(spec: PartnerSpec, job: UnresolvedAssetJobDefinition) -> dg.Sens
         except DropSourceError as e:
             return dg.SkipReason(f"{spec.name}: {e}")
         keys = [file_key(spec.name, f.name) for f in todo]
+        sizes = {file_key(spec.name, f.name): f"{f.size}:{f.mtime}" for f in todo}
+        known = context.instance.get_dynamic_partitions(drop_files.name)
+        old = set(known)
+        order = [*known, *(k for k in keys if k not in old)]  # new keys go last, in this order
         return dg.SensorResult(
             run_requests=[
-                dg.RunRequest(partition_key=k, run_key=f"{k}@{f.size}:{f.mtime}") for k, f in zip(keys, todo)
+                dg.RunRequest(
+                    run_key=_run_key(run, sizes),
+                    tags={**range_tags(run), ACCOUNT_TAG: spec.account},
+                )
+                for run in batches(order, keys)
             ],
             dynamic_partitions_requests=[drop_files.build_add_request(keys)] if keys else [],
             cursor=json.dumps(cursor),

@@ -1,27 +1,39 @@
-"""The drop sensor: one partition and run per new stable file, in contract order, never twice."""
+"""The drop sensor: one partition per new stable file, in contract order, never twice; a tick's
+files in batch runs (ranges of the partitions it adds)."""
 
 import json
 import os
 
 import dagster as dg
 
+from pipelines.defs.batches import ACCOUNT_TAG
 from pipelines.defs.sensors import apply_drop_job, drop_sensor, new_stable_files
 from pipelines.domain.drop_names import parse_drop_name
+
+
+def covered(run_request: dg.RunRequest, order: list[str]) -> list[str]:
+    """The partition keys a ranged run request covers, given the partitions in the order added."""
+    span = run_request.partition_key_range
+    assert span is not None and run_request.partition_key is None
+    return order[order.index(span.start) : order.index(span.end) + 1]
 
 
 def test_sensor_requests_each_new_file_once_in_contract_order(wired, inbox):
     defs, store, partners, instance = wired
     spec = partners.spec("brand")
-    sensor = drop_sensor(spec, apply_drop_job([spec]))
+    sensor = drop_sensor(spec, apply_drop_job)
     ctx = dg.build_sensor_context(instance=instance, resources={"partners": partners, "store": store})
     result = sensor(ctx)
-    keys = [r.partition_key for r in result.run_requests]
+    keys = list(result.dynamic_partitions_requests[0].partition_keys)
     names = [k.split("/", 1)[1] for k in keys]
     recognised = [n for n in names if n != "stock_update_final.csv"]
     assert len(names) == len(os.listdir(inbox))
     assert recognised == sorted(recognised, key=lambda n: parse_drop_name(n).order_key)
     assert names[-1] == "stock_update_final.csv"  # unrecognised names are still requested, to be reported
-    assert result.dynamic_partitions_requests[0].partition_keys == keys
+    # One batch: the tick's files in one run, tagged with their account.
+    [batch] = result.run_requests
+    assert covered(batch, keys) == keys and batch.tags[ACCOUNT_TAG] == spec.account
+    instance.add_dynamic_partitions("drop_files", keys)
 
     again = sensor(
         dg.build_sensor_context(
@@ -30,13 +42,20 @@ def test_sensor_requests_each_new_file_once_in_contract_order(wired, inbox):
     )
     assert again.run_requests == []
 
+    # A new file and a changed one: the changed one's partition was added long ago, so it runs
+    # alone; the new one is added last.
     (inbox / "inventory_20261123T060000.csv").write_text("upc,quantity\n040000300922,5\n")
+    changed = inbox / names[0]
+    changed.write_text(changed.read_text() + "\n")
+    os.utime(changed, (1, 1))
     third = sensor(
         dg.build_sensor_context(
             instance=instance, cursor=again.cursor, resources={"partners": partners, "store": store}
         )
     )
-    assert [r.partition_key for r in third.run_requests] == ["brand/inventory_20261123T060000.csv"]
+    order = [*keys, "brand/inventory_20261123T060000.csv"]
+    assert [covered(r, order) for r in third.run_requests] == [[keys[0]], ["brand/inventory_20261123T060000.csv"]]
+    assert len({r.run_key for r in third.run_requests}) == 2
 
 
 def test_a_growing_file_is_not_requested_until_stable(wired, inbox):
@@ -86,8 +105,8 @@ def test_files_already_processed_by_sync_are_not_requested_again(wired, inbox):
     done = "inventory_20261117T060000.csv"
     landed = land_file(store.store(), store.paths(), spec, source, done, listed[done].mtime)
     parse_file(store.store(), landed.file_id, spec.csv)
-    result = drop_sensor(spec, apply_drop_job([spec]))(
+    result = drop_sensor(spec, apply_drop_job)(
         dg.build_sensor_context(instance=instance, resources={"partners": partners, "store": store})
     )
-    names = [r.partition_key.split("/", 1)[1] for r in result.run_requests]
+    names = [k.split("/", 1)[1] for k in result.dynamic_partitions_requests[0].partition_keys]
     assert done not in names and len(names) == len(listed) - 1

@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from pipelines.defs import build_definitions
+from pipelines.defs.batches import ACCOUNT_TAG
 from pipelines.defs.partitions import drop_files, file_key
 from pipelines.defs.resources import PartnersResource, StoreResource
-from pipelines.defs.sensors import ACCOUNT_TAG
 from tests.defs.conftest import SAMPLE_DROPS
 from tests.integration.postgres_server import create_database
 

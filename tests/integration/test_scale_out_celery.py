@@ -21,8 +21,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from pipelines.defs.batches import ACCOUNT_TAG
 from pipelines.defs.partitions import drop_files, file_key
-from pipelines.defs.sensors import ACCOUNT_TAG
 from tests.conftest import EXAMPLES
 from tests.integration.postgres_server import create_database
 

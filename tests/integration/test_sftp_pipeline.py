@@ -83,16 +83,26 @@ def test_sensor_and_job_over_sftp_with_move_after_processing(tmp_path, sshd, mon
     sensor = defs.resolve_sensor_def("drops_acme")
     with dg.instance_for_test() as instance:
         result = sensor(dg.build_sensor_context(instance=instance, resources={"partners": partners, "store": store}))
-        keys = [r.partition_key for r in result.run_requests]
+        keys = list(result.dynamic_partitions_requests[0].partition_keys)
         assert len(keys) == 5
+        [batch] = result.run_requests  # the tick's five files in one run: one session, one listing
         instance.add_dynamic_partitions("drop_files", keys)
-        job = defs.resolve_job_def("apply_drop")
-        outcomes = {
-            key: job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False).success
-            for key in keys
+        run = defs.resolve_job_def("apply_drop").execute_in_process(instance=instance, tags=batch.tags)
+        # The file rejected whole (an unrecognised name) does not fail the batch: its partition says
+        # so, and its reject_ratio check fails as an error; the others are applied.
+        landed = {
+            e.step_materialization_data.materialization.partition: e.step_materialization_data.materialization
+            for e in run.all_events
+            if e.is_step_materialization and e.asset_key == dg.AssetKey("landed_file")
         }
-        # The file rejected whole (an unrecognised name) fails its partition; the others succeed.
-        assert [k for k, ok in outcomes.items() if not ok] == ["acme/not_a_drop.csv"]
+        assert sorted(landed) == sorted(keys)
+        assert [k for k, m in landed.items() if m.metadata["outcome"].value == "rejected"] == ["acme/not_a_drop.csv"]
+        errors = [
+            e.partition
+            for e in run.get_asset_check_evaluations()
+            if e.check_name == "reject_ratio" and not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+        ]
+        assert errors == ["acme/not_a_drop.csv"]
     state = store.store().state()
     assert state.height == 4 and state.filter(state["warehouse_code"] == "DEFAULT")["on_hand"].to_list() == [8]
     assert sorted(p.name for p in (inbox / "processed").iterdir()) == sorted(
