@@ -440,11 +440,13 @@ def test_a_min_interval_below_the_channel_floor_is_a_config_error(make_spec):
 
 
 def test_requests_keep_the_min_interval_apart(api, make_spec, push):
-    push(snapshot_frame(rows(9)), make_spec(min_interval_s=0.15))
+    push(snapshot_frame(rows(9)), make_spec(min_interval_s=0.3))
 
+    # Arrival times at the server: the client's spacing less scheduling jitter on a busy machine
+    # (without the limit the gaps are milliseconds).
     arrivals = [r["at"] for r in api.requests]
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
-    assert len(gaps) == 2 and min(gaps) >= 0.14
+    assert len(gaps) == 2 and min(gaps) >= 0.25
 
 
 def test_rate_budget_waits_for_the_window():
