@@ -1,9 +1,11 @@
 """Scale-out for real: PostgreSQL as store and Dagster instance (dagster_home/dagster.postgres.yaml),
 Redis as Celery broker and result backend, two `stockdrop worker`s, the Dagster daemon, and a
-backfill of 2 partners × 4 files through `STOCKDROP_EXECUTOR=celery` (cli.md v1.1).
+backfill of 2 partners × 4 files through `STOCKDROP_EXECUTOR=celery` (cli.md v1.1), one backfill
+per partner as an operator replays a partner's history.
 
-Every run succeeds, every step ran in a worker, both workers took steps, and the state and
-rejects equal a local `stockdrop replay` of the same files.
+Each backfill is one batch run (the assets' backfill policy) covering its partner's files; the
+two accounts' runs go side by side. Every run succeeds, every step ran in a worker, both
+workers took steps, and the state and rejects equal a local `stockdrop replay` of the same files.
 """
 
 from __future__ import annotations
@@ -20,15 +22,17 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG as RANGE_END
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_START
 
-from pipelines.defs.batches import ACCOUNT_TAG
 from pipelines.defs.partitions import drop_files, file_key
 from tests.conftest import EXAMPLES
 from tests.integration.postgres_server import create_database
 
 pytestmark = pytest.mark.integration
 
-PG_INSTANCE_YAML = Path(__file__).resolve().parents[2] / "dagster_home" / "dagster.postgres.yaml"
+REPO = Path(__file__).resolve().parents[2]
+PG_INSTANCE_YAML = REPO / "dagster_home" / "dagster.postgres.yaml"
 PARTNERS = {"alpha": "01-keys-update-overwrite", "beta": "03-late-drop"}  # 4 files each
 BIN = Path(sys.executable).parent
 STEPS_PER_RUN = 3  # landed_file, parsed_rows, file_events
@@ -85,7 +89,7 @@ def test_a_backfill_of_two_partners_runs_every_step_on_two_celery_workers(pg_ser
     for sensor in ("drops_alpha", "drops_beta", "publish_on_new_files"):
         subprocess.run([str(BIN / "dagster"), "sensor", "stop", sensor, *code], env=env, check=True,
                        capture_output=True, timeout=120)  # fmt: skip
-    keys = [file_key(p, f.name) for p in PARTNERS for f in sorted((tmp_path / p).iterdir())]
+    keys = {p: [file_key(p, f.name) for f in sorted((tmp_path / p).iterdir())] for p in PARTNERS}
     processes = []
     try:
         for name in ("w1", "w2"):
@@ -93,27 +97,25 @@ def test_a_backfill_of_two_partners_runs_every_step_on_two_celery_workers(pg_ser
             processes.append(start([str(BIN / worker[0]), *worker[1:]], env, tmp_path / f"{name}.log"))
         processes.append(start([str(BIN / "dagster-daemon"), "run", *code], env, tmp_path / "daemon.log"))
         with _instance(env) as instance:
-            instance.add_dynamic_partitions(drop_files.name, keys)
-            subprocess.run(
-                [str(BIN / "dagster"), "job", "backfill", *code, "-j", "apply_drop", "--partitions", ",".join(keys),
-                 "--noprompt"],
-                env=env, check=True, capture_output=True, timeout=120,
-            )  # fmt: skip
-            runs = _wait_for_runs(instance, len(keys), tmp_path)
-            assert sorted(r.tags["dagster/partition"] for r in runs) == sorted(keys)
+            order = [k for p in PARTNERS for k in keys[p]]
+            instance.add_dynamic_partitions(drop_files.name, order)
+            for partner in PARTNERS:
+                launch = f"from {__name__} import request_backfill; request_backfill({keys[partner]!r})"
+                subprocess.run([sys.executable, "-c", launch], env=env, check=True, timeout=120, cwd=REPO)
+            runs = _wait_for_runs(instance, len(PARTNERS), tmp_path)
             assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [(r.run_id, r.status) for r in runs]
-            # one account's runs one after the other, the two accounts' side by side
-            spans = {p: [] for p in PARTNERS}
-            for record in instance.get_run_records(dg.RunsFilter(job_name="apply_drop")):
-                spans[record.dagster_run.tags[ACCOUNT_TAG]].append((record.start_time, record.end_time))
-            for account, times in spans.items():
-                times.sort()
-                assert len(times) == 4 and all(a[1] <= b[0] for a, b in zip(times, times[1:])), (account, times)
-            assert any(a[0] < b[1] and b[0] < a[1] for a in spans["alpha"] for b in spans["beta"]), spans
+            # one run per partner, covering its files (a range of the partitions as added)
+            covered = sorted(order[order.index(r.tags[RANGE_START]) : order.index(r.tags[RANGE_END]) + 1] for r in runs)
+            assert covered == sorted(keys.values())
+            # the two accounts side by side
+            a, b = (rec for rec in instance.get_run_records(dg.RunsFilter(job_name="apply_drop")))
+            assert a.start_time < b.end_time and b.start_time < a.end_time, (a, b)
             for run in runs:
                 records = instance.get_records_for_run(run.run_id).records
                 messages = [r.event_log_entry.message or "" for r in records]
                 assert any("celery" in m.lower() for m in messages), run.run_id  # the Celery executor ran it
+            materialized = instance.get_materialized_partitions(dg.AssetKey("file_events"))
+            assert materialized == set(order)  # every file's own partition
     finally:
         for process in reversed(processes):
             stop(process)
@@ -121,7 +123,7 @@ def test_a_backfill_of_two_partners_runs_every_step_on_two_celery_workers(pg_ser
         name: len(re.findall(r"Task execute_plan\[[^]]+\] succeeded", (tmp_path / f"{name}.log").read_text()))
         for name in ("w1", "w2")
     }
-    assert sum(done.values()) == STEPS_PER_RUN * len(keys), done  # every step ran in a worker
+    assert sum(done.values()) == STEPS_PER_RUN * len(PARTNERS), done  # every step ran in a worker
     assert all(done.values()), done  # both workers took steps
 
     local = f"sqlite:///{tmp_path / 'local.db'}"
@@ -134,6 +136,34 @@ def test_a_backfill_of_two_partners_runs_every_step_on_two_celery_workers(pg_ser
         scaled = cli(command, "--store", env["STOCKDROP_STORE_URL"], env=local_env).stdout
         assert scaled == cli(command, "--store", local, env=local_env).stdout
         assert scaled.count("\n") > 1
+
+
+def request_backfill(keys: list[str]) -> None:
+    """A backfill of `apply_drop` over `keys` as the UI's "Launch backfill" makes one: requested,
+    for the daemon to cut into runs by the assets' backfill policy. (`dagster job backfill`
+    launches one run per partition itself, whatever the policy.) Runs in the test's environment."""
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import ModuleTarget
+    from dagster._time import get_current_timestamp
+
+    target = ModuleTarget("pipelines.definitions", None, str(REPO), "pipelines.definitions")
+    with dg.DagsterInstance.get() as instance, WorkspaceProcessContext(instance, target) as workspace:
+        location = workspace.create_request_context().get_code_location("pipelines.definitions")
+        (repository,) = location.get_repositories().values()
+        partition_set = repository.get_partition_set("apply_drop_partition_set")
+        instance.add_backfill(
+            PartitionBackfill(
+                backfill_id=f"test{get_current_timestamp():.0f}{keys[0].split('/')[0]}",
+                partition_set_origin=partition_set.get_remote_origin(),
+                status=BulkActionStatus.REQUESTED,
+                partition_names=keys,
+                from_failure=False,
+                reexecution_steps=None,
+                tags={},
+                backfill_timestamp=get_current_timestamp(),
+            )
+        )
 
 
 def _instance(env: dict):
