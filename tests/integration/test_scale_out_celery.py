@@ -27,6 +27,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_
 
 from pipelines.defs.partitions import drop_files, file_key
 from tests.conftest import EXAMPLES
+from tests.integration.backfills import request_backfill
 from tests.integration.postgres_server import create_database
 
 pytestmark = pytest.mark.integration
@@ -100,8 +101,7 @@ def test_a_backfill_of_two_partners_runs_every_step_on_two_celery_workers(pg_ser
             order = [k for p in PARTNERS for k in keys[p]]
             instance.add_dynamic_partitions(drop_files.name, order)
             for partner in PARTNERS:
-                launch = f"from {__name__} import request_backfill; request_backfill({keys[partner]!r})"
-                subprocess.run([sys.executable, "-c", launch], env=env, check=True, timeout=120, cwd=REPO)
+                request_backfill(keys[partner], env)
             runs = _wait_for_runs(instance, len(PARTNERS), tmp_path)
             assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [(r.run_id, r.status) for r in runs]
             # one run per partner, covering its files (a range of the partitions as added)
@@ -136,34 +136,6 @@ def test_a_backfill_of_two_partners_runs_every_step_on_two_celery_workers(pg_ser
         scaled = cli(command, "--store", env["STOCKDROP_STORE_URL"], env=local_env).stdout
         assert scaled == cli(command, "--store", local, env=local_env).stdout
         assert scaled.count("\n") > 1
-
-
-def request_backfill(keys: list[str]) -> None:
-    """A backfill of `apply_drop` over `keys` as the UI's "Launch backfill" makes one: requested,
-    for the daemon to cut into runs by the assets' backfill policy. (`dagster job backfill`
-    launches one run per partition itself, whatever the policy.) Runs in the test's environment."""
-    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
-    from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import ModuleTarget
-    from dagster._time import get_current_timestamp
-
-    target = ModuleTarget("pipelines.definitions", None, str(REPO), "pipelines.definitions")
-    with dg.DagsterInstance.get() as instance, WorkspaceProcessContext(instance, target) as workspace:
-        location = workspace.create_request_context().get_code_location("pipelines.definitions")
-        (repository,) = location.get_repositories().values()
-        partition_set = repository.get_partition_set("apply_drop_partition_set")
-        instance.add_backfill(
-            PartitionBackfill(
-                backfill_id=f"test{get_current_timestamp():.0f}{keys[0].split('/')[0]}",
-                partition_set_origin=partition_set.get_remote_origin(),
-                status=BulkActionStatus.REQUESTED,
-                partition_names=keys,
-                from_failure=False,
-                reexecution_steps=None,
-                tags={},
-                backfill_timestamp=get_current_timestamp(),
-            )
-        )
 
 
 def _instance(env: dict):

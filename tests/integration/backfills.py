@@ -1,0 +1,49 @@
+"""Backfills as the UI's "Launch backfill" makes them, for the tests and the benchmarks.
+
+The backfill is added to the instance as *requested*, for the daemon to cut into runs by the
+assets' backfill policy (defs/batches.py). `dagster job backfill` is no use here: it launches one
+run per partition itself, whatever the policy.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def request_backfill(keys: list[str], env: dict) -> None:
+    """A backfill of `apply_drop` over `keys` (partitions already added), requested in a process
+    with `env` (DAGSTER_HOME and the STOCKDROP_ settings the definitions load with)."""
+    launch = f"from {__name__} import _request; _request({keys!r})"
+    subprocess.run([sys.executable, "-c", launch], env=env, check=True, timeout=120, cwd=REPO)
+
+
+def _request(keys: list[str]) -> None:
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from dagster._core.utils import make_new_backfill_id
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import ModuleTarget
+    from dagster._time import get_current_timestamp
+
+    target = ModuleTarget("pipelines.definitions", None, str(REPO), "pipelines.definitions")
+    with dg.DagsterInstance.get() as instance, WorkspaceProcessContext(instance, target) as workspace:
+        location = workspace.create_request_context().get_code_location("pipelines.definitions")
+        (repository,) = location.get_repositories().values()
+        partition_set = repository.get_partition_set("apply_drop_partition_set")
+        instance.add_backfill(
+            PartitionBackfill(
+                backfill_id=make_new_backfill_id(),
+                partition_set_origin=partition_set.get_remote_origin(),
+                status=BulkActionStatus.REQUESTED,
+                partition_names=keys,
+                from_failure=False,
+                reexecution_steps=None,
+                tags={},
+                backfill_timestamp=get_current_timestamp(),
+            )
+        )
