@@ -72,7 +72,7 @@ class _Batch:
             self.rejected[key] = (name, reject_reason)
 
     @contextmanager
-    def each(self, partner: str, names: Sequence[str]) -> Iterator[None]:
+    def each(self, keys: Sequence[str]) -> Iterator[None]:
         """A failure under it fails these files (those not recorded yet) and no others; a run of
         one file fails as a whole, as it always has."""
         try:
@@ -82,10 +82,11 @@ class _Batch:
             if len(self.keys) == 1:
                 raise
             reason = e.description if isinstance(e, dg.Failure) and e.description else one_line(e)
-            for name in names:
-                if file_key(partner, name) not in self.recorded:
-                    self.record(partner, name, {FILE_FAILED: text(reason)})
-            self.context.log.error(f"{partner}: {len(names)} file(s) failed: {reason}")
+            for key in keys:
+                if key not in self.recorded:
+                    self.context.add_asset_metadata({FILE_FAILED: text(reason)}, partition_key=key)
+                    self.recorded.add(key)
+            self.context.log.error(f"{len(keys)} file(s) failed, the first {keys[0]}: {reason}")
 
     def finish(self) -> dg.MaterializeResult:
         if len(self.keys) == 1 and self.rejected:
@@ -100,12 +101,12 @@ def landed_file(
     """The raw file copied into the landing folder under its sha256 and recorded in the `drop_files` ledger."""
     batch = _Batch(context)
     for partner_name, names in by_partner(batch.keys).items():
-        with batch.each(partner_name, names):
+        with batch.each([file_key(partner_name, n) for n in names]):
             spec = partners.spec(partner_name)
             with closing(partners.source(spec)) as source:
                 listed = {f.name: f for f in source.list_files()}  # one listing for the batch
                 for name in names:
-                    with batch.each(partner_name, [name]):
+                    with batch.each([file_key(partner_name, name)]):
                         batch.record(partner_name, name, *_land(context, store, partners, spec, source, listed, name))
     return batch.finish()
 
@@ -158,11 +159,11 @@ def parsed_rows(
     """The file's rows validated by its pandera model: typed rows (Parquet) and parse rejects."""
     batch = _Batch(context)
     for partner_name, names in by_partner(batch.keys).items():
-        with batch.each(partner_name, names):
+        with batch.each([file_key(partner_name, n) for n in names]):
             spec = partners.spec(partner_name)
             with closing(partners.source(spec)) as source:  # connects only when a file is moved
                 for name in names:
-                    with batch.each(partner_name, [name]):
+                    with batch.each([file_key(partner_name, name)]):
                         batch.record(partner_name, name, *_parse(context, store, partners, spec, source, name))
     return batch.finish()
 
@@ -250,8 +251,8 @@ def file_events(
     for partner_name, names in by_partner(batch.keys).items():
         partners_of.setdefault(partners.spec(partner_name).account, []).append((partner_name, names))
     for account, members in partners_of.items():
-        everyone = [n for _, names in members for n in names]
-        with batch.each(members[0][0], everyone):  # the files of one account fold together
+        everyone = [file_key(p, n) for p, names in members for n in names]
+        with batch.each(everyone):  # the files of one account fold together
             report = fold_account(db, store.paths(), account)
             context.log.info(
                 f"{account}: {report.files_applied} file(s) applied from file {report.started_from}; "
@@ -260,7 +261,7 @@ def file_events(
             for partner_name, names in members:
                 spec = partners.spec(partner_name)
                 for name in names:
-                    with batch.each(partner_name, [name]):
+                    with batch.each([file_key(partner_name, name)]):
                         metadata, checks, reason = _folded(db, partners, spec, name, report)
                         for check in checks:
                             context.log_event(check)
