@@ -16,14 +16,15 @@ import dagster as dg
 REPO = Path(__file__).resolve().parents[2]
 
 
-def request_backfill(keys: list[str], env: dict) -> None:
-    """A backfill of `apply_drop` over `keys` (partitions already added), requested in a process
-    with `env` (DAGSTER_HOME and the STOCKDROP_ settings the definitions load with)."""
-    launch = f"from {__name__} import _request; _request({keys!r})"
+def request_backfill(keys: list[str], env: dict, tags: dict[str, str] | None = None) -> None:
+    """A backfill of `apply_drop` over `keys` (partitions already added) with `tags` on its runs,
+    requested in a process with `env` (DAGSTER_HOME and the STOCKDROP_ settings the definitions
+    load with)."""
+    launch = f"from {__name__} import _request; _request({keys!r}, {tags or {}!r})"
     subprocess.run([sys.executable, "-c", launch], env=env, check=True, timeout=120, cwd=REPO)
 
 
-def _request(keys: list[str]) -> None:
+def _request(keys: list[str], tags: dict[str, str]) -> None:
     from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
     from dagster._core.utils import make_new_backfill_id
     from dagster._core.workspace.context import WorkspaceProcessContext
@@ -43,7 +44,7 @@ def _request(keys: list[str]) -> None:
                 partition_names=keys,
                 from_failure=False,
                 reexecution_steps=None,
-                tags={},
+                tags=tags,
                 backfill_timestamp=get_current_timestamp(),
             )
         )

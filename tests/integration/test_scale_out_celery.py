@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG as RANGE_END
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_START
 
+from pipelines.defs.batches import ACCOUNT_TAG
 from pipelines.defs.partitions import drop_files, file_key
 from tests.conftest import EXAMPLES
 from tests.integration.backfills import request_backfill
@@ -101,12 +102,14 @@ def test_a_backfill_of_two_partners_runs_every_step_on_two_celery_workers(pg_ser
             order = [k for p in PARTNERS for k in keys[p]]
             instance.add_dynamic_partitions(drop_files.name, order)
             for partner in PARTNERS:
-                request_backfill(keys[partner], env)
+                # tagged with its account, as the runbook says: the queue runs one per account
+                request_backfill(keys[partner], env, tags={ACCOUNT_TAG: partner})
             runs = _wait_for_runs(instance, len(PARTNERS), tmp_path)
             assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [(r.run_id, r.status) for r in runs]
             # one run per partner, covering its files (a range of the partitions as added)
             covered = sorted(order[order.index(r.tags[RANGE_START]) : order.index(r.tags[RANGE_END]) + 1] for r in runs)
             assert covered == sorted(keys.values())
+            assert sorted(r.tags[ACCOUNT_TAG] for r in runs) == sorted(PARTNERS)
             # the two accounts side by side
             a, b = (rec for rec in instance.get_run_records(dg.RunsFilter(job_name="apply_drop")))
             assert a.start_time < b.end_time and b.start_time < a.end_time, (a, b)
