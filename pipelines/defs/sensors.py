@@ -20,8 +20,9 @@ from pipelines.domain.partners import PartnerSpec
 from pipelines.domain.settle import Sighting, observe
 
 # Land, validate and fold dropped files, a batch per run (defs/batches.py). The sensor and the CLI
-# tag each run with its account; a backfill's ranged runs cannot be (Dagster allows no per-partition
-# config with multi-partition backfill policies), and the store's per-account lock still keeps one
+# tag each run with its account. A backfill's runs take their tags from the backfill (Dagster
+# allows no per-partition tags with multi-partition backfill policies): launched one per partner
+# with the tag, as the runbook says; without it, the store's per-account lock still keeps one
 # account's folds from interleaving.
 apply_drop_job = dg.define_asset_job(
     "apply_drop",
