@@ -33,7 +33,7 @@ import dagster as dg  # noqa: E402
 from benchmarks.many_files import write_inbox  # noqa: E402
 from pipelines.defs.batches import ACCOUNT_TAG  # noqa: E402
 from pipelines.defs.partitions import drop_files, file_key  # noqa: E402
-from tests.integration.backfills import request_backfill  # noqa: E402
+from tests.integration.backfills import request_backfills  # noqa: E402
 from tests.integration.postgres_server import create_database, start_postgres  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -93,9 +93,8 @@ class Deployment:
         before = {r.run_id for r in self.instance.get_runs(dg.RunsFilter(job_name="apply_drop"))}
         for partner in partners:
             self.instance.add_dynamic_partitions(drop_files.name, self.keys(partner))
-        requested = time.time()
-        for partner in partners:
-            request_backfill(self.keys(partner), self.env, tags={ACCOUNT_TAG: partner})
+        request_backfills([(self.keys(p), {ACCOUNT_TAG: p}) for p in partners], self.env)
+        requested = time.time()  # as the UI's request returns
         wanted = {k for p in partners for k in self.keys(p)}
         deadline = time.monotonic() + 1800
         while time.monotonic() < deadline:

@@ -16,15 +16,15 @@ import dagster as dg
 REPO = Path(__file__).resolve().parents[2]
 
 
-def request_backfill(keys: list[str], env: dict, tags: dict[str, str] | None = None) -> None:
-    """A backfill of `apply_drop` over `keys` (partitions already added) with `tags` on its runs,
-    requested in a process with `env` (DAGSTER_HOME and the STOCKDROP_ settings the definitions
-    load with)."""
-    launch = f"from {__name__} import _request; _request({keys!r}, {tags or {}!r})"
+def request_backfills(backfills: list[tuple[list[str], dict[str, str]]], env: dict) -> None:
+    """Backfills of `apply_drop`, each over its keys (partitions already added) with its tags on
+    its runs, requested back to back (so the daemon's next loop takes them together) from a
+    process with `env` (DAGSTER_HOME and the STOCKDROP_ settings the definitions load with)."""
+    launch = f"from {__name__} import _request; _request({backfills!r})"
     subprocess.run([sys.executable, "-c", launch], env=env, check=True, timeout=120, cwd=REPO)
 
 
-def _request(keys: list[str], tags: dict[str, str]) -> None:
+def _request(backfills: list[tuple[list[str], dict[str, str]]]) -> None:
     from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
     from dagster._core.utils import make_new_backfill_id
     from dagster._core.workspace.context import WorkspaceProcessContext
@@ -36,15 +36,16 @@ def _request(keys: list[str], tags: dict[str, str]) -> None:
         location = workspace.create_request_context().get_code_location("pipelines.definitions")
         (repository,) = location.get_repositories().values()
         partition_set = repository.get_partition_set("apply_drop_partition_set")
-        instance.add_backfill(
-            PartitionBackfill(
-                backfill_id=make_new_backfill_id(),
-                partition_set_origin=partition_set.get_remote_origin(),
-                status=BulkActionStatus.REQUESTED,
-                partition_names=keys,
-                from_failure=False,
-                reexecution_steps=None,
-                tags=tags,
-                backfill_timestamp=get_current_timestamp(),
+        for keys, tags in backfills:
+            instance.add_backfill(
+                PartitionBackfill(
+                    backfill_id=make_new_backfill_id(),
+                    partition_set_origin=partition_set.get_remote_origin(),
+                    status=BulkActionStatus.REQUESTED,
+                    partition_names=keys,
+                    from_failure=False,
+                    reexecution_steps=None,
+                    tags=tags,
+                    backfill_timestamp=get_current_timestamp(),
+                )
             )
-        )

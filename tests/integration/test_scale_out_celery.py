@@ -28,7 +28,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_
 from pipelines.defs.batches import ACCOUNT_TAG
 from pipelines.defs.partitions import drop_files, file_key
 from tests.conftest import EXAMPLES
-from tests.integration.backfills import request_backfill
+from tests.integration.backfills import request_backfills
 from tests.integration.postgres_server import create_database
 
 pytestmark = pytest.mark.integration
@@ -101,9 +101,8 @@ def test_a_backfill_of_two_partners_runs_every_step_on_two_celery_workers(pg_ser
         with _instance(env) as instance:
             order = [k for p in PARTNERS for k in keys[p]]
             instance.add_dynamic_partitions(drop_files.name, order)
-            for partner in PARTNERS:
-                # tagged with its account, as the runbook says: the queue runs one per account
-                request_backfill(keys[partner], env, tags={ACCOUNT_TAG: partner})
+            # each tagged with its account, as the runbook says: the queue runs one per account
+            request_backfills([(keys[p], {ACCOUNT_TAG: p}) for p in PARTNERS], env)
             runs = _wait_for_runs(instance, len(PARTNERS), tmp_path)
             assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [(r.run_id, r.status) for r in runs]
             # one run per partner, covering its files (a range of the partitions as added)
