@@ -33,7 +33,7 @@ import dagster as dg  # noqa: E402
 from benchmarks.many_files import write_inbox  # noqa: E402
 from pipelines.defs.batches import ACCOUNT_TAG  # noqa: E402
 from pipelines.defs.partitions import drop_files, file_key  # noqa: E402
-from tests.integration.backfills import request_backfills  # noqa: E402
+from tests.integration.backfills import request_backfills, stop_sensors  # noqa: E402
 from tests.integration.postgres_server import create_database, start_postgres  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -61,9 +61,7 @@ class Deployment:
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
         # Files go in by backfills only: the sensors (on by default) are switched off first.
-        for sensor in [*(f"drops_{p}" for p in partners), "publish_on_new_files"]:
-            subprocess.run([str(BIN / "dagster"), "sensor", "stop", sensor, *CODE], env=self.env, check=True,
-                           capture_output=True, cwd=REPO)  # fmt: skip
+        stop_sensors([*(f"drops_{p}" for p in partners), "publish_on_new_files"], self.env)
         self.daemon = subprocess.Popen(
             [str(BIN / "dagster-daemon"), "run", *CODE],
             env=self.env,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -24,17 +25,37 @@ def request_backfills(backfills: list[tuple[list[str], dict[str, str]]], env: di
     subprocess.run([sys.executable, "-c", launch], env=env, check=True, timeout=120, cwd=REPO)
 
 
-def _request(backfills: list[tuple[list[str], dict[str, str]]]) -> None:
-    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
-    from dagster._core.utils import make_new_backfill_id
+def stop_sensors(names: list[str], env: dict) -> None:
+    """Switch sensors off (as `dagster sensor stop` does, one process for them all)."""
+    launch = f"from {__name__} import _stop; _stop({names!r})"
+    subprocess.run([sys.executable, "-c", launch], env=env, check=True, timeout=120, cwd=REPO)
+
+
+@contextmanager
+def _repository():
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import ModuleTarget
-    from dagster._time import get_current_timestamp
 
     target = ModuleTarget("pipelines.definitions", None, str(REPO), "pipelines.definitions")
     with dg.DagsterInstance.get() as instance, WorkspaceProcessContext(instance, target) as workspace:
         location = workspace.create_request_context().get_code_location("pipelines.definitions")
         (repository,) = location.get_repositories().values()
+        yield instance, repository
+
+
+def _stop(names: list[str]) -> None:
+    with _repository() as (instance, repository):
+        for name in names:
+            sensor = repository.get_sensor(name)
+            instance.stop_sensor(sensor.get_remote_origin_id(), sensor.selector_id, sensor)
+
+
+def _request(backfills: list[tuple[list[str], dict[str, str]]]) -> None:
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from dagster._core.utils import make_new_backfill_id
+    from dagster._time import get_current_timestamp
+
+    with _repository() as (instance, repository):
         partition_set = repository.get_partition_set("apply_drop_partition_set")
         for keys, tags in backfills:
             instance.add_backfill(

@@ -37,7 +37,7 @@ from tests.integration.replay_driver import replay
 pytestmark = pytest.mark.integration
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-KILLS = 14  # kills that hit a running replay
+KILLS = 12  # kills that hit a running replay
 MAX_ATTEMPTS = 30
 MIN_KILLS_WHILE_RUNNING = KILLS
 SKUS = 17_000  # x 3 warehouses: 51k rows per inventory file

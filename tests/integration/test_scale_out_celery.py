@@ -28,7 +28,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_
 from pipelines.defs.batches import ACCOUNT_TAG
 from pipelines.defs.partitions import drop_files, file_key
 from tests.conftest import EXAMPLES
-from tests.integration.backfills import request_backfills
+from tests.integration.backfills import request_backfills, stop_sensors
 from tests.integration.postgres_server import create_database
 
 pytestmark = pytest.mark.integration
@@ -87,10 +87,8 @@ def test_a_backfill_of_two_partners_runs_every_step_on_two_celery_workers(pg_ser
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     code = ["-m", "pipelines.definitions"]
-    # This test drives the files by a backfill: the sensors (on by default) are switched off first.
-    for sensor in ("drops_alpha", "drops_beta", "publish_on_new_files"):
-        subprocess.run([str(BIN / "dagster"), "sensor", "stop", sensor, *code], env=env, check=True,
-                       capture_output=True, timeout=120)  # fmt: skip
+    # This test drives the files by backfills: the sensors (on by default) are switched off first.
+    stop_sensors(["drops_alpha", "drops_beta", "publish_on_new_files"], env)
     keys = {p: [file_key(p, f.name) for f in sorted((tmp_path / p).iterdir())] for p in PARTNERS}
     processes = []
     try:
