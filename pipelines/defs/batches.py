@@ -20,8 +20,9 @@ from pipelines.domain.drop_names import contract_order
 # Enough to amortise a run's start-up over many small files, few enough that one batch's fold
 # and its metadata stay small, and that a machinery failure re-runs little.
 BATCH_FILES = 200
-# Every run of files carries its account: the run queue runs one run per account at a time
-# (`tag_concurrency_limits` in dagster_home/dagster*.yaml), and different accounts in parallel.
+# The account of a run of files (set by the sensor and the CLI; on a backfill, by whoever launches
+# it): the run queue runs one run per account at a time (`tag_concurrency_limits` in
+# dagster_home/dagster*.yaml), and different accounts in parallel.
 ACCOUNT_TAG = "stockdrop/account"
 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy")
 BATCHES = dg.BackfillPolicy.multi_run(max_partitions_per_run=BATCH_FILES)
