@@ -15,11 +15,13 @@ and the next sync or a re-run of the partition takes it again.
 
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
+from functools import partial
 
 import dagster as dg
 
+from pipelines.adapters.drop_source import DropSource
 from pipelines.adapters.failures import one_line
 from pipelines.adapters.folding import FoldReport, fold_account
 from pipelines.adapters.landing import land_file
@@ -88,6 +90,22 @@ class _Batch:
                     self.recorded.add(key)
             self.context.log.error(f"{len(keys)} file(s) failed, the first {keys[0]}: {reason}")
 
+    def per_file(
+        self,
+        partners: PartnersResource,
+        start: Callable[[PartnerSpec, DropSource], Callable[[str], tuple[dict, str | None]]],
+    ) -> None:
+        """Each partner's files through `start(spec, source)(name) -> (metadata, reject reason)`,
+        one source (one SFTP session) per partner; `start` is where per-partner work goes."""
+        for partner_name, names in by_partner(self.keys).items():
+            with self.each([file_key(partner_name, n) for n in names]):
+                spec = partners.spec(partner_name)
+                with closing(partners.source(spec)) as source:
+                    step = start(spec, source)
+                    for name in names:
+                        with self.each([file_key(partner_name, name)]):
+                            self.record(partner_name, name, *step(name))
+
     def finish(self) -> dg.MaterializeResult:
         if len(self.keys) == 1 and self.rejected:
             raise rejected(*next(iter(self.rejected.values())))
@@ -100,14 +118,12 @@ def landed_file(
 ) -> dg.MaterializeResult:
     """The raw file copied into the landing folder under its sha256 and recorded in the `drop_files` ledger."""
     batch = _Batch(context)
-    for partner_name, names in by_partner(batch.keys).items():
-        with batch.each([file_key(partner_name, n) for n in names]):
-            spec = partners.spec(partner_name)
-            with closing(partners.source(spec)) as source:
-                listed = {f.name: f for f in source.list_files()}  # one listing for the batch
-                for name in names:
-                    with batch.each([file_key(partner_name, name)]):
-                        batch.record(partner_name, name, *_land(context, store, partners, spec, source, listed, name))
+
+    def start(spec: PartnerSpec, source: DropSource):
+        listed = {f.name: f for f in source.list_files()}  # one listing for the batch
+        return partial(_land, context, store, partners, spec, source, listed)
+
+    batch.per_file(partners, start)
     return batch.finish()
 
 
@@ -158,13 +174,8 @@ def parsed_rows(
 ) -> dg.MaterializeResult:
     """The file's rows validated by its pandera model: typed rows (Parquet) and parse rejects."""
     batch = _Batch(context)
-    for partner_name, names in by_partner(batch.keys).items():
-        with batch.each([file_key(partner_name, n) for n in names]):
-            spec = partners.spec(partner_name)
-            with closing(partners.source(spec)) as source:  # connects only when a file is moved
-                for name in names:
-                    with batch.each([file_key(partner_name, name)]):
-                        batch.record(partner_name, name, *_parse(context, store, partners, spec, source, name))
+    # The source connects only when a file is moved.
+    batch.per_file(partners, lambda spec, source: partial(_parse, context, store, partners, spec, source))
     return batch.finish()
 
 
@@ -247,25 +258,24 @@ def file_events(
 ) -> Iterator[dg.MaterializeResult]:
     batch = _Batch(context)
     db = store.store()
-    partners_of: dict[str, list[tuple[str, list[str]]]] = {}
+    members: dict[str, list[tuple[PartnerSpec, list[str]]]] = {}  # account -> its partners' files
     for partner_name, names in by_partner(batch.keys).items():
-        partners_of.setdefault(partners.spec(partner_name).account, []).append((partner_name, names))
-    for account, members in partners_of.items():
-        everyone = [file_key(p, n) for p, names in members for n in names]
-        with batch.each(everyone):  # the files of one account fold together
+        spec = partners.spec(partner_name)
+        members.setdefault(spec.account, []).append((spec, names))
+    for account, files in members.items():
+        with batch.each([file_key(spec.name, n) for spec, names in files for n in names]):  # folded together
             report = fold_account(db, store.paths(), account)
             context.log.info(
                 f"{account}: {report.files_applied} file(s) applied from file {report.started_from}; "
                 f"ATS change {report.ats_change_by_warehouse or 'none'}"
             )
-            for partner_name, names in members:
-                spec = partners.spec(partner_name)
+            for spec, names in files:
                 for name in names:
-                    with batch.each([file_key(partner_name, name)]):
+                    with batch.each([file_key(spec.name, name)]):
                         metadata, checks, reason = _folded(db, partners, spec, name, report)
                         for check in checks:
                             context.log_event(check)
-                        batch.record(partner_name, name, metadata, reason)
+                        batch.record(spec.name, name, metadata, reason)
     # Yielded: a multi-asset returning one result is read as a tuple of its outputs.
     yield batch.finish()
 
