@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,8 +37,9 @@ from pipelines.domain.channel_items import (
     REJECTED_SCHEMA,
     SKU_COLUMNS,
     Batch,
-    ChannelItem,
+    canonical_item,
     halves,
+    items_from_canonical,
     plan_batches,
     select_items,
 )
@@ -170,7 +170,7 @@ def push_account(
         report.items_unchanged = selection.unchanged
         report.skipped = dict(selection.skipped)
         batches = plan_batches(
-            selection.items + selection.left_scope,
+            selection.to_send(),
             channel.name,
             account,
             mode,
@@ -185,9 +185,9 @@ def push_account(
             if known == "acknowledged":
                 continue  # cannot happen with base keys in the content; never send twice anyway
             if known == "failed":
-                report.skipped[PREVIOUSLY_REJECTED] = report.skipped.get(PREVIOUSLY_REJECTED, 0) + len(batch.items)
+                report.skipped[PREVIOUSLY_REJECTED] = report.skipped.get(PREVIOUSLY_REJECTED, 0) + batch.size
                 continue
-            report.items_selected += len(batch.items)
+            report.items_selected += batch.size
             if known is None:
                 record_planned(engine, batch)
             if not _send(engine, client, channel, batch, report):
@@ -200,7 +200,7 @@ def _send(engine: sa.Engine, client: HttpPushClient, channel, batch: Batch, repo
     outcome = client.send(channel.request(batch), channel.verdict)
     report.batches_sent += 1
     report.requests += outcome.attempts
-    if outcome.status == "failed" and outcome.response_status == BAD_REQUEST and len(batch.items) > 1:
+    if outcome.status == "failed" and outcome.response_status == BAD_REQUEST and batch.size > 1:
         # Cut in two until the refused items stand alone, so the good ones still go. The halves
         # replace the batch in the ledger: it is no rejection of its items, and if the run stops
         # before a half is recorded, its items are simply selected again next time.
@@ -215,11 +215,11 @@ def _send(engine: sa.Engine, client: HttpPushClient, channel, batch: Batch, repo
     record_outcome(engine, batch, outcome)
     if outcome.status == "acknowledged":
         report.batches_acknowledged += 1
-        report.items_acknowledged += len(batch.items)
+        report.items_acknowledged += batch.size
         return True
     if outcome.status == "failed":
         report.batches_failed += 1
-        report.items_failed += len(batch.items)
+        report.items_failed += batch.size
         report.failures.append((batch.idempotency_key, outcome.response_status, outcome.response_body))
         return True
     report.batches_pending += 1
@@ -242,7 +242,7 @@ def record_planned(engine: sa.Engine, batch: Batch) -> None:
                 "mode": batch.mode,
                 "dec_pending": batch.dec_pending,
                 "status": "pending",
-                "items": len(batch.items),
+                "items": batch.size,
                 "bytes": batch.bytes,
                 "attempts": 0,
                 "response_status": None,
@@ -261,9 +261,11 @@ def record_planned(engine: sa.Engine, batch: Batch) -> None:
                     **dict(zip(SKU_COLUMNS, item.sku)),
                     "inventory": item.inventory,
                     "inventory_date": _date(item.inventory_date),
-                    "item": json.dumps(item.canonical(), sort_keys=True, separators=(",", ":")),
+                    "item": text,
                 }
-                for position, item in enumerate(batch.items)
+                for position, (item, text) in enumerate(
+                    zip(batch.items, batch.rows.select(canonical_item()).to_series(), strict=True)
+                )
             ],
         )
 
@@ -346,7 +348,7 @@ def pending_batches(engine: sa.Engine, channel: str, account: str) -> list[Batch
                     mode=head.mode,
                     dec_pending=bool(head.dec_pending),
                     warehouse_code=head.warehouse_code,
-                    items=tuple(ChannelItem.from_canonical(json.loads(i)) for i in items),
+                    rows=items_from_canonical(items),
                     bytes=head.bytes,
                 )
             )
@@ -377,18 +379,13 @@ def rejected_values(engine: sa.Engine, channel: str, account: str) -> pl.DataFra
         .where(t.pushes.c.channel == channel, t.pushes.c.account == account, t.pushes.c.status == "failed")
         .order_by(t.pushes.c.updated_at, t.pushes.c.idempotency_key, t.push_items.c.position)
     )
-    latest: dict[tuple, tuple] = {}
     with engine.connect() as conn:
-        for text in conn.execute(query).scalars():
-            item = ChannelItem.from_canonical(json.loads(text))
-            latest[(item.warehouse_code, item.sku)] = (
-                item.warehouse_code,
-                *item.sku,
-                item.inventory,
-                item.inventory_date,
-                item.base_key,
-            )
-    return pl.DataFrame(list(latest.values()), schema=REJECTED_SCHEMA, orient="row")
+        items = items_from_canonical(conn.execute(query).scalars())
+    return (
+        items.unique(["warehouse_code", *SKU_COLUMNS], keep="last", maintain_order=True)
+        .select(REJECTED_SCHEMA.names())
+        .cast(REJECTED_SCHEMA)
+    )
 
 
 def _now() -> dt.datetime:

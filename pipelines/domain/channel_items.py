@@ -10,22 +10,44 @@ idempotency key of the push that acknowledged the item's previous value (null if
 makes a key name a transition, not a value: ats going 5 -> 3 -> 5 gives three different keys, so
 an acknowledged batch is never mistaken for a new one with equal values, while planning again
 from the same snapshot and ledger state gives byte-identical batches and therefore the same keys.
+
+Items travel as frames (`ITEM_SCHEMA`) from selection to the request: a first push of a million
+rows is planned column-wise (sizes, canonical JSON, keys), and records (`ChannelItem`) are made
+only where one batch's items are read one by one.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import polars as pl
 
-from pipelines.domain import outbound
-from pipelines.domain.item_keys import KEY_SETS
+from pipelines.domain import json_text, outbound
+from pipelines.domain.item_keys import KEY_COLUMNS, KEY_SETS
 from pipelines.domain.item_keys import STYLE_SET as SKU_COLUMNS
 
 PUSH_MODES = ("update", "overwrite")
+
+IDENTITY = ("warehouse_code", *SKU_COLUMNS)
+# The items a channel receives, one row per (warehouse, SKU): every key column (`key_set` names
+# the ones sent; null on channels not keyed by the partner's keys) and the values sent.
+ITEM_SCHEMA = pl.Schema(
+    {
+        "warehouse_code": pl.String,
+        **{c: pl.String for c in KEY_COLUMNS},
+        "key_set": pl.String,
+        "inventory": pl.Int64,
+        "inventory_date": pl.String,  # ISO date or null
+        "location_id": pl.String,
+        "inventory_item_id": pl.String,
+        "base_key": pl.String,
+    }
+)
 
 # The ledger's per-item frames: last acknowledged value, and last rejected value (4xx batch).
 ACKNOWLEDGED_SCHEMA = pl.Schema(
@@ -95,7 +117,7 @@ CHANNEL_RULES: dict[str, ChannelRules] = {
 
 @dataclass(frozen=True)
 class ChannelItem:
-    """One (warehouse, SKU) as a channel receives it.
+    """One (warehouse, SKU) as a channel receives it: a row of `ITEM_SCHEMA`, as a record.
 
     Attributes:
         warehouse_code: our warehouse code (JOOR's `warehouse`).
@@ -117,31 +139,24 @@ class ChannelItem:
     inventory_item_id: str | None = None
     base_key: str | None = None
 
-    def canonical(self) -> dict:
-        """A JSON-ready dict; the ledger stores it and `from_canonical` rebuilds the item."""
-        return {
-            "warehouse_code": self.warehouse_code,
-            "sku": list(self.sku),
-            "keys": [list(k) for k in self.keys],
-            "inventory": self.inventory,
-            "inventory_date": self.inventory_date,
-            "location_id": self.location_id,
-            "inventory_item_id": self.inventory_item_id,
-            "base_key": self.base_key,
-        }
-
     @classmethod
-    def from_canonical(cls, data: dict) -> ChannelItem:
+    def from_row(cls, row: dict) -> ChannelItem:
+        fields = KEY_SETS[row["key_set"]] if row["key_set"] else ()
         return cls(
-            warehouse_code=data["warehouse_code"],
-            sku=tuple(data["sku"]),
-            keys=tuple((k, v) for k, v in data["keys"]),
-            inventory=int(data["inventory"]),
-            inventory_date=data["inventory_date"],
-            location_id=data["location_id"],
-            inventory_item_id=data["inventory_item_id"],
-            base_key=data["base_key"],
+            warehouse_code=row["warehouse_code"],
+            sku=tuple(row[c] for c in SKU_COLUMNS),  # type: ignore[arg-type]
+            keys=tuple((f, row[f]) for f in fields),
+            inventory=row["inventory"],
+            inventory_date=row["inventory_date"],
+            location_id=row["location_id"],
+            inventory_item_id=row["inventory_item_id"],
+            base_key=row["base_key"],
         )
+
+
+def records(rows: pl.DataFrame) -> tuple[ChannelItem, ...]:
+    """The rows of an item frame as records, in frame order."""
+    return tuple(ChannelItem.from_row(r) for r in rows.iter_rows(named=True))
 
 
 @dataclass(frozen=True)
@@ -149,15 +164,29 @@ class Selection:
     """What a channel should receive from one snapshot.
 
     Attributes:
-        items: items to send, sorted by (warehouse_code, sku).
+        rows: items to send (`ITEM_SCHEMA`), sorted by (warehouse_code, sku).
         unchanged: rows left out because the channel already acknowledged their value (update mode).
         skipped: rows left out by a filter, counted by reason.
+        left_rows: overwrite on a replacing channel: explicit zeros for what it holds from us
+            that the snapshot no longer has (`ITEM_SCHEMA`).
     """
 
-    items: tuple[ChannelItem, ...]
+    rows: pl.DataFrame = field(compare=False)
     unchanged: int
     skipped: dict[str, int] = field(default_factory=dict)
-    left_scope: tuple[ChannelItem, ...] = ()  # overwrite on a replacing channel: explicit zeros
+    left_rows: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ITEM_SCHEMA), compare=False)
+
+    @property
+    def items(self) -> tuple[ChannelItem, ...]:
+        return records(self.rows)
+
+    @property
+    def left_scope(self) -> tuple[ChannelItem, ...]:
+        return records(self.left_rows)
+
+    def to_send(self) -> pl.DataFrame:
+        """Every item the selection sends: the rows, then the zeros left out of an overwrite."""
+        return pl.concat([self.rows, self.left_rows])
 
 
 @dataclass(frozen=True)
@@ -168,7 +197,7 @@ class Batch:
         idempotency_key: sha256 hex of the canonical batch content (see module docstring).
         channel, account, mode, dec_pending: what the request is for.
         warehouse_code: the one warehouse of the batch.
-        items: the items, sorted.
+        rows: the items (`ITEM_SCHEMA`), sorted; `items` gives them as records.
         bytes: estimated request body size.
     """
 
@@ -178,8 +207,17 @@ class Batch:
     mode: str
     dec_pending: bool
     warehouse_code: str
-    items: tuple[ChannelItem, ...]
+    rows: pl.DataFrame = field(compare=False, repr=False)
     bytes: int
+
+    @property
+    def size(self) -> int:
+        """How many items the batch holds."""
+        return self.rows.height
+
+    @functools.cached_property
+    def items(self) -> tuple[ChannelItem, ...]:
+        return records(self.rows)
 
 
 ALL_WAREHOUSES = "*"
@@ -203,7 +241,7 @@ def select_items(
     rejected: pl.DataFrame | None = None,
 ) -> Selection:
     """Decide which snapshot rows a channel receives (set-based: filters, delta and refusals are
-    joins and expressions over the whole snapshot; only the items sent become records).
+    joins and expressions over the whole snapshot).
 
     Args:
         snapshot: the account's export snapshot (one row per (warehouse, SKU)); an optional
@@ -226,7 +264,7 @@ def select_items(
     rules = rules_for(channel)
     chosen = outbound.key_set(item_identifier)
     location_of = dict(locations)
-    identity = ["warehouse_code", *SKU_COLUMNS]
+    identity = list(IDENTITY)
     if "inventory_item_id" not in snapshot.columns:
         snapshot = snapshot.with_columns(pl.lit(None, pl.String).alias("inventory_item_id"))
     frame = snapshot.sort(identity).with_columns(chosen.alias("_set"))
@@ -272,66 +310,121 @@ def select_items(
         if count := frame.filter(again).height:
             skipped[PREVIOUSLY_REJECTED] = count
         frame = frame.filter(~again)
-    # The (field, value) pairs of each row's key set, built column-wise.
-    if rules.keyed_by_item_identifier:
-        pairs = [
-            pl.when(pl.col("_set") == name).then(pl.concat_list([pl.col(c) for c in KEY_SETS[name]]))
-            for name in KEY_SETS
-        ]
-        values = frame.select(pl.coalesce(pairs)).to_series().to_list()
-        sets = frame["_set"].to_list()
-        keys_list = [tuple(zip(KEY_SETS[s], v)) if s is not None else () for s, v in zip(sets, values)]
-    else:
-        keys_list = [()] * frame.height
-    columns = frame.select("warehouse_code", *SKU_COLUMNS, "_inventory", "_date", "_base", "inventory_item_id")
-    items = tuple(
-        ChannelItem(
-            warehouse_code=warehouse,
-            sku=(a, b, c, d),
-            keys=key_pairs,
-            inventory=inventory,
-            inventory_date=date,
-            location_id=None if rules.keyed_by_item_identifier else location_of[warehouse],
-            inventory_item_id=None if rules.keyed_by_item_identifier else item_id,
-            base_key=base,
-        )
-        for (warehouse, a, b, c, d, inventory, date, base, item_id), key_pairs in zip(columns.iter_rows(), keys_list)
+    keyed = rules.keyed_by_item_identifier
+    rows = frame.select(
+        "warehouse_code",
+        *KEY_COLUMNS,
+        (pl.col("_set") if keyed else pl.lit(None, pl.String)).alias("key_set"),
+        pl.col("_inventory").alias("inventory"),
+        pl.col("_date").alias("inventory_date"),
+        (
+            pl.lit(None, pl.String)
+            if keyed
+            else pl.col("warehouse_code").replace_strict(location_of, default=None, return_dtype=pl.String)
+        ).alias("location_id"),
+        (pl.lit(None, pl.String) if keyed else pl.col("inventory_item_id")).alias("inventory_item_id"),
+        pl.col("_base").alias("base_key"),
+    ).cast(ITEM_SCHEMA)
+    left = _left_scope(rows, acknowledged) if mode == "overwrite" and rules.overwrite_replaces_account else None
+    return Selection(
+        rows=rows,
+        unchanged=unchanged,
+        skipped=dict(sorted(skipped.items())),
+        left_rows=left if left is not None else pl.DataFrame(schema=ITEM_SCHEMA),
     )
-    left = _left_scope(items, acknowledged) if mode == "overwrite" and rules.overwrite_replaces_account else ()
-    return Selection(items=items, unchanged=unchanged, skipped=dict(sorted(skipped.items())), left_scope=left)
 
 
-def _left_scope(items: tuple[ChannelItem, ...], acknowledged: pl.DataFrame) -> tuple[ChannelItem, ...]:
+def _left_scope(rows: pl.DataFrame, acknowledged: pl.DataFrame) -> pl.DataFrame:
     """Zeros for what the channel holds from us (acknowledged above 0) that the overwrite leaves out,
     so a replacement sent in several update requests still replaces (identified by style keys,
     which every catalog row has)."""
-    sent = {(i.warehouse_code, i.sku) for i in items}
-    held = acknowledged.filter(pl.col("inventory") != 0).sort("warehouse_code", *SKU_COLUMNS)
+    held = acknowledged.filter(pl.col("inventory") != 0).join(
+        rows.select(IDENTITY), on=list(IDENTITY), how="anti", nulls_equal=True
+    )
+    return (
+        held.sort(IDENTITY)
+        .select(
+            "warehouse_code",
+            *(pl.col(c) if c in SKU_COLUMNS else pl.lit(None, pl.String).alias(c) for c in KEY_COLUMNS),
+            pl.lit("style").alias("key_set"),
+            pl.lit(0).alias("inventory"),
+            *(pl.lit(None, pl.String).alias(c) for c in ("inventory_date", "location_id", "inventory_item_id")),
+            pl.col("idempotency_key").alias("base_key"),
+        )
+        .cast(ITEM_SCHEMA)
+    )
+
+
+def canonical_item() -> pl.Expr:
+    """Each item row's canonical JSON (sorted names, no spaces): what its batch's idempotency key
+    is made of and what the ledger records; `items_from_canonical` reads it back. (Identity
+    columns are never null: they are the tables' keys.)"""
+    keys = pl.lit("[]")
+    for name, fields in reversed(KEY_SETS.items()):
+        pairs: list[str | pl.Expr] = ["["]
+        for n, f in enumerate(fields):
+            pairs += [("," if n else "") + "[" + json_text.literal(f) + ",", json_text.string(pl.col(f)), "]"]
+        keys = pl.when(pl.col("key_set") == name).then(json_text.concat([*pairs, "]"])).otherwise(keys)
+    sku: list[str | pl.Expr] = []
+    for n, c in enumerate(SKU_COLUMNS):
+        sku += [("," if n else "") + '"', json_text.escaped(pl.col(c)), '"']
+    return json_text.concat(
+        [
+            '{"base_key":',
+            json_text.string(pl.col("base_key")),
+            ',"inventory":',
+            json_text.integer(pl.col("inventory")),
+            ',"inventory_date":',
+            json_text.string(pl.col("inventory_date")),
+            ',"inventory_item_id":',
+            json_text.string(pl.col("inventory_item_id")),
+            ',"keys":',
+            keys,
+            ',"location_id":',
+            json_text.string(pl.col("location_id")),
+            ',"sku":[',
+            *sku,
+            '],"warehouse_code":"',
+            json_text.escaped(pl.col("warehouse_code")),
+            '"}',
+        ]
+    )
+
+
+_SET_OF_FIELDS = {fields: name for name, fields in KEY_SETS.items()}
+
+
+def items_from_canonical(texts: Iterable[str]) -> pl.DataFrame:
+    """Item rows (`ITEM_SCHEMA`) from their canonical JSON, in the order given."""
     out = []
-    for row in held.iter_rows(named=True):
-        sku = tuple(row[c] for c in SKU_COLUMNS)
-        if (row["warehouse_code"], sku) not in sent:
-            out.append(
-                ChannelItem(
-                    warehouse_code=row["warehouse_code"],
-                    sku=sku,  # type: ignore[arg-type]
-                    keys=tuple(zip(SKU_COLUMNS, sku)),
-                    inventory=0,
-                    base_key=row["idempotency_key"],
-                )
-            )
-    return tuple(out)
+    for text in texts:
+        data = json.loads(text)
+        keys = {f: v for f, v in data["keys"]}
+        row = dict.fromkeys(ITEM_SCHEMA)
+        row.update(keys)
+        row.update(
+            warehouse_code=data["warehouse_code"],
+            **dict(zip(SKU_COLUMNS, data["sku"], strict=True)),
+            key_set=_SET_OF_FIELDS.get(tuple(keys)),
+            inventory=int(data["inventory"]),
+            inventory_date=data["inventory_date"],
+            location_id=data["location_id"],
+            inventory_item_id=data["inventory_item_id"],
+            base_key=data["base_key"],
+        )
+        out.append(row)
+    return pl.DataFrame(out, schema=ITEM_SCHEMA, orient="row") if out else pl.DataFrame(schema=ITEM_SCHEMA)
 
 
 def plan_batches(
-    items: Sequence[ChannelItem],
+    items: pl.DataFrame,
     channel: str,
     account: str,
     mode: str,
     dec_pending: bool,
     max_items: int,
     max_bytes: int,
-    item_bytes: Callable[[ChannelItem], int],
+    item_bytes: Callable[[pl.DataFrame], pl.Series],
     envelope_bytes: int = 0,
 ) -> list[Batch]:
     """Cut items into batches of one warehouse each, at most `max_items` items and `max_bytes` bytes.
@@ -341,48 +434,87 @@ def plan_batches(
 
     An overwrite on a channel whose overwrite replaces the account (JOOR) is one request holding
     every item when it fits; otherwise it goes as update batches (each `overwrite=1` request
-    would wipe the one before), which with the selection's `left_scope` zeros replace the same.
+    would wipe the one before), which with the selection's `left_rows` zeros replace the same.
+
+    Set-based: the items' wire sizes and canonical texts are computed for all of them at once;
+    only the cuts (one step per batch) are found one after another.
 
     Args:
-        items: items to send (any order; batches are cut from the sorted order).
-        item_bytes: bytes one item adds to a request body (the channel adapter knows its encoding).
+        items: items to send (`ITEM_SCHEMA`, any order; batches are cut from the sorted order).
+        item_bytes: bytes each item adds to a request body (the channel adapter knows its encoding).
         envelope_bytes: bytes of a request body with no items.
     """
     if max_items < 1 or max_bytes < 1:
         raise ValueError("batch_items and batch_bytes must be at least 1")
-    ordered = sorted(items, key=lambda i: (i.warehouse_code, i.sku))
+    ordered = items.sort(IDENTITY)
+    costs = item_bytes(ordered).cast(pl.Int64) if ordered.height else pl.Series([], dtype=pl.Int64)
+    # at[k] = bytes of items [0, k): a batch [i, j) costs envelope + at[j] - at[i].
+    at = pl.concat([pl.Series([0], dtype=pl.Int64), costs.cum_sum()])
     if mode == "overwrite" and rules_for(channel).overwrite_replaces_account:
-        size = envelope_bytes + sum(item_bytes(i) for i in ordered)
-        if ordered and len(ordered) <= max_items and size <= max_bytes:
-            return [_batch(ordered, size, channel, account, mode, dec_pending)]
+        if ordered.height and ordered.height <= max_items and envelope_bytes + at[-1] <= max_bytes:
+            return _batches(ordered, [(0, ordered.height)], at, envelope_bytes, channel, account, mode, dec_pending)
         mode = "update"
-    batches: list[Batch] = []
-    current: list[ChannelItem] = []
-    size = envelope_bytes
-    for item in ordered:
-        cost = item_bytes(item)
-        full = len(current) >= max_items or (current and size + cost > max_bytes)
-        if current and (full or item.warehouse_code != current[0].warehouse_code):
-            batches.append(_batch(current, size, channel, account, mode, dec_pending))
-            current, size = [], envelope_bytes
-        current.append(item)
-        size += cost
-    if current:
-        batches.append(_batch(current, size, channel, account, mode, dec_pending))
-    return batches
+    cuts = []
+    for start, stop in _warehouse_runs(ordered):
+        i = start
+        while i < stop:
+            # The furthest end that keeps both limits (`at` never decreases); at least one item.
+            fits = int(at.search_sorted(at[i] + max_bytes - envelope_bytes, side="right")) - 1
+            j = min(max(fits, i + 1), stop, i + max_items)
+            cuts.append((i, j))
+            i = j
+    return _batches(ordered, cuts, at, envelope_bytes, channel, account, mode, dec_pending)
 
 
-def idempotency_key(channel: str, account: str, mode: str, dec_pending: bool, items: Sequence[ChannelItem]) -> str:
-    """sha256 hex of the canonical batch content (sorted keys, no whitespace)."""
-    content = {
-        "channel": channel,
-        "account": account,
-        "mode": mode,
-        "dec_pending": bool(dec_pending),
-        "items": [i.canonical() for i in items],
-    }
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def _warehouse_runs(ordered: pl.DataFrame) -> list[tuple[int, int]]:
+    """(start, stop) of each warehouse's rows in frame sorted by warehouse."""
+    runs = ordered.select(pl.col("warehouse_code").rle()).unnest("warehouse_code").get_column("len").to_list()
+    starts = [0, *itertools.accumulate(runs)]
+    return list(itertools.pairwise(starts))
+
+
+def _batches(
+    ordered: pl.DataFrame,
+    cuts: list[tuple[int, int]],
+    at: pl.Series,
+    envelope_bytes: int,
+    channel: str,
+    account: str,
+    mode: str,
+    dec_pending: bool,
+) -> list[Batch]:
+    keys = idempotency_keys(ordered, cuts, channel, account, mode, dec_pending)
+    return [
+        _batch(ordered.slice(i, j - i), key, envelope_bytes + at[j] - at[i], channel, account, mode, dec_pending)
+        for (i, j), key in zip(cuts, keys, strict=True)
+    ]
+
+
+def idempotency_keys(
+    ordered: pl.DataFrame, cuts: list[tuple[int, int]], channel: str, account: str, mode: str, dec_pending: bool
+) -> list[str]:
+    """The key of each batch [i, j) of `ordered`: sha256 hex of the canonical JSON of (account,
+    channel, dec_pending, items, mode), names sorted, no spaces."""
+    if not cuts:
+        return []
+    head = (
+        f'{{"account":{json_text.literal(account)},"channel":{json_text.literal(channel)},'
+        f'"dec_pending":{"true" if dec_pending else "false"},"items":['
+    )
+    tail = f'],"mode":{json_text.literal(mode)}}}'
+    lengths = pl.Series([j - i for i, j in cuts], dtype=pl.UInt32)
+    joined = (
+        ordered.slice(cuts[0][0], cuts[-1][1] - cuts[0][0])
+        .select(
+            pl.int_range(len(cuts)).repeat_by(lengths).explode().alias("_batch"),
+            canonical_item().alias("_text"),
+        )
+        .group_by("_batch", maintain_order=True)
+        .agg(pl.col("_text").str.join(","))
+        .get_column("_text")
+        .to_list()
+    )
+    return [hashlib.sha256((head + text + tail).encode("utf-8")).hexdigest() for text in joined]
 
 
 def halves(batch: Batch) -> list[Batch]:
@@ -391,30 +523,33 @@ def halves(batch: Batch) -> list[Batch]:
     The halves of a replacing overwrite are updates: two replacements would each wipe the other.
     """
     mode = "update" if batch.mode == "overwrite" and rules_for(batch.channel).overwrite_replaces_account else batch.mode
-    middle = len(batch.items) // 2
+    middle = batch.size // 2
+    cuts = [(0, middle), (middle, batch.size)]
+    keys = idempotency_keys(batch.rows, cuts, batch.channel, batch.account, mode, batch.dec_pending)
     return [
         _batch(
-            list(part),
-            batch.bytes * len(part) // len(batch.items),
+            batch.rows.slice(i, j - i),
+            key,
+            batch.bytes * (j - i) // batch.size,
             batch.channel,
             batch.account,
             mode,
             batch.dec_pending,
         )
-        for part in (batch.items[:middle], batch.items[middle:])
+        for (i, j), key in zip(cuts, keys, strict=True)
     ]
 
 
-def _batch(items: list[ChannelItem], size: int, channel: str, account: str, mode: str, dec_pending: bool) -> Batch:
-    warehouses = {i.warehouse_code for i in items}
+def _batch(rows: pl.DataFrame, key: str, size: int, channel: str, account: str, mode: str, dec_pending: bool) -> Batch:
+    warehouses = rows.get_column("warehouse_code").unique()
     return Batch(
-        idempotency_key=idempotency_key(channel, account, mode, dec_pending, items),
+        idempotency_key=key,
         channel=channel,
         account=account,
         mode=mode,
         dec_pending=bool(dec_pending),
-        warehouse_code=warehouses.pop() if len(warehouses) == 1 else ALL_WAREHOUSES,
-        items=tuple(items),
+        warehouse_code=warehouses[0] if warehouses.len() == 1 else ALL_WAREHOUSES,
+        rows=rows,
         bytes=size,
     )
 

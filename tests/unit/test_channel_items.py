@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import polars as pl
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from pipelines.domain.channel_items import (
     ACKNOWLEDGED_SCHEMA,
+    ITEM_SCHEMA,
     MISSING_ITEM_KEYS,
     NO_INVENTORY_ITEM_ID,
     NO_LOCATION,
@@ -20,8 +22,11 @@ from pipelines.domain.channel_items import (
     SKIP_JOOR,
     SKIP_PUSH,
     WAREHOUSE_TYPE,
-    ChannelItem,
+    canonical_item,
+    idempotency_keys,
+    items_from_canonical,
     plan_batches,
+    records,
     select_items,
 )
 from tests.snapshots import FUTURE_DATE, snapshot_frame, snapshot_row
@@ -155,15 +160,19 @@ def test_unknown_mode_channel_or_identifier_is_refused(make_snapshot):
         select_items(snap, "joor", "sku", NONE_ACKED)
 
 
-def _json_bytes(item: ChannelItem) -> int:
-    return len(json.dumps(item.canonical())) + 1
+def _json_bytes(rows: pl.DataFrame) -> pl.Series:
+    return rows.select(canonical_item()).to_series().str.len_bytes() + 1
+
+
+def _bytes_each(n: int):
+    return lambda rows: pl.Series([n] * rows.height)
 
 
 def test_batches_respect_item_and_byte_limits_and_never_mix_warehouses(make_snapshot):
     rows = [snapshot_row(n) for n in range(7)] + [snapshot_row(n, warehouse_code="LA") for n in range(3)]
-    items = select_items(make_snapshot(*rows), "joor", "auto", NONE_ACKED).items
+    items = select_items(make_snapshot(*rows), "joor", "auto", NONE_ACKED).rows
     by_count = plan_batches(items, "joor", "acme", "update", False, 3, 10**6, _json_bytes)
-    by_bytes = plan_batches(items, "joor", "acme", "update", False, 100, 250, lambda item: 100, envelope_bytes=10)
+    by_bytes = plan_batches(items, "joor", "acme", "update", False, 100, 250, _bytes_each(100), envelope_bytes=10)
 
     assert [len(b.items) for b in by_count] == [3, 3, 3, 1]
     assert [b.warehouse_code for b in by_count] == ["LA", "NYC", "NYC", "NYC"]
@@ -178,7 +187,7 @@ def test_batches_respect_item_and_byte_limits_and_never_mix_warehouses(make_snap
 
 
 def test_an_item_larger_than_the_byte_limit_goes_alone(make_snapshot):
-    items = select_items(make_snapshot(snapshot_row(1), snapshot_row(2)), "joor", "auto", NONE_ACKED).items
+    items = select_items(make_snapshot(snapshot_row(1), snapshot_row(2)), "joor", "auto", NONE_ACKED).rows
 
     batches = plan_batches(items, "joor", "acme", "update", False, 10, 5, _json_bytes)
 
@@ -187,10 +196,9 @@ def test_an_item_larger_than_the_byte_limit_goes_alone(make_snapshot):
 
 def test_keys_name_transitions_so_a_value_returning_gets_a_new_key(make_snapshot):
     def keys(snapshot, acked):
-        items = select_items(snapshot, "joor", "auto", acked).items
-        return items, [
-            b.idempotency_key for b in plan_batches(items, "joor", "acme", "update", False, 10, 10**6, _json_bytes)
-        ]
+        selection = select_items(snapshot, "joor", "auto", acked)
+        batches = plan_batches(selection.rows, "joor", "acme", "update", False, 10, 10**6, _json_bytes)
+        return selection.items, [b.idempotency_key for b in batches]
 
     five = make_snapshot(snapshot_row(1, ats=5))
     items_5, (k1,) = keys(five, NONE_ACKED)
@@ -203,7 +211,7 @@ def test_keys_name_transitions_so_a_value_returning_gets_a_new_key(make_snapshot
 
 
 def test_keys_differ_by_channel_account_and_mode(make_snapshot):
-    items = select_items(make_snapshot(snapshot_row(1)), "joor", "auto", NONE_ACKED).items
+    items = select_items(make_snapshot(snapshot_row(1)), "joor", "auto", NONE_ACKED).rows
 
     keys = {
         plan_batches(items, ch, acct, mode, False, 10, 10**6, _json_bytes)[0].idempotency_key
@@ -228,9 +236,10 @@ def test_batches_partition_the_items_exactly(numbers, max_items, max_bytes, data
         st.lists(st.sampled_from(["NYC", "LA", "FUT"]), min_size=len(numbers), max_size=len(numbers))
     )
     rows = [snapshot_row(n, warehouse_code=w, ats=n % 7 - 2) for n, w in zip(numbers, warehouses)]
-    items = select_items(snapshot_frame(rows), "joor", "auto", NONE_ACKED).items
+    selection = select_items(snapshot_frame(rows), "joor", "auto", NONE_ACKED)
+    items = selection.items
 
-    batches = plan_batches(items, "joor", "acme", "update", False, max_items, max_bytes, _json_bytes)
+    batches = plan_batches(selection.rows, "joor", "acme", "update", False, max_items, max_bytes, _json_bytes)
 
     sent = [i for b in batches for i in b.items]
     assert sorted(sent, key=lambda i: (i.warehouse_code, i.sku)) == sorted(
@@ -255,3 +264,61 @@ def test_the_delta_of_a_snapshot_against_itself_is_empty(numbers, identifier, da
 
     assert again.items == ()
     assert again.unchanged == len(first.items)
+
+
+# -- the canonical form, column-wise, against the record-by-record form it replaced ---------------
+
+wild_text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
+
+
+@st.composite
+def item_rows(draw) -> pl.DataFrame:
+    n = draw(st.integers(1, 8))
+    rows = []
+    for _ in range(n):
+        key_set = draw(st.sampled_from([None, "upc", "style", "ids"]))
+        row = {c: draw(wild_text) for c in ITEM_SCHEMA if c not in ("key_set", "inventory")}
+        row |= {"key_set": key_set, "inventory": draw(st.integers(0, 10**9))}
+        for c in ("inventory_date", "location_id", "inventory_item_id", "base_key"):
+            row[c] = draw(st.none() | wild_text)
+        rows.append(row)
+    return pl.DataFrame(rows, schema=ITEM_SCHEMA)
+
+
+def _record_by_record_key(channel, account, mode, dec_pending, items) -> str:
+    """The idempotency key as the previous release computed it, one item record at a time."""
+    content = {
+        "channel": channel,
+        "account": account,
+        "mode": mode,
+        "dec_pending": bool(dec_pending),
+        "items": [
+            {
+                "warehouse_code": i.warehouse_code,
+                "sku": list(i.sku),
+                "keys": [list(k) for k in i.keys],
+                "inventory": i.inventory,
+                "inventory_date": i.inventory_date,
+                "location_id": i.location_id,
+                "inventory_item_id": i.inventory_item_id,
+                "base_key": i.base_key,
+            }
+            for i in items
+        ],
+    }
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=item_rows(), account=wild_text, dec_pending=st.booleans(), data=st.data())
+def test_keys_are_those_of_the_record_by_record_form_and_the_ledger_text_reads_back(rows, account, dec_pending, data):
+    cut = data.draw(st.integers(0, rows.height))
+    cuts = [(0, cut), (cut, rows.height)] if 0 < cut < rows.height else [(0, rows.height)]
+    items = records(rows)
+
+    keys = idempotency_keys(rows, cuts, "joor", account, "update", dec_pending)
+
+    assert keys == [_record_by_record_key("joor", account, "update", dec_pending, items[i:j]) for i, j in cuts]
+    back = items_from_canonical(rows.select(canonical_item()).to_series())
+    assert records(back) == items

@@ -3,20 +3,25 @@
 Body: ``{"inventory_items": {"inventory_item": [{...}, ...]}}``; each item carries the partner's
 item keys, `warehouse`, `inventory` (ats clamped at 0) and, for FUTURE stock, `inventory_date`.
 Field names come from `domain.joor_fields`. Auth: ``Authorization: OAuth2 <base64 token>``.
+
+Bodies are built column-wise from the batch's item rows (`item_texts`), so the bytes an item
+adds when batches are planned are the bytes it adds to the request. JSON is UTF-8 (non-ASCII
+text as is); XML text is escaped as ElementTree escapes it.
 """
 
 from __future__ import annotations
 
-import json
-from xml.etree import ElementTree
+import polars as pl
 
 from pipelines.adapters.channels.http_push import ChannelConfigError, PushRequest, base64_token, status_verdict
-from pipelines.domain import joor_fields
-from pipelines.domain.channel_items import Batch, ChannelItem
+from pipelines.domain import joor_fields, json_text
+from pipelines.domain.channel_items import ITEM_SCHEMA, Batch
 from pipelines.domain.partners import ChannelSpec
 
 BODY_FORMATS = ("json", "xml")
-_WIRE_NAME = {ours: wire for pairs in joor_fields.ITEM_KEY_FIELDS.values() for ours, wire in pairs}
+_XML_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
+_JSON_HEAD = f'{{"{joor_fields.ENVELOPE}":{{"{joor_fields.ITEM_ELEMENT}":['
+_JSON_TAIL = "]}}"
 
 
 class JoorChannel:
@@ -29,7 +34,7 @@ class JoorChannel:
         if spec.body_format not in BODY_FORMATS:
             raise ChannelConfigError(f"channel joor: body_format {spec.body_format!r} is not one of json, xml")
         self.spec = spec
-        self.envelope_bytes = len(self.encode(()))
+        self.envelope_bytes = len(self.encode(pl.DataFrame(schema=ITEM_SCHEMA)))
 
     def auth_headers(self, token: str) -> dict[str, str]:
         # No token configured: no header at all (an empty "OAuth2 " is not even a valid header).
@@ -38,21 +43,40 @@ class JoorChannel:
     def secrets(self, token: str) -> tuple[str, ...]:
         return (token, base64_token(token))
 
-    def item_body(self, item: ChannelItem) -> dict[str, object]:
-        """One item in JOOR's names, keys first."""
-        body: dict[str, object] = {_WIRE_NAME[field]: value for field, value in item.keys}
-        body[joor_fields.WAREHOUSE] = item.warehouse_code
-        body[joor_fields.INVENTORY] = item.inventory
-        if item.inventory_date is not None:
-            body[joor_fields.INVENTORY_DATE] = item.inventory_date
-        return body
+    def item_texts(self, rows: pl.DataFrame) -> pl.Series:
+        """Each item's text in the body (`ITEM_SCHEMA` rows): its key set's fields in JOOR's names,
+        then warehouse, inventory and, for FUTURE stock, inventory_date."""
+        member = _xml_member if self.spec.body_format == "xml" else _json_member
+        keys = None
+        for name, pairs in joor_fields.ITEM_KEY_FIELDS.items():
+            text = json_text.concat([p for n, (ours, wire) in enumerate(pairs) for p in member(wire, ours, n > 0)])
+            keys = (pl.when if keys is None else keys.when)(pl.col("key_set") == name).then(text)
+        date = pl.when(pl.col("inventory_date").is_not_null()).then(
+            json_text.concat(member(joor_fields.INVENTORY_DATE, "inventory_date", True))
+        )
+        parts = [
+            keys,
+            *member(joor_fields.WAREHOUSE, "warehouse_code", True),
+            *member(joor_fields.INVENTORY, "inventory", True),
+            date,
+        ]
+        if self.spec.body_format == "xml":
+            parts = [f"<{joor_fields.ITEM_ELEMENT}>", *parts, f"</{joor_fields.ITEM_ELEMENT}>"]
+        else:
+            parts = ["{", *parts, "}"]
+        return rows.select(json_text.concat(parts, skip_nulls=True).alias("item")).get_column("item")
 
-    def item_bytes(self, item: ChannelItem) -> int:
+    def item_bytes(self, rows: pl.DataFrame) -> pl.Series:
         # One item plus its separator; exact for JSON, exact for XML up to the envelope.
-        return len(self._encode_items([self.item_body(item)], wrap=False)) + 1
+        return self.item_texts(rows).str.len_bytes().cast(pl.Int64) + 1
 
-    def encode(self, items) -> bytes:
-        return self._encode_items([self.item_body(i) for i in items], wrap=True)
+    def encode(self, rows: pl.DataFrame) -> bytes:
+        items = self.item_texts(rows).to_list()
+        if self.spec.body_format == "xml":
+            envelope = joor_fields.ENVELOPE
+            inner = f"<{envelope}>{''.join(items)}</{envelope}>" if items else f"<{envelope} />"
+            return (_XML_DECLARATION + inner).encode("utf-8")
+        return (_JSON_HEAD + ",".join(items) + _JSON_TAIL).encode("utf-8")
 
     def request(self, batch: Batch) -> PushRequest:
         content_type = "application/xml" if self.spec.body_format == "xml" else "application/json"
@@ -63,24 +87,20 @@ class JoorChannel:
                 joor_fields.DEC_PENDING_PARAM: "1" if batch.dec_pending else "0",
             },
             headers={"Content-Type": content_type, "Accept": "application/json"},
-            content=self.encode(batch.items),
+            content=self.encode(batch.rows),
             idempotency_key=batch.idempotency_key,
         )
 
-    def _encode_items(self, bodies: list[dict], wrap: bool) -> bytes:
-        if self.spec.body_format == "xml":
-            elements = []
-            for body in bodies:
-                element = ElementTree.Element(joor_fields.ITEM_ELEMENT)
-                for name, value in body.items():
-                    ElementTree.SubElement(element, name).text = str(value)
-                elements.append(element)
-            if not wrap:
-                return b"".join(ElementTree.tostring(e, encoding="utf-8", xml_declaration=False) for e in elements)
-            root = ElementTree.Element(joor_fields.ENVELOPE)
-            root.extend(elements)
-            return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
-        if not wrap:
-            return b",".join(json.dumps(b, separators=(",", ":")).encode("utf-8") for b in bodies)
-        envelope = {joor_fields.ENVELOPE: {joor_fields.ITEM_ELEMENT: bodies}}
-        return json.dumps(envelope, separators=(",", ":")).encode("utf-8")
+
+def _json_member(wire: str, column: str, comma: bool) -> list[str | pl.Expr]:
+    """`"wire":value` pieces: a number for inventory, else a string (key values are never null)."""
+    head = ("," if comma else "") + json_text.literal(wire) + ":"
+    if column == "inventory":
+        return [head, json_text.integer(pl.col(column))]
+    return [head + '"', json_text.escaped(pl.col(column)), '"']
+
+
+def _xml_member(wire: str, column: str, comma: bool) -> list[str | pl.Expr]:
+    """`<wire>text</wire>` pieces, the text escaped as ElementTree escapes it."""
+    text = pl.col(column).cast(pl.String).str.replace_many(["&", "<", ">"], ["&amp;", "&lt;", "&gt;"])
+    return [f"<{wire}>", text, f"</{wire}>"]

@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 
 import httpx
+import polars as pl
 
 from pipelines.adapters.channels.http_push import PushRequest, Verdict, status_verdict
-from pipelines.domain.channel_items import Batch, ChannelItem
+from pipelines.domain import json_text
+from pipelines.domain.channel_items import Batch
 from pipelines.domain.partners import ChannelSpec
 
 MUTATION = (
@@ -30,11 +32,6 @@ MUTATION = (
 REFERENCE_PREFIX = "gid://stockdrop/Push/"
 _ITEM_GID = "gid://shopify/InventoryItem/"
 _LOCATION_GID = "gid://shopify/Location/"
-
-
-def as_gid(value: str, prefix: str) -> str:
-    """A Shopify global id: `value` itself when it is one, else `prefix + value`."""
-    return value if value.startswith("gid://") else prefix + value
 
 
 class ShopifyChannel:
@@ -52,22 +49,30 @@ class ShopifyChannel:
     def secrets(self, token: str) -> tuple[str, ...]:
         return (token,)
 
-    def quantity(self, item: ChannelItem) -> dict[str, object]:
-        return {
-            "inventoryItemId": as_gid(item.inventory_item_id or "", _ITEM_GID),
-            "locationId": as_gid(item.location_id or "", _LOCATION_GID),
-            "quantity": item.inventory,
-        }
+    def item_texts(self, rows: pl.DataFrame) -> pl.Series:
+        """Each item's `{"inventoryItemId":…,"locationId":…,"quantity":…}` (`ITEM_SCHEMA` rows)."""
+        quantity = json_text.concat(
+            [
+                '{"inventoryItemId":"',
+                json_text.escaped(_gid(pl.col("inventory_item_id"), _ITEM_GID)),
+                '","locationId":"',
+                json_text.escaped(_gid(pl.col("location_id"), _LOCATION_GID)),
+                '","quantity":',
+                json_text.integer(pl.col("inventory")),
+                "}",
+            ]
+        )
+        return rows.select(quantity.alias("item")).get_column("item")
 
-    def item_bytes(self, item: ChannelItem) -> int:
-        return len(json.dumps(self.quantity(item), separators=(",", ":"))) + 1
+    def item_bytes(self, rows: pl.DataFrame) -> pl.Series:
+        return self.item_texts(rows).str.len_bytes().cast(pl.Int64) + 1
 
     def request(self, batch: Batch) -> PushRequest:
         return PushRequest(
             url=self.spec.base_url,
             params={},
             headers={"Content-Type": "application/json", "Accept": "application/json"},
-            content=self._encode([self.quantity(i) for i in batch.items], batch.idempotency_key),
+            content=self._encode(self.item_texts(batch.rows).to_list(), batch.idempotency_key),
             idempotency_key=batch.idempotency_key,
         )
 
@@ -89,14 +94,20 @@ class ShopifyChannel:
             return "fail"
         return "ok"
 
-    def _encode(self, quantities: list[dict], idempotency_key: str) -> bytes:
-        variables = {
-            "input": {
-                "name": "available",
-                "reason": "correction",
-                "ignoreCompareQuantity": True,
-                "referenceDocumentUri": REFERENCE_PREFIX + idempotency_key,
-                "quantities": quantities,
-            }
+    def _encode(self, quantities: list[str], idempotency_key: str) -> bytes:
+        head = {
+            "name": "available",
+            "reason": "correction",
+            "ignoreCompareQuantity": True,
+            "referenceDocumentUri": REFERENCE_PREFIX + idempotency_key,
         }
-        return json.dumps({"query": MUTATION, "variables": variables}, separators=(",", ":")).encode("utf-8")
+        # The input object with its quantities last, as the items' own texts.
+        inner = json.dumps(head, separators=(",", ":"), ensure_ascii=False)[:-1]
+        body = f'{{"query":{json.dumps(MUTATION)},"variables":{{"input":{inner},"quantities":[{",".join(quantities)}]}}}}}}'
+        return body.encode("utf-8")
+
+
+def _gid(value: pl.Expr, prefix: str) -> pl.Expr:
+    """A Shopify global id: the value itself when it is one, else `prefix + value` (a missing id as empty)."""
+    text = value.fill_null("")
+    return pl.when(text.str.starts_with("gid://")).then(text).otherwise(pl.lit(prefix) + text)
