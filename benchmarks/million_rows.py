@@ -201,7 +201,7 @@ def outbound(store, paths, account: str, timings: dict) -> None:
     t = time.perf_counter()
     selection = select_items(snapshot, "joor", "auto", pl.DataFrame(schema=ACKNOWLEDGED_SCHEMA))
     batches = plan_batches(
-        selection.items + selection.left_scope,
+        selection.to_send(),
         "joor",
         account,
         "update",

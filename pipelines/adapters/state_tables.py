@@ -22,6 +22,8 @@ from pipelines.domain.guard import TOTALS_SCHEMA
 from pipelines.domain.item_keys import SKU_COLUMNS, item_key_expr, split_item_key
 from pipelines.domain.outbound import available_date_in_force
 
+# Rows a large SQLite read turns into Python objects at a time.
+READ_SLICE_ROWS = 100_000
 OUTBOUND_ITEM_COLUMNS = (
     "upc",
     "style_id",
@@ -116,9 +118,12 @@ class StateTables:
     def _read_all(self, conn: sa.Connection, sql: str, params: tuple, columns: list[str], schema: dict) -> pl.DataFrame:
         """A large read: PostgreSQL COPYs the query out as CSV straight into polars; SQLite has no
         bulk reader we could trust here (ADBC's SQLite driver missed rows in WAL mode), so its
-        rows come through the DBAPI cursor and are built into columns."""
+        rows come through the DBAPI cursor, a slice at a time built into columns: a million rows
+        never exist as Python tuples all at once (≈1 GB for the export snapshot's 19 columns)."""
         if self.store.dialect != "postgresql":
-            return to_frame(conn.exec_driver_sql(sql, params).fetchall(), columns, schema)
+            result = conn.exec_driver_sql(sql, params)
+            slices = [to_frame(rows, columns, schema) for rows in iter(lambda: result.fetchmany(READ_SLICE_ROWS), [])]
+            return pl.concat(slices, rechunk=True) if slices else to_frame([], columns, schema)
         buffer = io.BytesIO()
         with (
             conn.connection.driver_connection.cursor() as cur,
