@@ -272,10 +272,7 @@ def _written(steps: list[FoldStep], current: FoldState, state: FoldState, report
 def _working_set(tables: StateTables, conn, account: str, needs: WorkingSetNeeds, images: BeforeImages) -> FoldState:
     """The rows the files need, and every row the undone steps changed, as the tables hold them now."""
     imaged = {name: images.keys(name) for name in FoldState.FRAMES}
-    items = pl.concat(
-        [tables.matching(conn, "items", account, values) for values in needs.item_values.values()]
-        + [tables.matching(conn, "items", account, imaged["items"])]
-    )
+    items = tables.items_matching(conn, account, [*needs.item_values.values(), imaged["items"]])
     lines = [tables.matching(conn, "order_lines", account, needs.order_ids.to_frame("order_id"))]
     if needs.due_by is not None:
         lines.append(tables.due_lines(conn, account, needs.due_by))

@@ -8,6 +8,7 @@ import shutil
 import polars as pl
 import pytest
 
+from pipelines.adapters import state_tables
 from pipelines.adapters.data_paths import DataPaths
 from pipelines.adapters.store import SqlStore
 from tests.integration.store_replay import EXAMPLES_DIR, as_text, replay
@@ -69,3 +70,28 @@ def test_expected_rejects_on_both_backends(store_url, replay_example):
         assert hits.height, f"no reject for {row}"
         if row["reason"] != "*":
             assert any(reason.startswith(row["reason"]) for reason in hits["reason"]), hits["reason"].to_list()
+
+
+@pytest.mark.parametrize("scan_over_probe", [0, 10**9], ids=["items-probed-by-key", "items-read-whole"])
+@pytest.mark.parametrize("example", ["01-keys-update-overwrite", "03-late-drop"])
+def test_items_found_by_key_or_by_reading_them_whole_give_the_same_state(
+    example, scan_over_probe, store_url, tmp_path, monkeypatch
+):
+    """A fold reads the items its files name by staged keys when they are few and by one whole
+    read when they are many: each way must find exactly those items (key resolution, re-folds).
+    Files arrive one at a time in the order they were made, so each fold reads its working set
+    from the tables."""
+    monkeypatch.setattr(state_tables, "SCAN_OVER_PROBE", scan_over_probe)
+    store, paths, inbox = SqlStore(store_url), DataPaths(tmp_path / "data"), tmp_path / "inbox"
+    inbox.mkdir()
+    drops = sorted((EXAMPLES_DIR / example / "drops").iterdir(), key=lambda p: p.name.split("_")[1])
+    late = sorted((EXAMPLES_DIR / example / "late").iterdir()) if (EXAMPLES_DIR / example / "late").is_dir() else []
+    try:
+        for drop in [*drops, *late]:
+            shutil.copy(drop, inbox / drop.name)
+            replay(store, paths, inbox)
+
+        expected = pl.read_csv(EXAMPLES_DIR / example / "expected_state.csv", infer_schema=False)
+        assert as_text(store.state()).rows() == as_text(expected).rows()
+    finally:
+        store.dispose()
