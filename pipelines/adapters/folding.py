@@ -14,7 +14,7 @@ fold-stage rejects and the steps change together or not at all.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -32,7 +32,16 @@ from pipelines.adapters.fold_steps import (
 )
 from pipelines.adapters.state_tables import StateTables
 from pipelines.adapters.store import FileVersion, SqlStore, new_id
-from pipelines.domain.fold import FRAME_KEYS, Applied, FileToApply, FoldState, apply_file, initial_state, prefix_hashes
+from pipelines.domain.fold import (
+    FRAME_KEYS,
+    Applied,
+    FileToApply,
+    FoldState,
+    apply_file,
+    empty_state,
+    initial_state,
+    prefix_hashes,
+)
 from pipelines.domain.guard import (
     Effect,
     GuardLimits,
@@ -46,7 +55,7 @@ from pipelines.domain.guard import (
 )
 from pipelines.domain.inventory_merge import KEY as INVENTORY_KEY
 from pipelines.domain.rewind import BeforeImages, before_images, changed_keys, earliest, rewound
-from pipelines.domain.working_set import WorkingSetNeeds, needs_of
+from pipelines.domain.working_set import WorkingSetNeeds, inventory_rows_named, needs_of
 
 # A fold of many files records a step (a point a later re-fold can start from) after every
 # overwrite, which resets its scope anyway, and at least every this many files.
@@ -202,12 +211,13 @@ def _fold(
     undone = steps[len(kept) :]
     report.started_from, report.steps_undone = start, len(undone)
     rows = [pl.read_parquet(f.events_path) if f.events_path else None for f in files[start:]]
-    needs = needs_of([to_apply(f, r) for f, r in zip(files[start:], rows, strict=True)])
+    applying = [to_apply(f, r) for f, r in zip(files[start:], rows, strict=True)]
+    needs = needs_of(applying)
     tables = StateTables(store)
     store.bulk.prepare(conn, account, [*store.warehouse_codes(conn, account), *needs.warehouse_codes])
     if kept:
         images = earliest([load_images(s.images_path) for s in undone], initial_state())
-        current = _working_set(tables, conn, account, needs, images)
+        current = _working_set(tables, conn, account, needs, images, applying)
         state = rewound(current, images)
     else:  # from the first file: every row the tables hold may change
         current, state = tables.whole_state(conn, account), initial_state()
@@ -269,7 +279,14 @@ def _written(steps: list[FoldStep], current: FoldState, state: FoldState, report
     )
 
 
-def _working_set(tables: StateTables, conn, account: str, needs: WorkingSetNeeds, images: BeforeImages) -> FoldState:
+def _working_set(
+    tables: StateTables,
+    conn,
+    account: str,
+    needs: WorkingSetNeeds,
+    images: BeforeImages,
+    files: list[FileToApply],
+) -> FoldState:
     """The rows the files need, and every row the undone steps changed, as the tables hold them now."""
     imaged = {name: images.keys(name) for name in FoldState.FRAMES}
     items = tables.items_matching(conn, account, [*needs.item_values.values(), imaged["items"]])
@@ -278,23 +295,23 @@ def _working_set(tables: StateTables, conn, account: str, needs: WorkingSetNeeds
         lines.append(tables.due_lines(conn, account, needs.due_by))
     lines.append(tables.matching(conn, "order_lines", account, imaged["order_lines"]))
     order_lines = pl.concat(lines)
+    warehouses = tables.whole(conn, "warehouses", account)
     if needs.whole_account:
         inventory = [tables.whole(conn, "inventory", account)]
     else:
-        skus = pl.concat(
-            [
-                items.get_column("item_key"),
-                images.present["items"].get_column("item_key"),
-                order_lines.get_column("item_key"),
-            ]
-        )
+        named = inventory_rows_named(files, replace(empty_state(), items=items, warehouses=warehouses))
+        skus = [images.present["items"].get_column("item_key"), order_lines.get_column("item_key")]
+        if named is None:
+            skus.append(items.get_column("item_key"))
         inventory = [
-            tables.inventory_of_skus(conn, account, skus),
+            tables.inventory_of_skus(conn, account, pl.concat(skus)),
             tables.inventory_of_warehouses(conn, account, needs.warehouses_in_scope),
         ]
+        if named is not None:
+            inventory.append(tables.matching(conn, "inventory", account, named))
     inventory.append(tables.matching(conn, "inventory", account, imaged["inventory"]))
     frames = {
-        "warehouses": tables.whole(conn, "warehouses", account),
+        "warehouses": warehouses,
         "linesheets": tables.whole(conn, "linesheets", account),
         "items": items,
         "inventory": pl.concat(inventory),

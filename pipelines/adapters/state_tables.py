@@ -190,7 +190,7 @@ class StateTables:
         so when the keys are many next to the account's items (a catalog-wide file), the items
         are read whole once and filtered here instead."""
         keys = sum(values.height for values in wanted)
-        if keys and keys * SCAN_OVER_PROBE >= self.count(conn, "items", account):
+        if keys and not self.more_rows_than(conn, "items", account, keys * SCAN_OVER_PROBE):
             every = self.whole(conn, "items", account)
             found = [every.join(values.unique(), on=values.columns, how="semi") for values in wanted if values.height]
         else:
@@ -199,11 +199,12 @@ class StateTables:
             return pl.DataFrame(schema=FRAME_SCHEMAS["items"])
         return pl.concat(found).unique("item_key", keep="first", maintain_order=True)
 
-    def count(self, conn: sa.Connection, name: str, account: str) -> int:
-        """How many rows of table `name` the account has."""
-        return conn.exec_driver_sql(
-            f"SELECT count(*) FROM {quote(name)} WHERE account = {self._param(conn)}", (account,)
-        ).scalar_one()
+    def more_rows_than(self, conn: sa.Connection, name: str, account: str, limit: int) -> bool:
+        """Whether the account has more than `limit` rows in table `name` (counting stops there,
+        so the answer costs `limit` rows, not the table)."""
+        p = self._param(conn)
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM {quote(name)} WHERE account = {p} LIMIT {p}) AS t"
+        return conn.exec_driver_sql(sql, (account, limit + 1)).scalar_one() > limit
 
     def inventory_of_skus(self, conn: sa.Connection, account: str, item_keys: pl.Series) -> pl.DataFrame:
         """Every inventory row of these SKUs, in any of the account's warehouses (by primary key)."""

@@ -8,8 +8,10 @@ always safe (they come back unchanged); reading fewer is not, so every rule's re
 - item resolution looks up each key set's values (and must see every SKU sharing a value, to
   reject an ambiguous UPC): the files' distinct complete values of each key set;
 - a styles file upserts the SKUs it names (their style keys are one of those key sets);
-- inventory merges and order claims touch the resolved SKUs in any warehouse: all inventory rows
-  of the SKUs found;
+- order claims touch the resolved SKUs in any warehouse: all inventory rows of the SKUs found;
+  a run of inventory files alone touches only the (warehouse, SKU) rows its rows resolve to
+  (`inventory_rows_named`, resolved against the catalog the tables hold: no file of the run can
+  change it);
 - an `overwrite` zeroes what it does not list in its scope: the whole account, or the warehouses
   it names (an unnamed warehouse means the default: then the whole account, to be safe);
 - orders update their own lines: every line of the orders named;
@@ -25,7 +27,7 @@ from datetime import datetime
 
 import polars as pl
 
-from pipelines.domain.fold import FileToApply
+from pipelines.domain.fold import FileToApply, FoldState, resolve_rows
 from pipelines.domain.item_keys import KEY_SETS, SET_ORDER
 
 
@@ -83,3 +85,15 @@ def needs_of(files: Sequence[FileToApply]) -> WorkingSetNeeds:
         due_by=max((f.as_of for f in files), default=None),
         warehouse_codes=tuple(sorted(named)),
     )
+
+
+def inventory_rows_named(files: Sequence[FileToApply], catalog: FoldState) -> pl.DataFrame | None:
+    """The (warehouse_code, item_key) rows a run of inventory files sets, resolved against
+    `catalog` (its items and warehouses as the working set read them); None when another kind
+    of file is in the run (a styles file may re-key a SKU, an orders file claims in any
+    warehouse), and then every warehouse of the SKUs found is read. An overwrite's scope is
+    read besides (`whole_account`, `warehouses_in_scope`)."""
+    if not files or any(f.kind != "inventory" for f in files):
+        return None
+    named = [resolve_rows(catalog, f)[0].select("warehouse_code", "item_key") for f in files]
+    return pl.concat(named).unique()
