@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from pipelines.adapters.store_bulk import writer_for
 from pipelines.adapters.store_schema import create_engine, migrate
 from pipelines.domain.catalog import DEFAULT_WAREHOUSE
+from pipelines.domain.fold import FRAME_KEYS
 from pipelines.domain.item_keys import SKU_COLUMNS, split_item_key
 from pipelines.domain.outbound import available_date_in_force
 from pipelines.domain.rewind import changed_rows
@@ -390,7 +391,11 @@ class SqlStore:
         Returns what was written, in the table's columns: (rows upserted, keys deleted).
         """
         keys, _ = TABLE_LAYOUT[name]
-        upserts, gone = changed_rows(to_store_frame(name, old), to_store_frame(name, new), keys)
+        # Compared as domain frames (one `item_key` column, not four) and only what changed is
+        # put in the table's columns: on a million-row overwrite that is two fewer copies.
+        upserts, gone = changed_rows(old, new, FRAME_KEYS[name])
+        upserts = to_store_frame(name, upserts)
+        gone = (split_item_key(gone) if "item_key" in gone.columns else gone).select(keys)
         self.bulk.write(conn, self.t[name], account, keys, upserts, gone)
         return upserts, gone
 
