@@ -7,7 +7,7 @@ integration tests use).
 For each size, a store is built by the pipeline itself (a warehouses file, a styles file of
 size/5 SKUs and a full `overwrite` inventory file of `size` rows over 5 warehouses, landed,
 parsed and folded through the adapters). Then, each in a fresh child process (so peak RSS is the
-run's own, `ru_maxrss`), two different 10,000-row update files naming random SKUs in random
+run's own, `VmHWM`: see `process_memory`), two different 10,000-row update files naming random SKUs in random
 warehouses are landed, parsed and folded. What is timed is the run net of start-up (imports,
 store open); the better of the two is kept.
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -33,6 +32,8 @@ START = time.perf_counter()
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import polars as pl  # noqa: E402
+
+from benchmarks.process_memory import peak_rss_mb  # noqa: E402
 
 WAREHOUSES = [f"WH{w}" for w in range(1, 6)]
 CATALOG = ["warehouses_20261101T000000.csv", "styles_20261101T000000.csv"]
@@ -108,7 +109,7 @@ def child(cfg: dict) -> None:
         out["rows_written"] = report.rows_written
         out["files_applied"] = report.files_applied
     out["seconds"] = time.perf_counter() - started
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = peak_rss_mb()
     store.dispose()
     print(json.dumps(out))
 
