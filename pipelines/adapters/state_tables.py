@@ -2,7 +2,8 @@
 
 Reads return the domain's frames (`fold.FRAME_SCHEMAS`, SKUs as one `item_key`); what a fold
 reads is chosen by key, through key tables staged in the database and joined in SQL
-(`store_bulk.stage`), so reading the rows a file touches costs those rows, not the table.
+(`store_bulk.stage`), so reading the rows a file touches costs those rows, not the table (a
+catalog-wide file's items, too many keys to probe, are one scan instead: `items_matching`).
 Writes go through `SqlStore.sync_table` (only the rows that differ).
 """
 

@@ -180,10 +180,6 @@ class Selection:
     def items(self) -> tuple[ChannelItem, ...]:
         return records(self.rows)
 
-    @property
-    def left_scope(self) -> tuple[ChannelItem, ...]:
-        return records(self.left_rows)
-
     def to_send(self) -> pl.DataFrame:
         """Every item the selection sends: the rows, then the zeros left out of an overwrite."""
         return pl.concat([self.rows, self.left_rows])

@@ -47,10 +47,12 @@ class JoorChannel:
         """Each item's text in the body (`ITEM_SCHEMA` rows): its key set's fields in JOOR's names,
         then warehouse, inventory and, for FUTURE stock, inventory_date."""
         member = _xml_member if self.spec.body_format == "xml" else _json_member
-        keys = None
-        for name, pairs in joor_fields.ITEM_KEY_FIELDS.items():
-            text = json_text.concat([p for n, (ours, wire) in enumerate(pairs) for p in member(wire, ours, n > 0)])
-            keys = (pl.when if keys is None else keys.when)(pl.col("key_set") == name).then(text)
+        keys = pl.coalesce(
+            pl.when(pl.col("key_set") == name).then(
+                json_text.concat([p for n, (ours, wire) in enumerate(pairs) for p in member(wire, ours, n > 0)])
+            )
+            for name, pairs in joor_fields.ITEM_KEY_FIELDS.items()
+        )
         date = pl.when(pl.col("inventory_date").is_not_null()).then(
             json_text.concat(member(joor_fields.INVENTORY_DATE, "inventory_date", True))
         )
@@ -101,6 +103,7 @@ def _json_member(wire: str, column: str, comma: bool) -> list[str | pl.Expr]:
 
 
 def _xml_member(wire: str, column: str, comma: bool) -> list[str | pl.Expr]:
-    """`<wire>text</wire>` pieces, the text escaped as ElementTree escapes it."""
+    """`<wire>text</wire>` pieces, the text escaped as ElementTree escapes it (XML has no
+    separators: `comma` is there to match `_json_member`)."""
     text = pl.col(column).cast(pl.String).str.replace_many(["&", "<", ">"], ["&amp;", "&lt;", "&gt;"])
     return [f"<{wire}>", text, f"</{wire}>"]
