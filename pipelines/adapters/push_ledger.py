@@ -177,7 +177,7 @@ def push_account(
             dec_pending,
             max_items=channel_spec.batch_items,
             max_bytes=channel_spec.batch_bytes,
-            item_bytes=channel.item_bytes,
+            item_bytes=channel.item_bytes(),
             envelope_bytes=channel.envelope_bytes,
         )
         for batch in batches:

@@ -22,7 +22,7 @@ import functools
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -420,7 +420,7 @@ def plan_batches(
     dec_pending: bool,
     max_items: int,
     max_bytes: int,
-    item_bytes: Callable[[pl.DataFrame], pl.Series],
+    item_bytes: pl.Expr,
     envelope_bytes: int = 0,
 ) -> list[Batch]:
     """Cut items into batches of one warehouse each, at most `max_items` items and `max_bytes` bytes.
@@ -432,23 +432,26 @@ def plan_batches(
     every item when it fits; otherwise it goes as update batches (each `overwrite=1` request
     would wipe the one before), which with the selection's `left_rows` zeros replace the same.
 
-    Set-based: the items' wire sizes and canonical texts are computed for all of them at once;
-    only the cuts (one step per batch) are found one after another.
+    Set-based: the items' wire sizes and canonical texts are one pass over all of them (two
+    expressions, run side by side); only the cuts (one step per batch) are found one by one.
 
     Args:
         items: items to send (`ITEM_SCHEMA`, any order; batches are cut from the sorted order).
-        item_bytes: bytes each item adds to a request body (the channel adapter knows its encoding).
+        item_bytes: bytes each item adds to a request body, an expression over `ITEM_SCHEMA` rows
+            (the channel adapter knows its encoding).
         envelope_bytes: bytes of a request body with no items.
     """
     if max_items < 1 or max_bytes < 1:
         raise ValueError("batch_items and batch_bytes must be at least 1")
     ordered = items.sort(IDENTITY)
-    costs = item_bytes(ordered).cast(pl.Int64) if ordered.height else pl.Series([], dtype=pl.Int64)
+    sized = ordered.select(item_bytes.cast(pl.Int64).alias("bytes"), canonical_item().alias("text"))
+    texts = sized.get_column("text")
     # at[k] = bytes of items [0, k): a batch [i, j) costs envelope + at[j] - at[i].
-    at = pl.concat([pl.Series([0], dtype=pl.Int64), costs.cum_sum()])
+    at = pl.concat([pl.Series([0], dtype=pl.Int64), sized.get_column("bytes").cum_sum()])
     if mode == "overwrite" and rules_for(channel).overwrite_replaces_account:
         if ordered.height and ordered.height <= max_items and envelope_bytes + at[-1] <= max_bytes:
-            return _batches(ordered, [(0, ordered.height)], at, envelope_bytes, channel, account, mode, dec_pending)
+            whole = [(0, ordered.height)]
+            return _batches(ordered, texts, whole, at, envelope_bytes, channel, account, mode, dec_pending)
         mode = "update"
     cuts = []
     for start, stop in _warehouse_runs(ordered):
@@ -459,7 +462,7 @@ def plan_batches(
             j = min(max(fits, i + 1), stop, i + max_items)
             cuts.append((i, j))
             i = j
-    return _batches(ordered, cuts, at, envelope_bytes, channel, account, mode, dec_pending)
+    return _batches(ordered, texts, cuts, at, envelope_bytes, channel, account, mode, dec_pending)
 
 
 def _warehouse_runs(ordered: pl.DataFrame) -> list[tuple[int, int]]:
@@ -471,6 +474,7 @@ def _warehouse_runs(ordered: pl.DataFrame) -> list[tuple[int, int]]:
 
 def _batches(
     ordered: pl.DataFrame,
+    texts: pl.Series,
     cuts: list[tuple[int, int]],
     at: pl.Series,
     envelope_bytes: int,
@@ -479,7 +483,7 @@ def _batches(
     mode: str,
     dec_pending: bool,
 ) -> list[Batch]:
-    keys = idempotency_keys(ordered, cuts, channel, account, mode, dec_pending)
+    keys = idempotency_keys(texts, cuts, channel, account, mode, dec_pending)
     return [
         _batch(ordered.slice(i, j - i), key, envelope_bytes + at[j] - at[i], channel, account, mode, dec_pending)
         for (i, j), key in zip(cuts, keys, strict=True)
@@ -487,10 +491,10 @@ def _batches(
 
 
 def idempotency_keys(
-    ordered: pl.DataFrame, cuts: list[tuple[int, int]], channel: str, account: str, mode: str, dec_pending: bool
+    texts: pl.Series, cuts: list[tuple[int, int]], channel: str, account: str, mode: str, dec_pending: bool
 ) -> list[str]:
-    """The key of each batch [i, j) of `ordered`: sha256 hex of the canonical JSON of (account,
-    channel, dec_pending, items, mode), names sorted, no spaces."""
+    """The key of each batch [i, j) of items whose `canonical_item` texts are `texts`: sha256 hex
+    of the canonical JSON of (account, channel, dec_pending, items, mode), names sorted, no spaces."""
     if not cuts:
         return []
     head = (
@@ -500,10 +504,11 @@ def idempotency_keys(
     tail = f'],"mode":{json_text.literal(mode)}}}'
     lengths = pl.Series([j - i for i, j in cuts], dtype=pl.UInt32)
     joined = (
-        ordered.slice(cuts[0][0], cuts[-1][1] - cuts[0][0])
-        .select(
-            pl.int_range(len(cuts)).repeat_by(lengths).explode().alias("_batch"),
-            canonical_item().alias("_text"),
+        pl.DataFrame(
+            {
+                "_batch": pl.select(pl.int_range(len(cuts)).repeat_by(lengths).explode()).to_series(),
+                "_text": texts.slice(cuts[0][0], cuts[-1][1] - cuts[0][0]),
+            }
         )
         .group_by("_batch", maintain_order=True)
         .agg(pl.col("_text").str.join(","))
@@ -521,7 +526,8 @@ def halves(batch: Batch) -> list[Batch]:
     mode = "update" if batch.mode == "overwrite" and rules_for(batch.channel).overwrite_replaces_account else batch.mode
     middle = batch.size // 2
     cuts = [(0, middle), (middle, batch.size)]
-    keys = idempotency_keys(batch.rows, cuts, batch.channel, batch.account, mode, batch.dec_pending)
+    texts = batch.rows.select(canonical_item()).to_series()
+    keys = idempotency_keys(texts, cuts, batch.channel, batch.account, mode, batch.dec_pending)
     return [
         _batch(
             batch.rows.slice(i, j - i),

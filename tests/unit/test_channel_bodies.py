@@ -47,7 +47,7 @@ def test_joor_json_is_json_dumps_of_the_items_and_sizes_add_up(rows):
 
     expected = {"inventory_items": {"inventory_item": [joor_body(i) for i in records(rows)]}}
     assert body == json.dumps(expected, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    assert len(body) == channel.envelope_bytes + channel.item_bytes(rows).sum() - 1
+    assert len(body) == channel.envelope_bytes + rows.select(channel.item_bytes()).to_series().sum() - 1
 
 
 @settings(max_examples=60, deadline=None)
@@ -69,7 +69,7 @@ def test_shopify_quantities_and_sizes(rows):
     channel = channel_for(ChannelSpec(name="shopify", base_url="http://x"))
     batch_key = "k" * 64
 
-    body = channel._encode(channel.item_texts(rows).to_list(), batch_key)
+    body = channel._encode(rows.select(channel.item_text()).to_series().to_list(), batch_key)
 
     def gid(value, prefix):
         value = value or ""
@@ -85,4 +85,4 @@ def test_shopify_quantities_and_sizes(rows):
         }
         for i in records(rows)
     ]
-    assert len(body) == channel.envelope_bytes + channel.item_bytes(rows).sum() - 1
+    assert len(body) == channel.envelope_bytes + rows.select(channel.item_bytes()).to_series().sum() - 1

@@ -160,12 +160,11 @@ def test_unknown_mode_channel_or_identifier_is_refused(make_snapshot):
         select_items(snap, "joor", "sku", NONE_ACKED)
 
 
-def _json_bytes(rows: pl.DataFrame) -> pl.Series:
-    return rows.select(canonical_item()).to_series().str.len_bytes() + 1
+_json_bytes = canonical_item().str.len_bytes() + 1
 
 
-def _bytes_each(n: int):
-    return lambda rows: pl.Series([n] * rows.height)
+def _bytes_each(n: int) -> pl.Expr:
+    return pl.lit(n)
 
 
 def test_batches_respect_item_and_byte_limits_and_never_mix_warehouses(make_snapshot):
@@ -317,7 +316,8 @@ def test_keys_are_those_of_the_record_by_record_form_and_the_ledger_text_reads_b
     cuts = [(0, cut), (cut, rows.height)] if 0 < cut < rows.height else [(0, rows.height)]
     items = records(rows)
 
-    keys = idempotency_keys(rows, cuts, "joor", account, "update", dec_pending)
+    texts = rows.select(canonical_item()).to_series()
+    keys = idempotency_keys(texts, cuts, "joor", account, "update", dec_pending)
 
     assert keys == [_record_by_record_key("joor", account, "update", dec_pending, items[i:j]) for i, j in cuts]
     back = items_from_canonical(rows.select(canonical_item()).to_series())

@@ -4,7 +4,7 @@ Body: ``{"inventory_items": {"inventory_item": [{...}, ...]}}``; each item carri
 item keys, `warehouse`, `inventory` (ats clamped at 0) and, for FUTURE stock, `inventory_date`.
 Field names come from `domain.joor_fields`. Auth: ``Authorization: OAuth2 <base64 token>``.
 
-Bodies are built column-wise from the batch's item rows (`item_texts`), so the bytes an item
+Bodies are built column-wise from the batch's item rows (`item_text`), so the bytes an item
 adds when batches are planned are the bytes it adds to the request. JSON is UTF-8 (non-ASCII
 text as is); XML text is escaped as ElementTree escapes it.
 """
@@ -43,9 +43,9 @@ class JoorChannel:
     def secrets(self, token: str) -> tuple[str, ...]:
         return (token, base64_token(token))
 
-    def item_texts(self, rows: pl.DataFrame) -> pl.Series:
-        """Each item's text in the body (`ITEM_SCHEMA` rows): its key set's fields in JOOR's names,
-        then warehouse, inventory and, for FUTURE stock, inventory_date."""
+    def item_text(self) -> pl.Expr:
+        """Each item's text in the body, over `ITEM_SCHEMA` rows: its key set's fields in JOOR's
+        names, then warehouse, inventory and, for FUTURE stock, inventory_date."""
         member = _xml_member if self.spec.body_format == "xml" else _json_member
         keys = pl.coalesce(
             pl.when(pl.col("key_set") == name).then(
@@ -66,14 +66,14 @@ class JoorChannel:
             parts = [f"<{joor_fields.ITEM_ELEMENT}>", *parts, f"</{joor_fields.ITEM_ELEMENT}>"]
         else:
             parts = ["{", *parts, "}"]
-        return rows.select(json_text.concat(parts, skip_nulls=True).alias("item")).get_column("item")
+        return json_text.concat(parts, skip_nulls=True)
 
-    def item_bytes(self, rows: pl.DataFrame) -> pl.Series:
+    def item_bytes(self) -> pl.Expr:
         # One item plus its separator; exact for JSON, exact for XML up to the envelope.
-        return self.item_texts(rows).str.len_bytes().cast(pl.Int64) + 1
+        return self.item_text().str.len_bytes().cast(pl.Int64) + 1
 
     def encode(self, rows: pl.DataFrame) -> bytes:
-        items = self.item_texts(rows).to_list()
+        items = rows.select(self.item_text()).to_series().to_list()
         if self.spec.body_format == "xml":
             envelope = joor_fields.ENVELOPE
             inner = f"<{envelope}>{''.join(items)}</{envelope}>" if items else f"<{envelope} />"

@@ -49,9 +49,9 @@ class ShopifyChannel:
     def secrets(self, token: str) -> tuple[str, ...]:
         return (token,)
 
-    def item_texts(self, rows: pl.DataFrame) -> pl.Series:
-        """Each item's `{"inventoryItemId":…,"locationId":…,"quantity":…}` (`ITEM_SCHEMA` rows)."""
-        quantity = json_text.concat(
+    def item_text(self) -> pl.Expr:
+        """Each item's `{"inventoryItemId":…,"locationId":…,"quantity":…}`, over `ITEM_SCHEMA` rows."""
+        return json_text.concat(
             [
                 '{"inventoryItemId":"',
                 json_text.escaped(_gid(pl.col("inventory_item_id"), _ITEM_GID)),
@@ -62,17 +62,16 @@ class ShopifyChannel:
                 "}",
             ]
         )
-        return rows.select(quantity.alias("item")).get_column("item")
 
-    def item_bytes(self, rows: pl.DataFrame) -> pl.Series:
-        return self.item_texts(rows).str.len_bytes().cast(pl.Int64) + 1
+    def item_bytes(self) -> pl.Expr:
+        return self.item_text().str.len_bytes().cast(pl.Int64) + 1
 
     def request(self, batch: Batch) -> PushRequest:
         return PushRequest(
             url=self.spec.base_url,
             params={},
             headers={"Content-Type": "application/json", "Accept": "application/json"},
-            content=self._encode(self.item_texts(batch.rows).to_list(), batch.idempotency_key),
+            content=self._encode(batch.rows.select(self.item_text()).to_series().to_list(), batch.idempotency_key),
             idempotency_key=batch.idempotency_key,
         )
 
