@@ -263,9 +263,7 @@ def record_planned(engine: sa.Engine, batch: Batch) -> None:
                     "inventory_date": _date(item.inventory_date),
                     "item": text,
                 }
-                for position, (item, text) in enumerate(
-                    zip(batch.items, batch.rows.select(canonical_item()).to_series(), strict=True)
-                )
+                for position, (item, text) in enumerate(zip(batch.items, batch.texts, strict=True))
             ],
         )
 
@@ -340,6 +338,7 @@ def pending_batches(engine: sa.Engine, channel: str, account: str) -> list[Batch
                 .where(t.push_items.c.idempotency_key == head.idempotency_key)
                 .order_by(t.push_items.c.position)
             ).scalars()
+            rows = items_from_canonical(items)
             batches.append(
                 Batch(
                     idempotency_key=head.idempotency_key,
@@ -348,8 +347,9 @@ def pending_batches(engine: sa.Engine, channel: str, account: str) -> list[Batch
                     mode=head.mode,
                     dec_pending=bool(head.dec_pending),
                     warehouse_code=head.warehouse_code,
-                    rows=items_from_canonical(items),
+                    rows=rows,
                     bytes=head.bytes,
+                    texts=rows.select(canonical_item()).to_series(),
                 )
             )
     return batches

@@ -195,6 +195,8 @@ class Batch:
         warehouse_code: the one warehouse of the batch.
         rows: the items (`ITEM_SCHEMA`), sorted; `items` gives them as records.
         bytes: estimated request body size.
+        texts: each row's `canonical_item` text, made once when the batch was planned (what its
+            key hashes and what the ledger records).
     """
 
     idempotency_key: str
@@ -205,6 +207,7 @@ class Batch:
     warehouse_code: str
     rows: pl.DataFrame = field(compare=False, repr=False)
     bytes: int
+    texts: pl.Series = field(compare=False, repr=False)
 
     @property
     def size(self) -> int:
@@ -485,7 +488,16 @@ def _batches(
 ) -> list[Batch]:
     keys = idempotency_keys(texts, cuts, channel, account, mode, dec_pending)
     return [
-        _batch(ordered.slice(i, j - i), key, envelope_bytes + at[j] - at[i], channel, account, mode, dec_pending)
+        _batch(
+            ordered.slice(i, j - i),
+            texts.slice(i, j - i),
+            key,
+            envelope_bytes + at[j] - at[i],
+            channel,
+            account,
+            mode,
+            dec_pending,
+        )
         for (i, j), key in zip(cuts, keys, strict=True)
     ]
 
@@ -526,11 +538,11 @@ def halves(batch: Batch) -> list[Batch]:
     mode = "update" if batch.mode == "overwrite" and rules_for(batch.channel).overwrite_replaces_account else batch.mode
     middle = batch.size // 2
     cuts = [(0, middle), (middle, batch.size)]
-    texts = batch.rows.select(canonical_item()).to_series()
-    keys = idempotency_keys(texts, cuts, batch.channel, batch.account, mode, batch.dec_pending)
+    keys = idempotency_keys(batch.texts, cuts, batch.channel, batch.account, mode, batch.dec_pending)
     return [
         _batch(
             batch.rows.slice(i, j - i),
+            batch.texts.slice(i, j - i),
             key,
             batch.bytes * (j - i) // batch.size,
             batch.channel,
@@ -542,7 +554,16 @@ def halves(batch: Batch) -> list[Batch]:
     ]
 
 
-def _batch(rows: pl.DataFrame, key: str, size: int, channel: str, account: str, mode: str, dec_pending: bool) -> Batch:
+def _batch(
+    rows: pl.DataFrame,
+    texts: pl.Series,
+    key: str,
+    size: int,
+    channel: str,
+    account: str,
+    mode: str,
+    dec_pending: bool,
+) -> Batch:
     warehouses = rows.get_column("warehouse_code").unique()
     return Batch(
         idempotency_key=key,
@@ -553,6 +574,7 @@ def _batch(rows: pl.DataFrame, key: str, size: int, channel: str, account: str, 
         warehouse_code=warehouses[0] if warehouses.len() == 1 else ALL_WAREHOUSES,
         rows=rows,
         bytes=size,
+        texts=texts,
     )
 
 
