@@ -106,7 +106,7 @@ def _sha256(path: Path) -> str:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="stockdrop", prog_name="stockdrop", message="%(prog)s %(version)s")
 def cli() -> None:
-    """Stockdrop operator CLI: replay, sync, state, rejects, export, push, report."""
+    """Stockdrop operator CLI: replay, sync, state, rejects, export, push, reconcile, report."""
 
 
 @cli.command()
@@ -198,11 +198,82 @@ def export(store_url: str | None, out_dir: str, partners_file: str | None) -> No
 @_store_option
 @click.option("--partner", default=None)
 @click.option("--channel", default=None, help="Only this channel (joor | shopify).")
-def push(partners_file: str, store_url: str | None, partner: str | None, channel: str | None) -> None:
+@click.option("--retry-failed", is_flag=True, help="Send items the channels refused before again.")
+def push(
+    partners_file: str, store_url: str | None, partner: str | None, channel: str | None, retry_failed: bool
+) -> None:
     """Send what the configured channels have not yet acknowledged."""
     runner = _runner(store_url, partners_file=partners_file, partner=partner, channel=channel)
     runner.materialize("inventory_state")
-    runner.push()
+    runner.push(retry_failed=retry_failed)
+
+
+@cli.command()
+@click.option("--partners", "partners_file", required=True, type=click.Path(dir_okay=False))
+@_store_option
+@click.option("--partner", default=None)
+@click.option("--channel", default=None, help="Only this channel (shopify; JOOR offers no read).")
+@click.option("--apply", "apply", is_flag=True, help="Set ours for each difference, compared against theirs.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
+def reconcile(
+    partners_file: str, store_url: str | None, partner: str | None, channel: str | None, apply: bool, fmt: str
+) -> None:
+    """What each channel holds against ours: partner,channel,item,location,ours,theirs for each
+    difference; exit 1 when there is one (channels.md)."""
+    from pipelines.adapters.reconcile import NoChannelRead, reconcile_channel
+    from pipelines.adapters.state_tables import StateTables
+
+    db = _existing_store(store_url)
+    specs = partner_specs(partners_file, partner, None)
+    chosen = [(s, c) for s in specs.values() for c in s.channels if channel in (None, c.name)]
+    if not chosen:
+        raise PartnersFileError(f"no channel {channel or ''} configured".replace("  ", " ") + f" in {partners_file}")
+    rows, unreadable, undone = [], [], []
+    for spec, channel_spec in chosen:
+        with db.transaction() as conn:
+            snapshot = StateTables(db).outbound(conn, spec.account)
+        token = environment.secret(channel_spec.token) if channel_spec.token else ""
+        try:
+            result = reconcile_channel(db.engine, snapshot, spec, channel_spec, token, apply=apply)
+        except NoChannelRead as e:
+            unreadable.append(str(e))
+            continue
+        rows += [
+            {
+                "partner": spec.name,
+                "channel": result.channel,
+                "item": r["inventory_item_id"],
+                "location": r["location_id"],
+                "ours": r["ours"],
+                "theirs": r["theirs"],
+            }
+            for r in result.differences.iter_rows(named=True)
+        ]
+        if result.problem:
+            undone.append(f"{spec.name}/{result.channel}: {result.problem}")
+        if result.applied is not None:
+            click.echo(
+                f"{spec.name}/{result.channel}: set ours on {result.applied.items_acknowledged} item(s)", err=True
+            )
+            if not result.applied.ok:
+                undone.append(f"{spec.name}/{result.channel}: {result.applied.undone()}")
+    for line in unreadable:
+        click.echo(f"stockdrop: {line}", err=True)
+    if unreadable and len(unreadable) == len(chosen):
+        sys.exit(2)
+    schema = {
+        "partner": pl.String,
+        "channel": pl.String,
+        "item": pl.String,
+        "location": pl.String,
+        "ours": pl.Int64,
+        "theirs": pl.Int64,
+    }
+    _print(pl.DataFrame(rows, schema=schema, orient="row"), fmt)
+    for line in undone:
+        click.echo(f"stockdrop: reconcile {line}", err=True)
+    if rows or undone:
+        sys.exit(1)
 
 
 @cli.command()

@@ -14,6 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pipelines.adapters.channels import ChannelConfigError, channel_for
 from pipelines.domain.guard import GuardLimits
 from pipelines.domain.partners import (
     DEFAULT_MAX_DECOMPRESSED_MB,
@@ -72,7 +73,7 @@ class _Results(_Strict):
 class _Channel(_Strict):
     base_url: str
     token: _Env | None = None
-    batch_items: int = Field(1000, ge=1)
+    batch_items: int | None = Field(None, ge=1)
     batch_bytes: int = Field(1_000_000, ge=1000)
     body_format: Literal["json", "xml"] = "json"
     min_interval_s: float = Field(0.0, ge=0)
@@ -85,6 +86,7 @@ class _Channel(_Strict):
     backoff_max_s: float = Field(60.0, ge=0)
     retry_after_max_s: float = Field(300.0, ge=0)
     locations: dict[str, str] = {}
+    on_drift: Literal["ours", "report"] = "ours"
 
 
 # Partner and account names become folder names and partition keys (`<partner>/<file>`).
@@ -195,7 +197,14 @@ def load_partners(path: str | Path) -> dict[str, PartnerSpec]:
     bad = [name for name in parsed.partners if not re.fullmatch(NAME_PATTERN, name)]
     if bad:
         raise PartnersFileError(f"{path.name}: partners.{bad[0][:100]!r}: a partner name must be {NAME_RULE}")
-    return {name: _spec(name, p, path.parent) for name, p in parsed.partners.items()}
+    specs = {name: _spec(name, p, path.parent) for name, p in parsed.partners.items()}
+    for spec in specs.values():
+        for channel in spec.channels:
+            try:
+                channel_for(channel)
+            except ChannelConfigError as e:
+                raise PartnersFileError(f"{path.name}: partners.{spec.name}.channels.{channel.name}: {e}") from None
+    return specs
 
 
 def partner_specs(partners_file: str | None, partner: str | None, inbox: str | None) -> dict[str, PartnerSpec]:

@@ -129,15 +129,20 @@ class Runner:
         if failures:
             raise PipelineFailed(f"{len(failures)} publishing step(s) failed; first: {failures[0]}")
 
-    def push(self) -> None:
-        """Materialize channel_pushes; PipelineFailed, with one line per channel on stderr, when a
-        batch is left failed or unacknowledged (cli.md v1.1)."""
-        result = self.materialize("channel_pushes")
-        problems = {}
+    def push(self, retry_failed: bool = False) -> None:
+        """Materialize channel_pushes; PipelineFailed, with one line per channel on stderr, when
+        something due was left refused or unacknowledged (cli.md v1.1). Drift found is printed."""
+        config = {"ops": {"channel_pushes": {"config": {"retry_failed": retry_failed}}}}
+        result = self.materialize("channel_pushes", run_config=config)
+        problems, drift = {}, {}
         for evaluation in result.get_asset_check_evaluations():
-            if evaluation.check_name == "pushes_acknowledged" and not evaluation.passed:
-                entry = evaluation.metadata.get("problems")
-                problems.update(entry.value if entry is not None else {})
+            if evaluation.check_name == "pushes_acknowledged":
+                for name, into in (("problems", problems), ("drift", drift)):
+                    entry = evaluation.metadata.get(name)
+                    into.update(entry.value if entry is not None else {})
+        for channel, findings in sorted(drift.items()):
+            for finding in findings:
+                click.echo(f"stockdrop: push {channel}: drift: {finding}", err=True)
         for channel, problem in sorted(problems.items()):
             click.echo(f"stockdrop: push {channel}: {problem}", err=True)
         if problems:

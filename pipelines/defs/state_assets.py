@@ -156,6 +156,12 @@ def warehouse_exports(
         )
 
 
+class PushConfig(dg.Config):
+    """`stockdrop push --retry-failed`: send items the channels refused before again."""
+
+    retry_failed: bool = False
+
+
 @dg.asset(
     deps=[inventory_state],
     group_name="outputs",
@@ -164,44 +170,48 @@ def warehouse_exports(
         dg.AssetCheckSpec(
             "pushes_acknowledged",
             asset="channel_pushes",
-            description="Every batch due was acknowledged by its channel: none "
-            "failed (refused by the API) or left pending (retries ran out), "
-            "and every configured channel could push.",
+            description="Every item due was acknowledged by its channel: none refused (now or "
+            "before, until its value changes), no request left unanswered (a token, a URL, an "
+            "outage), and every configured channel could push.",
         )
     ],
 )
 def channel_pushes(
-    context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource
+    context: dg.AssetExecutionContext, config: PushConfig, store: StoreResource, partners: PartnersResource
 ) -> dg.MaterializeResult:
-    """What each configured API channel has been sent and has acknowledged, per (partner, channel)."""
+    """What each configured API channel has been sent, acknowledged, refused and was found to hold
+    instead (drift), per (partner, channel)."""
     with in_one_line():
         db = store.store()
-        reports, problems, snapshots = {}, {}, {}
-        for spec in partners.specs().values():
-            for channel in spec.channels:
-                key = f"{spec.name}/{channel.name}"
-                try:
-                    if spec.account not in snapshots:  # one read of the state per account, not per channel
-                        with db.transaction() as conn:
-                            snapshots[spec.account] = StateTables(db).outbound(conn, spec.account)
-                    snapshot = snapshots[spec.account]
-                    mode = "overwrite" if spec.inventory.mode == "overwrite" else "update"
-                    reports[key] = push_account(
-                        db.engine, snapshot, spec, channel, partners.token(channel.token), mode=mode
-                    )
-                except Exception as e:  # one channel that cannot push (a missing secret…) stops no other
-                    if is_machinery(e):
-                        raise
-                    problems[key] = f"not pushed: {one_line(e)}"
-                    context.log.error(f"{key}: {problems[key]}")
+        reports, problems = {}, {}
+        for spec, channel, snapshot in channel_snapshots(db, partners):
+            key = f"{spec.name}/{channel.name}"
+            try:
+                mode = "overwrite" if spec.inventory.mode == "overwrite" else "update"
+                reports[key] = push_account(
+                    db.engine,
+                    snapshot(),
+                    spec,
+                    channel,
+                    partners.token(channel.token),
+                    mode=mode,
+                    retry_failed=config.retry_failed,
+                )
+            except Exception as e:  # one channel that cannot push (a missing secret…) stops no other
+                if is_machinery(e):
+                    raise
+                problems[key] = f"not pushed: {one_line(e)}"
+                context.log.error(f"{key}: {problems[key]}")
         failed = {k: r.failures for k, r in reports.items() if not r.ok}
-        problems.update({k: _problem(r) for k, r in reports.items() if not r.ok})
+        problems.update({k: r.undone() for k, r in reports.items() if not r.ok})
         for key, r in reports.items():
             context.log.info(
                 f"{key}: {r.items_selected} item(s) selected, {r.batches_sent} batch(es) sent, "
-                f"{r.items_acknowledged} item(s) acknowledged, {r.items_failed} failed, "
-                f"{r.batches_pending} batch(es) pending"
+                f"{r.items_acknowledged} item(s) acknowledged, {r.items_failed} refused, "
+                f"{r.batches_pending} batch(es) pending, {len(r.drift)} drift finding(s)"
             )
+            for finding in r.drift:
+                context.log.warning(f"{key}: drift: {finding.describe()}")
         if not reports and not problems:
             context.log.info("no channel configured: nothing to push")
         return dg.MaterializeResult(
@@ -215,9 +225,16 @@ def channel_pushes(
                         "batches_sent",
                         "items_acknowledged",
                         "items_failed",
+                        "items_refused_before",
                         "batches_pending",
                         "items_unchanged",
                     )
+                },
+                **{f"{k}/drift": dg.MetadataValue.int(len(r.drift)) for k, r in sorted(reports.items())},
+                **{
+                    f"{k}/drift_found": dg.MetadataValue.md(drift_table(r.drift))
+                    for k, r in sorted(reports.items())
+                    if r.drift
                 },
                 **{f"{k}/problem": text(p) for k, p in sorted(problems.items())},
             },
@@ -229,18 +246,40 @@ def channel_pushes(
                     metadata={
                         "failed": dg.MetadataValue.json({k: [list(map(str, f)) for f in v] for k, v in failed.items()}),
                         "problems": dg.MetadataValue.json(problems),
+                        "drift": dg.MetadataValue.json(
+                            {k: [d.describe() for d in r.drift] for k, r in sorted(reports.items()) if r.drift}
+                        ),
                     },
                 )
             ],
         )
 
 
-def _problem(report) -> str:
-    """One line saying what is left undone for a channel."""
-    parts = []
-    if report.batches_failed:
-        last = report.failures[-1][1] if report.failures else None
-        parts.append(f"{report.batches_failed} batch(es) failed" + (f" (last answer HTTP {last})" if last else ""))
-    if report.batches_pending:
-        parts.append(f"{report.batches_pending} batch(es) not acknowledged yet")
-    return ", ".join(parts)
+def channel_snapshots(db, partners: PartnersResource):
+    """(partner, channel, snapshot()) for every configured channel; each account's state is read
+    once, when first asked for."""
+    cache: dict[str, object] = {}
+
+    def reader(account: str):
+        def read():
+            if account not in cache:
+                with db.transaction() as conn:
+                    cache[account] = StateTables(db).outbound(conn, account)
+            return cache[account]
+
+        return read
+
+    for spec in partners.specs().values():
+        for channel in spec.channels:
+            yield spec, channel, reader(spec.account)
+
+
+def drift_table(findings) -> str:
+    """Drift findings as a Markdown table (the UI renders it)."""
+    lines = ["| warehouse | item | location | expected | found | ours | done |", "|---|---|---|---|---|---|---|"]
+    for d in findings[:200]:
+        lines.append(
+            f"| {d.warehouse_code} | {d.inventory_item_id or '/'.join(d.sku)} | {d.location_id or ''} | "
+            f"{'' if d.expected is None else d.expected} | {'' if d.found is None else d.found} | {d.ours} | {d.on_drift} |"
+        )
+    return "\n".join(lines)

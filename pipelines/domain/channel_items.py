@@ -24,6 +24,7 @@ import itertools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import polars as pl
 
@@ -46,10 +47,14 @@ ITEM_SCHEMA = pl.Schema(
         "location_id": pl.String,
         "inventory_item_id": pl.String,
         "base_key": pl.String,
+        # Compare-and-swap channels (Shopify): the value the channel holds as far as we know (what
+        # it last acknowledged, or what drift found since); null when we never set it.
+        "change_from": pl.Int64,
     }
 )
 
-# The ledger's per-item frames: last acknowledged value, and last rejected value (4xx batch).
+# The ledger's per-item frames: last acknowledged value (and what drift found in the channel
+# since, if anything), and last refused value.
 ACKNOWLEDGED_SCHEMA = pl.Schema(
     {
         "warehouse_code": pl.String,
@@ -57,6 +62,7 @@ ACKNOWLEDGED_SCHEMA = pl.Schema(
         "inventory": pl.Int64,
         "inventory_date": pl.String,  # ISO date or null
         "idempotency_key": pl.String,
+        "found": pl.Int64,  # what the channel was found holding after that acknowledgement (drift), or null
     }
 )
 REJECTED_SCHEMA = pl.Schema(
@@ -79,6 +85,9 @@ NO_INVENTORY_ITEM_ID = "no inventory_item_id"
 MISSING_ITEM_KEYS = "missing item keys"
 PREVIOUSLY_REJECTED = "previously rejected"
 
+OnDrift = Literal["ours", "report"]
+ON_DRIFT: tuple[OnDrift, ...] = ("ours", "report")
+
 
 @dataclass(frozen=True)
 class ChannelRules:
@@ -94,6 +103,14 @@ class ChannelRules:
         overwrite_replaces_account: an overwrite request replaces the account's whole inventory
             with its items (JOOR's Style Inventory API: "inventory can be overwritten completely
             for the account"), so an overwrite must reach it as one replacement.
+        compare_and_swap: every quantity carries the value we believe the channel holds
+            (`change_from`), and the channel refuses it when that is stale (Shopify 2026-04+).
+        applies_the_rest: an answer that refuses some items applied the others (JOOR's per-item
+            `inventory_log`); otherwise nothing of the request was applied (Shopify's userErrors)
+            and the others are sent again without the refused ones.
+        max_batch_items: the channel's own cap on items a request (None: none); `batch_items`
+            above it is a config error.
+        default_batch_items: `batch_items` when the partner sets none.
     """
 
     honours_skip_joor: bool = False
@@ -102,6 +119,10 @@ class ChannelRules:
     keyed_by_item_identifier: bool = True
     sends_inventory_date: bool = True
     overwrite_replaces_account: bool = False
+    compare_and_swap: bool = False
+    applies_the_rest: bool = True
+    max_batch_items: int | None = None
+    default_batch_items: int = 1000
 
 
 CHANNEL_RULES: dict[str, ChannelRules] = {
@@ -111,6 +132,11 @@ CHANNEL_RULES: dict[str, ChannelRules] = {
         warehouse_types=("IMMEDIATE",),
         keyed_by_item_identifier=False,
         sends_inventory_date=False,
+        compare_and_swap=True,
+        applies_the_rest=False,
+        # Shopify: "input arrays … are limited to 250 items".
+        max_batch_items=250,
+        default_batch_items=250,
     ),
 }
 
@@ -128,6 +154,8 @@ class ChannelItem:
         location_id: Shopify location gid (Shopify only).
         inventory_item_id: Shopify inventory item gid (Shopify only).
         base_key: idempotency key of the push that acknowledged the previous value, or None.
+        change_from: compare-and-swap channels: the value we believe the channel holds (None:
+            we never set it).
     """
 
     warehouse_code: str
@@ -138,6 +166,7 @@ class ChannelItem:
     location_id: str | None = None
     inventory_item_id: str | None = None
     base_key: str | None = None
+    change_from: int | None = None
 
     @classmethod
     def from_row(cls, row: dict) -> ChannelItem:
@@ -151,6 +180,7 @@ class ChannelItem:
             location_id=row["location_id"],
             inventory_item_id=row["inventory_item_id"],
             base_key=row["base_key"],
+            change_from=row["change_from"],
         )
 
 
@@ -230,6 +260,11 @@ def rules_for(channel: str) -> ChannelRules:
         raise ValueError(f"unknown channel {channel!r} (known: {', '.join(sorted(CHANNEL_RULES))})") from None
 
 
+def items_per_batch(channel: str, configured: int | None) -> int:
+    """Items a request holds: the partner's `batch_items`, else the channel's default."""
+    return configured if configured is not None else rules_for(channel).default_batch_items
+
+
 def select_items(
     snapshot: pl.DataFrame,
     channel: str,
@@ -238,6 +273,7 @@ def select_items(
     mode: str = "update",
     locations: Iterable[tuple[str, str]] = (),
     rejected: pl.DataFrame | None = None,
+    on_drift: OnDrift = "ours",
 ) -> Selection:
     """Decide which snapshot rows a channel receives (set-based: filters, delta and refusals are
     joins and expressions over the whole snapshot).
@@ -253,7 +289,10 @@ def select_items(
         locations: (warehouse_code, Shopify location id) pairs.
         rejected: last rejected values per (warehouse, SKU), `REJECTED_SCHEMA`; a row whose
             value and base equal its rejected ones is not sent again (the API said no to exactly
-            this) until something about it changes.
+            this) until something about it changes. None (`push --retry-failed`): send them again.
+        on_drift: compare-and-swap channels: `ours` sends an item again when the channel was found
+            holding something else since it acknowledged ours (drift); `report` leaves it until
+            ours changes. Either way the value sent is compared against the last value known.
 
     Returns:
         The items to send, the count left unchanged and the skip counts by reason.
@@ -275,17 +314,22 @@ def select_items(
         ).alias("_date"),
     )
     skipped = dict(frame.filter(pl.col("_skip").is_not_null()).group_by("_skip").len().iter_rows())
+    if on_drift not in ON_DRIFT:
+        raise ValueError(f"unknown on_drift {on_drift!r} ({', '.join(ON_DRIFT)})")
     acked = acknowledged.select(
         *identity,
         pl.col("inventory").alias("_prev"),
         pl.col("inventory_date").alias("_prev_date"),
         pl.col("idempotency_key").alias("_base"),
+        pl.col("found").alias("_found"),
         pl.lit(True).alias("_acked"),
     )
     frame = frame.filter(pl.col("_skip").is_null()).join(acked, on=identity, how="left", nulls_equal=True)
+    # What the channel holds as far as we know: drift found since the acknowledgement wins.
+    held = pl.coalesce("_found", "_prev") if rules.compare_and_swap and on_drift == "ours" else pl.col("_prev")
     same = (
         pl.col("_acked").fill_null(False)
-        & (pl.col("_prev") == pl.col("_inventory"))
+        & (held == pl.col("_inventory"))
         & pl.col("_prev_date").eq_missing(pl.col("_date"))
     )
     unchanged = frame.filter(same).height if mode == "update" else 0
@@ -323,6 +367,7 @@ def select_items(
         ).alias("location_id"),
         (pl.lit(None, pl.String) if keyed else pl.col("inventory_item_id")).alias("inventory_item_id"),
         pl.col("_base").alias("base_key"),
+        (pl.coalesce("_found", "_prev") if rules.compare_and_swap else pl.lit(None, pl.Int64)).alias("change_from"),
     ).cast(ITEM_SCHEMA)
     left = _left_scope(rows, acknowledged) if mode == "overwrite" and rules.overwrite_replaces_account else None
     return Selection(
@@ -349,6 +394,7 @@ def _left_scope(rows: pl.DataFrame, acknowledged: pl.DataFrame) -> pl.DataFrame:
             pl.lit(0).alias("inventory"),
             *(pl.lit(None, pl.String).alias(c) for c in ("inventory_date", "location_id", "inventory_item_id")),
             pl.col("idempotency_key").alias("base_key"),
+            pl.lit(None, pl.Int64).alias("change_from"),
         )
         .cast(ITEM_SCHEMA)
     )
@@ -371,6 +417,8 @@ def canonical_item() -> pl.Expr:
         [
             '{"base_key":',
             json_text.string(pl.col("base_key")),
+            ',"change_from":',
+            json_text.integer(pl.col("change_from")),
             ',"inventory":',
             json_text.integer(pl.col("inventory")),
             ',"inventory_date":',
@@ -410,6 +458,7 @@ def items_from_canonical(texts: Iterable[str]) -> pl.DataFrame:
             location_id=data["location_id"],
             inventory_item_id=data["inventory_item_id"],
             base_key=data["base_key"],
+            change_from=data.get("change_from"),  # absent in batches recorded before v1.2
         )
         out.append(row)
     return pl.DataFrame(out, schema=ITEM_SCHEMA, orient="row") if out else pl.DataFrame(schema=ITEM_SCHEMA)
@@ -425,6 +474,7 @@ def plan_batches(
     max_bytes: int,
     item_bytes: pl.Expr,
     envelope_bytes: int = 0,
+    retry: str | None = None,
 ) -> list[Batch]:
     """Cut items into batches of one warehouse each, at most `max_items` items and `max_bytes` bytes.
 
@@ -443,6 +493,8 @@ def plan_batches(
         item_bytes: bytes each item adds to a request body, an expression over `ITEM_SCHEMA` rows
             (the channel adapter knows its encoding).
         envelope_bytes: bytes of a request body with no items.
+        retry: `push --retry-failed`: a mark (when it was asked) that makes the keys new, so a
+            channel that remembers a refused key does not answer a retry from its memory.
     """
     if max_items < 1 or max_bytes < 1:
         raise ValueError("batch_items and batch_bytes must be at least 1")
@@ -454,7 +506,7 @@ def plan_batches(
     if mode == "overwrite" and rules_for(channel).overwrite_replaces_account:
         if ordered.height and ordered.height <= max_items and envelope_bytes + at[-1] <= max_bytes:
             whole = [(0, ordered.height)]
-            return _batches(ordered, texts, whole, at, envelope_bytes, channel, account, mode, dec_pending)
+            return _batches(ordered, texts, whole, at, envelope_bytes, channel, account, mode, dec_pending, retry)
         mode = "update"
     cuts = []
     for start, stop in _warehouse_runs(ordered):
@@ -465,7 +517,7 @@ def plan_batches(
             j = min(max(fits, i + 1), stop, i + max_items)
             cuts.append((i, j))
             i = j
-    return _batches(ordered, texts, cuts, at, envelope_bytes, channel, account, mode, dec_pending)
+    return _batches(ordered, texts, cuts, at, envelope_bytes, channel, account, mode, dec_pending, retry)
 
 
 def _warehouse_runs(ordered: pl.DataFrame) -> list[tuple[int, int]]:
@@ -485,8 +537,9 @@ def _batches(
     account: str,
     mode: str,
     dec_pending: bool,
+    retry: str | None,
 ) -> list[Batch]:
-    keys = idempotency_keys(texts, cuts, channel, account, mode, dec_pending)
+    keys = idempotency_keys(texts, cuts, channel, account, mode, dec_pending, retry)
     return [
         _batch(
             ordered.slice(i, j - i),
@@ -503,17 +556,24 @@ def _batches(
 
 
 def idempotency_keys(
-    texts: pl.Series, cuts: list[tuple[int, int]], channel: str, account: str, mode: str, dec_pending: bool
+    texts: pl.Series,
+    cuts: list[tuple[int, int]],
+    channel: str,
+    account: str,
+    mode: str,
+    dec_pending: bool,
+    retry: str | None = None,
 ) -> list[str]:
     """The key of each batch [i, j) of items whose `canonical_item` texts are `texts`: sha256 hex
-    of the canonical JSON of (account, channel, dec_pending, items, mode), names sorted, no spaces."""
+    of the canonical JSON of (account, channel, dec_pending, items, mode[, retry]), names sorted,
+    no spaces (`retry` only when set, so ordinary keys do not depend on it)."""
     if not cuts:
         return []
     head = (
         f'{{"account":{json_text.literal(account)},"channel":{json_text.literal(channel)},'
         f'"dec_pending":{"true" if dec_pending else "false"},"items":['
     )
-    tail = f'],"mode":{json_text.literal(mode)}}}'
+    tail = f'],"mode":{json_text.literal(mode)}' + (f',"retry":{json_text.literal(retry)}' if retry else "") + "}"
     lengths = pl.Series([j - i for i, j in cuts], dtype=pl.UInt32)
     joined = (
         pl.DataFrame(
@@ -552,6 +612,16 @@ def halves(batch: Batch) -> list[Batch]:
         )
         for (i, j), key in zip(cuts, keys, strict=True)
     ]
+
+
+def remainder(batch: Batch, rows: pl.DataFrame) -> Batch:
+    """A batch of `rows` (some of `batch`'s items, values possibly changed) to send again after
+    the channel refused the request for others' sake: its own key, as its content is its own."""
+    rows = rows.cast(ITEM_SCHEMA)
+    texts = rows.select(canonical_item()).to_series()
+    (key,) = idempotency_keys(texts, [(0, rows.height)], batch.channel, batch.account, batch.mode, batch.dec_pending)
+    size = batch.bytes * rows.height // max(batch.size, 1)
+    return _batch(rows, texts, key, size, batch.channel, batch.account, batch.mode, batch.dec_pending)
 
 
 def _batch(

@@ -59,7 +59,7 @@ class ChannelSpec:
     name: str
     base_url: str
     token: EnvRef | None = None
-    batch_items: int = 1000
+    batch_items: int | None = None  # None: the channel's default (JOOR 1000, Shopify 250, its cap)
     batch_bytes: int = 1_000_000
     body_format: str = "json"  # json | xml (joor only)
     min_interval_s: float = 0.0
@@ -72,6 +72,7 @@ class ChannelSpec:
     backoff_initial_s: float = 1.0  # first retry wait; doubles per attempt (with jitter)
     backoff_max_s: float = 60.0  # cap on one retry wait
     retry_after_max_s: float = 300.0  # cap on a server's Retry-After we are willing to honour
+    on_drift: str = "ours"  # ours | report: what to do when a channel changed under us (channels.md)
 
 
 @dataclass(frozen=True)

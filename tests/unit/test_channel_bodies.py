@@ -7,10 +7,11 @@ import json
 from xml.etree import ElementTree
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.adapters.channels import channel_for
+from pipelines.adapters.channels import ChannelConfigError, channel_for
 from pipelines.domain import joor_fields
 from pipelines.domain.channel_items import ITEM_SCHEMA, KEY_SETS, records
 from pipelines.domain.partners import ChannelSpec
@@ -23,11 +24,12 @@ WIRE = {ours: wire for pairs in joor_fields.ITEM_KEY_FIELDS.values() for ours, w
 def item_rows(draw, keyed: bool = True) -> pl.DataFrame:
     rows = []
     for _ in range(draw(st.integers(1, 6))):
-        row = {c: draw(text) for c in ITEM_SCHEMA if c not in ("key_set", "inventory")}
+        row = {c: draw(text) for c in ITEM_SCHEMA if c not in ("key_set", "inventory", "change_from")}
         row["key_set"] = draw(st.sampled_from(list(KEY_SETS))) if keyed else None
         row["inventory"] = draw(st.integers(0, 10**6))
         row["inventory_date"] = draw(st.none() | st.dates().map(str))
         row["inventory_item_id"] = draw(st.none() | text)
+        row["change_from"] = draw(st.none() | st.integers(0, 10**6))
         rows.append(row)
     return pl.DataFrame(rows, schema=ITEM_SCHEMA)
 
@@ -66,7 +68,7 @@ def test_joor_xml_is_what_element_tree_writes(rows):
 @settings(max_examples=60, deadline=None)
 @given(rows=item_rows(keyed=False))
 def test_shopify_quantities_and_sizes(rows):
-    channel = channel_for(ChannelSpec(name="shopify", base_url="http://x"))
+    channel = channel_for(ChannelSpec(name="shopify", base_url="http://x/admin/api/2026-10/graphql.json"))
     batch_key = "k" * 64
 
     body = channel._encode(rows.select(channel.item_text()).to_series().to_list(), batch_key)
@@ -75,14 +77,33 @@ def test_shopify_quantities_and_sizes(rows):
         value = value or ""
         return value if value.startswith("gid://") else prefix + value
 
-    sent = json.loads(body)["variables"]["input"]
+    variables = json.loads(body)["variables"]
+    sent = variables["input"]
+    assert variables["idempotencyKey"] == batch_key
+    assert "ignoreCompareQuantity" not in sent and "compareQuantity" not in json.dumps(sent)
     assert sent["referenceDocumentUri"] == "gid://stockdrop/Push/" + batch_key
     assert sent["quantities"] == [
         {
             "inventoryItemId": gid(i.inventory_item_id, "gid://shopify/InventoryItem/"),
             "locationId": gid(i.location_id, "gid://shopify/Location/"),
             "quantity": i.inventory,
+            "changeFromQuantity": i.change_from,  # explicit null when never set by us
         }
         for i in records(rows)
     ]
     assert len(body) == channel.envelope_bytes + rows.select(channel.item_bytes()).to_series().sum() - 1
+
+
+def test_shopify_versions_before_2026_04_and_batches_above_250_are_config_errors():
+    def spec(**kw):
+        return ChannelSpec(name="shopify", **{"base_url": "https://a.myshopify.com/admin/api/2026-10/graphql.json", **kw})
+
+    assert channel_for(spec()).api_version == "2026-10"
+    assert channel_for(spec(base_url="https://a.myshopify.com/admin/api/2026-04/graphql.json"))
+    with pytest.raises(ChannelConfigError, match="2026-01 is older than 2026-04"):
+        channel_for(spec(base_url="https://a.myshopify.com/admin/api/2026-01/graphql.json"))
+    with pytest.raises(ChannelConfigError, match="must end in /admin/api/<version>/graphql.json"):
+        channel_for(spec(base_url="https://a.myshopify.com/graphql"))
+    with pytest.raises(ChannelConfigError, match="cap of 250"):
+        channel_for(spec(batch_items=251))
+    assert channel_for(spec(batch_items=250))

@@ -44,7 +44,7 @@ def make_snapshot():
 
 def acknowledge(items, key: str = "k1") -> pl.DataFrame:
     """The ledger's view after `items` were acknowledged in a batch keyed `key`."""
-    rows = [(i.warehouse_code, *i.sku, i.inventory, i.inventory_date, key) for i in items]
+    rows = [(i.warehouse_code, *i.sku, i.inventory, i.inventory_date, key, None) for i in items]
     return pl.DataFrame(rows, schema=ACKNOWLEDGED_SCHEMA, orient="row")
 
 
@@ -276,8 +276,9 @@ def item_rows(draw) -> pl.DataFrame:
     rows = []
     for _ in range(n):
         key_set = draw(st.sampled_from([None, "upc", "style", "ids"]))
-        row = {c: draw(wild_text) for c in ITEM_SCHEMA if c not in ("key_set", "inventory")}
+        row = {c: draw(wild_text) for c in ITEM_SCHEMA if c not in ("key_set", "inventory", "change_from")}
         row |= {"key_set": key_set, "inventory": draw(st.integers(0, 10**9))}
+        row["change_from"] = draw(st.none() | st.integers(0, 10**9))
         for c in ("inventory_date", "location_id", "inventory_item_id", "base_key"):
             row[c] = draw(st.none() | wild_text)
         rows.append(row)
@@ -285,7 +286,8 @@ def item_rows(draw) -> pl.DataFrame:
 
 
 def _record_by_record_key(channel, account, mode, dec_pending, items) -> str:
-    """The idempotency key as the previous release computed it, one item record at a time."""
+    """The idempotency key as the previous release computed it, one item record at a time (with
+    v1.2's compare-and-swap value)."""
     content = {
         "channel": channel,
         "account": account,
@@ -301,6 +303,7 @@ def _record_by_record_key(channel, account, mode, dec_pending, items) -> str:
                 "location_id": i.location_id,
                 "inventory_item_id": i.inventory_item_id,
                 "base_key": i.base_key,
+                "change_from": i.change_from,
             }
             for i in items
         ],

@@ -3,6 +3,7 @@
 import pytest
 
 from pipelines.adapters.partners_file import PartnersFileError, load_partners
+from pipelines.domain.channel_items import items_per_batch
 from pipelines.domain.partners import MIN_POLL_INTERVAL_S, EnvRef
 
 
@@ -32,7 +33,7 @@ partners:
     exports: {dir: out/, outbox: /inbound/stock}
     channels:
       joor: {base_url: "https://api.jooraccess.com", token: {env: ACME_JOOR_TOKEN}, batch_items: 500}
-      shopify: {base_url: "https://x/graphql.json", locations: {NYC: "gid://shopify/Location/1"}}
+      shopify: {base_url: "https://x.myshopify.com/admin/api/2026-10/graphql.json", locations: {NYC: "gid://shopify/Location/1"}}
   local:
     account: brand2
     source: inbox
@@ -103,3 +104,36 @@ def test_guard_and_results_options(tmp_path):
     ):
         with pytest.raises(PartnersFileError, match=where.replace(".", r"\.")):
             load_partners(write(tmp_path, f"partners:\n  a:\n    account: a\n    source: in\n    {bad}\n"))
+
+
+@pytest.mark.parametrize(
+    "channel, message",
+    [
+        (
+            "shopify: {base_url: 'https://a.myshopify.com/admin/api/2025-10/graphql.json'}",
+            r"partners\.a\.channels\.shopify: .*2025-10 is older than 2026-04",
+        ),
+        (
+            "shopify: {base_url: 'https://a.myshopify.com/admin/api/2026-10/graphql.json', batch_items: 1000}",
+            r"partners\.a\.channels\.shopify: .*batch_items 1000 is above Shopify's cap of 250",
+        ),
+        ("shopify: {base_url: 'https://a.myshopify.com/admin/api/2026-10/graphql.json', on_drift: keep}", "on_drift"),
+    ],
+)
+def test_channel_settings_are_checked_on_load(tmp_path, channel, message):
+    with pytest.raises(PartnersFileError, match=message):
+        load_partners(write(tmp_path, f"partners:\n  a:\n    account: x\n    source: d\n    channels:\n      {channel}\n"))
+
+
+def test_shopify_batches_default_to_its_cap_and_on_drift_to_ours(tmp_path):
+    specs = load_partners(
+        write(
+            tmp_path,
+            "partners:\n  a:\n    account: x\n    source: d\n    channels:\n"
+            "      shopify: {base_url: 'https://a.myshopify.com/admin/api/2026-10/graphql.json', on_drift: report}\n"
+            "      joor: {base_url: 'https://api.jooraccess.com'}\n",
+        )
+    )
+    joor, shopify = specs["a"].channels
+    assert (shopify.batch_items, shopify.on_drift, joor.on_drift) == (None, "report", "ours")
+    assert items_per_batch("shopify", shopify.batch_items) == 250 and items_per_batch("joor", joor.batch_items) == 1000

@@ -5,8 +5,10 @@ channel's `RateLimiter`: a credit budget over a sliding window (JOOR: 300 credit
 per write) plus a minimum interval between requests. Retries (tenacity) cover 429, 5xx, 408,
 timeouts and broken connections, with exponential backoff and jitter; a 429's Retry-After
 (seconds or an HTTP date) is honoured instead when present, capped by `retry_after_max_s`.
-Anything else that is not 2xx fails the batch at once; its body is kept, with the token
-redacted, for the push ledger.
+A 429 without Retry-After waits for the credit window (JOOR: 300 s after the window's first
+request). Shopify paces on its cost-based bucket instead (`CostLimiter`, read from each
+answer). Anything else is an answer for the channel to read (`Answer`); its body is kept, with
+the token redacted, for the push ledger.
 
 The limiter lives in this process only: run at most one push per (channel, account) at a time
 (the Dagster asset does; the lead's CLI calls the same code).
@@ -40,6 +42,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_STORED_BODY = 4000  # characters of a response body kept in the ledger
 REDACTED = "[REDACTED]"
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+BAD_REQUEST = 400
 
 Verdict = Literal["ok", "retry", "fail"]
 
@@ -61,20 +64,70 @@ class PushRequest:
 
 @dataclass(frozen=True)
 class PushOutcome:
-    """What became of a batch's request.
+    """What came back for a batch's request.
 
     Attributes:
-        status: acknowledged (2xx and the channel agreed), failed (a non-retryable answer), or
-            pending (retries exhausted on retryable errors: send again on a later run).
+        status: answered (a response the channel reads: 2xx or a non-retryable status), or
+            pending (retries ran out on retryable errors: send again on a later run).
         attempts: requests made for it in this run.
         response_status: last HTTP status, or None when no response arrived.
-        response_body: last response body or transport error, redacted and truncated.
+        response_body: last response body or transport error, redacted and truncated (what the
+            ledger keeps).
+        payload: the whole answer, for the channel to read (never stored or logged).
+        headers: the answer's headers.
     """
 
-    status: Literal["acknowledged", "failed", "pending"]
+    status: Literal["answered", "pending"]
     attempts: int
     response_status: int | None
     response_body: str
+    payload: str = field(default="", repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+AnswerKind = Literal["acknowledged", "per_item", "bad_request", "unanswered"]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How a channel answered one batch, in the ledger's terms (channels.md "Failures are told apart").
+
+    Attributes:
+        kind: acknowledged (every item applied); per_item (the channel named items it refused
+            or found stale; whether the others were applied is the channel's `applies_the_rest`
+            rule); bad_request (a 400: cut the batch in two to find the item; a lone item is
+            refused); unanswered (the request failed as a whole or retries ran out: nothing is
+            refused and the batch stays pending).
+        refused: position in the batch -> the channel's message.
+        stale: positions whose compare-and-swap value was stale (drift).
+        problem: for `unanswered`, one line in our words (`401 Unauthorized — check the token`).
+    """
+
+    kind: AnswerKind
+    refused: dict[int, str] = field(default_factory=dict)
+    stale: tuple[int, ...] = ()
+    problem: str = ""
+
+
+_WHAT_TO_DO = {
+    401: "check the token",
+    403: "check the token's access (scopes) for inventory",
+    404: "check base_url",
+}
+
+
+def whole_request_problem(outcome: PushOutcome) -> str | None:
+    """One line for an outcome that is a failure of the request as a whole, or None when the
+    channel's own answer should be read (2xx, or a 400 that may be about one item)."""
+    code = outcome.response_status
+    if outcome.status == "pending":
+        last = f"last answer HTTP {code}" if code is not None else outcome.response_body[:200]
+        return f"no answer after {outcome.attempts} attempt(s) ({last}); sent again by the next push"
+    if code is None or 200 <= code < 300 or code == BAD_REQUEST:
+        return None
+    reason = httpx.codes.get_reason_phrase(code) or "error"
+    advice = _WHAT_TO_DO.get(code, f"the channel refused the request: {outcome.response_body[:200]}")
+    return f"{code} {reason} — {advice}"
 
 
 @dataclass
@@ -109,6 +162,64 @@ class RateLimiter:
                 self._sent.append(now)
                 return
             self.sleep(wait)
+
+    def observe(self, response: httpx.Response) -> None:
+        """Credits are counted client-side: nothing to learn from an answer."""
+
+    def wait_after_429(self) -> float:
+        """A 429 without Retry-After: wait until the window that began with its first request is over."""
+        now = self.clock()
+        return max(self._sent[0] + self.window_s - now, 0.0) if self._sent else self.window_s
+
+
+@dataclass
+class CostLimiter:
+    """Shopify's cost-based limit: a bucket of points that refills at `restoreRate` a second, as each
+    answer reports it (`extensions.cost`). Before a request, wait until the bucket holds what the
+    last request cost (a THROTTLED answer reports what was asked for against what was left)."""
+
+    min_interval_s: float
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    available: float | None = None
+    maximum: float = 0.0
+    restore_rate: float = 0.0
+    need: float = 0.0
+    _seen_at: float = 0.0
+    _last: float | None = None
+
+    def acquire(self) -> None:
+        now = self.clock()
+        waits = [0.0]
+        if self._last is not None:
+            waits.append(self._last + self.min_interval_s - now)
+        if self.available is not None and self.restore_rate > 0:
+            have = min(self.maximum, self.available + (now - self._seen_at) * self.restore_rate)
+            waits.append((min(self.need, self.maximum) - have) / self.restore_rate)
+        wait = max(waits)
+        if wait > 0:
+            self.sleep(wait)
+        self._last = self.clock()
+
+    def observe(self, response: httpx.Response) -> None:
+        try:
+            cost = (response.json().get("extensions") or {}).get("cost") or {}
+        except (ValueError, AttributeError):
+            return
+        status = cost.get("throttleStatus") or {}
+        if "currentlyAvailable" not in status:
+            return
+        self.available = float(status["currentlyAvailable"])
+        self.maximum = float(status.get("maximumAvailable", self.available))
+        self.restore_rate = float(status.get("restoreRate", 0.0))
+        self.need = float(cost.get("requestedQueryCost") or cost.get("actualQueryCost") or 0.0)
+        self._seen_at = self.clock()
+
+    def wait_after_429(self) -> float | None:
+        return None
+
+
+Limiter = RateLimiter | CostLimiter
 
 
 def effective_min_interval(spec: ChannelSpec) -> float:
@@ -174,6 +285,7 @@ class HttpPushClient:
         auth_headers: dict[str, str],
         secrets: tuple[str, ...],
         *,
+        limiter: Limiter | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -184,13 +296,14 @@ class HttpPushClient:
             spec: the channel's settings (timeouts, attempts, backoff, rate budget).
             auth_headers: headers that authenticate (they hold the secret; never stored).
             secrets: strings to redact from stored response bodies.
+            limiter: how the channel paces requests (default: the credit budget of `spec`).
             transport: an httpx transport (tests, proxies); default is a real connection pool.
             clock, sleep: time sources, injectable so tests need not wait.
         """
         self.spec = spec
         self._secrets = tuple(s for s in secrets if s)
         self._sleep = sleep
-        self.limiter = RateLimiter(
+        self.limiter: Limiter = limiter or RateLimiter(
             credits=spec.rate_credits,
             window_s=spec.rate_window_s,
             cost=spec.credits_per_request,
@@ -214,12 +327,13 @@ class HttpPushClient:
         self._client.close()
 
     def send(self, request: PushRequest, verdict: Callable[[httpx.Response], Verdict] = status_verdict) -> PushOutcome:
-        """POST one batch until it is acknowledged, refused, or out of attempts.
+        """POST one request until it is answered or out of attempts.
 
         Args:
             request: the batch's request; its idempotency key goes out as a header on every try,
                 so a server that saw an earlier try can tell this is the same batch.
-            verdict: the channel's judgement of a response (e.g. GraphQL errors inside a 200).
+            verdict: the channel's judgement of a response (`retry` for e.g. GraphQL THROTTLED
+                inside a 200); anything not `retry` is an answer for the channel to read.
         """
         attempts = 0
         retrying = Retrying(
@@ -229,23 +343,33 @@ class HttpPushClient:
             sleep=self._sleep,
             reraise=True,
         )
-        headers = {**request.headers, IDEMPOTENCY_HEADER: request.idempotency_key}
+        headers = dict(request.headers)
+        if request.idempotency_key:  # reads carry none
+            headers[IDEMPOTENCY_HEADER] = request.idempotency_key
         try:
             for attempt in retrying:
                 with attempt:
                     self.limiter.acquire()
                     attempts += 1
                     response = self._post(request, headers)
+                    self.limiter.observe(response)
                     body = redact(response.text, self._secrets)
-                    judged = verdict(response)
-                    if judged == "retry":
-                        after = retry_after_seconds(response.headers.get("Retry-After"))
-                        raise _Retryable(response.status_code, body, after if response.status_code == 429 else None)
-                    status = "acknowledged" if judged == "ok" else "failed"
-                    return PushOutcome(status, attempts, response.status_code, body)
+                    if verdict(response) == "retry":
+                        raise _Retryable(response.status_code, body, self._retry_after(response))
+                    return PushOutcome(
+                        "answered", attempts, response.status_code, body, response.text, dict(response.headers)
+                    )
         except _Retryable as exhausted:
             return PushOutcome("pending", attempts, exhausted.status, exhausted.body)
         raise AssertionError("unreachable: tenacity either returns or re-raises")
+
+    def _retry_after(self, response: httpx.Response) -> float | None:
+        """The wait a retryable answer asks for: a 429's Retry-After, else the limiter's window;
+        a 200 (GraphQL THROTTLED) waits in the limiter, which read the bucket from the answer."""
+        if response.status_code == 429:
+            after = retry_after_seconds(response.headers.get("Retry-After"))
+            return after if after is not None else self.limiter.wait_after_429()
+        return 0.0 if response.is_success else None
 
     def _post(self, request: PushRequest, headers: dict[str, str]) -> httpx.Response:
         try:

@@ -4,6 +4,14 @@ Body: ``{"inventory_items": {"inventory_item": [{...}, ...]}}``; each item carri
 item keys, `warehouse`, `inventory` (ats clamped at 0) and, for FUTURE stock, `inventory_date`.
 Field names come from `domain.joor_fields`. Auth: ``Authorization: OAuth2 <base64 token>``.
 
+Answers (channels.md "JOOR"): JOOR answers per item inside a 2xx, with an `inventory_log`
+holding `sku_count` and one entry per item in request order, `status` `pass` or `fail` (with a
+`message`). A `fail` refuses that item; the others were applied. A 2xx whose `sku_count` (or
+list of entries) does not match the items sent, or whose body says the request failed
+(`"success": false`, an `error` or `errors` member), acknowledges nothing. A 2xx with none of
+these acknowledges the whole batch. JOOR's documentation does not name the member holding the
+entries: the one list inside `inventory_log` is taken (or `inventory_log` itself when it is one).
+
 Bodies are built column-wise from the batch's item rows (`item_text`), so the bytes an item
 adds when batches are planned are the bytes it adds to the request. JSON is UTF-8 (non-ASCII
 text as is); XML text is escaped as ElementTree escapes it.
@@ -11,9 +19,22 @@ text as is); XML text is escaped as ElementTree escapes it.
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 
-from pipelines.adapters.channels.http_push import ChannelConfigError, PushRequest, base64_token, status_verdict
+from pipelines.adapters.channels.http_push import (
+    BAD_REQUEST,
+    Answer,
+    ChannelConfigError,
+    PushOutcome,
+    PushRequest,
+    RateLimiter,
+    base64_token,
+    effective_min_interval,
+    status_verdict,
+    whole_request_problem,
+)
 from pipelines.domain import joor_fields, json_text
 from pipelines.domain.channel_items import ITEM_SCHEMA, Batch
 from pipelines.domain.partners import ChannelSpec
@@ -29,6 +50,7 @@ class JoorChannel:
 
     name = "joor"
     verdict = staticmethod(status_verdict)
+    reads_levels = False  # JOOR's inventory API documents no read of what it holds
 
     def __init__(self, spec: ChannelSpec) -> None:
         if spec.body_format not in BODY_FORMATS:
@@ -42,6 +64,53 @@ class JoorChannel:
 
     def secrets(self, token: str) -> tuple[str, ...]:
         return (token, base64_token(token))
+
+    def limiter(self, clock, sleep) -> RateLimiter:
+        """JOOR's credit budget (300 credits per 300 s, 5 a write), counted client-side."""
+        spec = self.spec
+        return RateLimiter(
+            credits=spec.rate_credits,
+            window_s=spec.rate_window_s,
+            cost=spec.credits_per_request,
+            min_interval_s=effective_min_interval(spec),
+            clock=clock,
+            sleep=sleep,
+        )
+
+    def answer(self, batch: Batch, outcome: PushOutcome) -> Answer:
+        """What JOOR's answer says about each item of `batch` (see the module docstring)."""
+        problem = whole_request_problem(outcome)
+        if problem:
+            return Answer("unanswered", problem=problem)
+        if outcome.response_status == BAD_REQUEST:
+            return Answer("bad_request")
+        if not outcome.payload.strip():
+            return Answer("acknowledged")
+        try:
+            body = json.loads(outcome.payload)
+        except ValueError:
+            return Answer("unanswered", problem=f"the answer cannot be read (HTTP {outcome.response_status}, not JSON)")
+        if not isinstance(body, dict):
+            return Answer("unanswered", problem="the answer cannot be read (not a JSON object)")
+        if body.get("success") is False or body.get("error") or body.get("errors"):
+            said = body.get("message") or body.get("error") or body.get("errors") or "success: false"
+            return Answer("unanswered", problem=f"JOOR said the request failed: {str(said)[:200]}")
+        log = body.get("inventory_log")
+        if log is None:
+            return Answer("acknowledged")
+        entries = log if isinstance(log, list) else next((v for v in log.values() if isinstance(v, list)), None)
+        count = log.get("sku_count") if isinstance(log, dict) else len(log)
+        if entries is None or count != batch.size or len(entries) != batch.size:
+            return Answer(
+                "unanswered",
+                problem=f"JOOR's inventory_log counts {count} item(s), {batch.size} were sent: nothing taken as acknowledged",
+            )
+        refused = {
+            n: str(e.get("message") or "fail")
+            for n, e in enumerate(entries)
+            if isinstance(e, dict) and str(e.get("status", "")).lower() == "fail"
+        }
+        return Answer("per_item", refused=refused) if refused else Answer("acknowledged")
 
     def item_text(self) -> pl.Expr:
         """Each item's text in the body, over `ITEM_SCHEMA` rows: its key set's fields in JOOR's
