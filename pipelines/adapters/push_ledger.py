@@ -596,25 +596,27 @@ def acknowledged_values(engine: sa.Engine, channel: str, account: str) -> pl.Dat
         t.pushed_items.c.acknowledged_at,
     ).where(t.pushed_items.c.channel == channel, t.pushed_items.c.account == account)
     d = t.channel_drift
-    drift = sa.select(*(d.c[c] for c in identity), d.c.found, d.c.found_at).where(
+    drift = sa.select(*(d.c[c] for c in identity), d.c.found, d.c.ours, d.c.found_at).where(
         d.c.channel == channel, d.c.account == account
     )
     with engine.connect() as conn:
         rows = [(*r[:-3], _iso(r[-3]), r[-2], r[-1]) for r in conn.execute(query)]
         found = conn.execute(drift).all()
-    schema = {**{k: v for k, v in ACKNOWLEDGED_SCHEMA.items() if k != "found"}, "acknowledged_at": pl.Datetime("us")}
+    drift_columns = ("found", "found_ours")
+    schema = {**{k: v for k, v in ACKNOWLEDGED_SCHEMA.items() if k not in drift_columns}, "acknowledged_at": pl.Datetime}
     acked = pl.DataFrame(rows, schema=schema, orient="row")
     if found:
         latest = (
-            pl.DataFrame(found, schema=[*identity, "found", "found_at"], orient="row")
+            pl.DataFrame(found, schema=[*identity, *drift_columns, "found_at"], orient="row")
             .sort("found_at")
             .unique(identity, keep="last")
         )
+        since_ack = pl.col("found_at") > pl.col("acknowledged_at")
         acked = acked.join(latest, on=identity, how="left").with_columns(
-            pl.when(pl.col("found_at") > pl.col("acknowledged_at")).then(pl.col("found")).alias("found")
+            pl.when(since_ack).then(pl.col(c)).alias(c) for c in drift_columns
         )
     else:
-        acked = acked.with_columns(pl.lit(None, pl.Int64).alias("found"))
+        acked = acked.with_columns(pl.lit(None, pl.Int64).alias(c) for c in drift_columns)
     return acked.select(ACKNOWLEDGED_SCHEMA.names()).cast(ACKNOWLEDGED_SCHEMA)
 
 

@@ -63,6 +63,7 @@ ACKNOWLEDGED_SCHEMA = pl.Schema(
         "inventory_date": pl.String,  # ISO date or null
         "idempotency_key": pl.String,
         "found": pl.Int64,  # what the channel was found holding after that acknowledgement (drift), or null
+        "found_ours": pl.Int64,  # what it should have shown when that was found
     }
 )
 REJECTED_SCHEMA = pl.Schema(
@@ -322,16 +323,22 @@ def select_items(
         pl.col("inventory_date").alias("_prev_date"),
         pl.col("idempotency_key").alias("_base"),
         pl.col("found").alias("_found"),
+        pl.col("found_ours").alias("_found_ours"),
         pl.lit(True).alias("_acked"),
     )
     frame = frame.filter(pl.col("_skip").is_null()).join(acked, on=identity, how="left", nulls_equal=True)
-    # What the channel holds as far as we know: drift found since the acknowledgement wins.
-    held = pl.coalesce("_found", "_prev") if rules.compare_and_swap and on_drift == "ours" else pl.col("_prev")
-    same = (
-        pl.col("_acked").fill_null(False)
-        & (held == pl.col("_inventory"))
-        & pl.col("_prev_date").eq_missing(pl.col("_date"))
-    )
+    acked_same = pl.col("_acked").fill_null(False) & pl.col("_prev_date").eq_missing(pl.col("_date"))
+    if rules.compare_and_swap and on_drift == "ours":
+        # What the channel holds as far as we know: drift found since the acknowledgement wins.
+        same = acked_same & (pl.coalesce("_found", "_prev") == pl.col("_inventory"))
+    elif rules.compare_and_swap:
+        # `report`: drift found for this very value of ours is left as found until ours changes.
+        same = acked_same & (
+            (pl.col("_prev") == pl.col("_inventory")) | pl.col("_found_ours").eq_missing(pl.col("_inventory"))
+        )
+    else:
+        same = acked_same & (pl.col("_prev") == pl.col("_inventory"))
+    same = same.fill_null(False)
     unchanged = frame.filter(same).height if mode == "update" else 0
     if mode == "update":
         frame = frame.filter(~same)

@@ -44,7 +44,7 @@ def make_snapshot():
 
 def acknowledge(items, key: str = "k1") -> pl.DataFrame:
     """The ledger's view after `items` were acknowledged in a batch keyed `key`."""
-    rows = [(i.warehouse_code, *i.sku, i.inventory, i.inventory_date, key, None) for i in items]
+    rows = [(i.warehouse_code, *i.sku, i.inventory, i.inventory_date, key, None, None) for i in items]
     return pl.DataFrame(rows, schema=ACKNOWLEDGED_SCHEMA, orient="row")
 
 
