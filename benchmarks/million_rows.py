@@ -191,7 +191,7 @@ def outbound(store, paths, account: str, timings: dict) -> None:
     from pipelines.adapters.channels import channel_for
     from pipelines.adapters.export_patching import export_warehouse
     from pipelines.adapters.state_tables import StateTables
-    from pipelines.domain.channel_items import ACKNOWLEDGED_SCHEMA, plan_batches, select_items
+    from pipelines.domain.channel_items import ACKNOWLEDGED_SCHEMA, items_per_batch, plan_batches, select_items
     from pipelines.domain.export_rows import EXPORT_KINDS, export_tables, kind_frame, kind_rows, sorted_for_export
     from pipelines.domain.partners import ChannelSpec
 
@@ -209,7 +209,7 @@ def outbound(store, paths, account: str, timings: dict) -> None:
         account,
         "update",
         False,
-        max_items=spec.batch_items,
+        max_items=items_per_batch("joor", spec.batch_items),
         max_bytes=spec.batch_bytes,
         item_bytes=channel.item_bytes(),
         envelope_bytes=channel.envelope_bytes,

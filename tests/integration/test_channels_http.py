@@ -165,7 +165,7 @@ def make_spec(api):
     def make(name: str = "joor", **overrides) -> ChannelSpec:
         settings = dict(
             name=name,
-            base_url=api.url + ("/admin/api/2025-10/graphql.json" if name == "shopify" else ""),
+            base_url=api.url + ("/admin/api/2026-10/graphql.json" if name == "shopify" else ""),
             batch_items=3,
             timeout_s=0.3,
             max_attempts=4,
@@ -325,7 +325,12 @@ def test_shopify_mutation_only_for_shopify_items_in_immediate_mapped_warehouses(
     assert payload["variables"]["input"]["name"] == "available"
     assert payload["variables"]["input"]["referenceDocumentUri"].endswith(request["key"])
     assert request["items"] == [
-        {"inventoryItemId": "gid://shopify/InventoryItem/11", "locationId": "gid://shopify/Location/1", "quantity": 0}
+        {
+            "inventoryItemId": "gid://shopify/InventoryItem/11",
+            "locationId": "gid://shopify/Location/1",
+            "quantity": 0,
+            "changeFromQuantity": None,
+        }
     ]
     assert report.skipped == {
         "no location for warehouse": 1,
@@ -334,7 +339,7 @@ def test_shopify_mutation_only_for_shopify_items_in_immediate_mapped_warehouses(
     }
 
 
-def test_shopify_throttled_and_user_errors(api, make_spec, push, engine):
+def test_shopify_throttled_then_a_user_error_naming_no_quantity(api, make_spec, push, engine):
     snapshot = snapshot_frame(
         [snapshot_row(1, created_by="shopify", inventory_item_id="1")], with_inventory_item_ids=True
     )
@@ -344,9 +349,13 @@ def test_shopify_throttled_and_user_errors(api, make_spec, push, engine):
 
     report = push(snapshot, make_spec("shopify", locations=(("NYC", "1"),)))
 
-    assert (report.requests, report.batches_failed) == (2, 1)
+    # A userError that points at no quantity refuses no item: the batch stays pending.
+    assert (report.requests, report.batches_pending, report.items_failed) == (2, 1, 0)
+    assert report.problem == "Shopify refused the request: ERROR: no such item"
     with engine.connect() as conn:
-        assert "no such item" in conn.execute(sa.select(push_tables(engine).pushes.c.response_body)).scalar_one()
+        pushes = push_tables(engine).pushes
+        status, body = conn.execute(sa.select(pushes.c.status, pushes.c.response_body)).one()
+    assert status == "pending" and "no such item" in body
 
 
 def test_faults_then_rerun_acknowledge_every_row_exactly_once_or_record_it_failed(api, make_spec, push, engine):

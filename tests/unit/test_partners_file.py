@@ -115,7 +115,7 @@ def test_guard_and_results_options(tmp_path):
         ),
         (
             "shopify: {base_url: 'https://a.myshopify.com/admin/api/2026-10/graphql.json', batch_items: 1000}",
-            r"partners\.a\.channels\.shopify: .*batch_items 1000 is above Shopify's cap of 250",
+            r"partners\.a\.channels\.shopify: .*batch_items 1000 is above the channel's cap of 250",
         ),
         ("shopify: {base_url: 'https://a.myshopify.com/admin/api/2026-10/graphql.json', on_drift: keep}", "on_drift"),
     ],

@@ -44,7 +44,7 @@ from pipelines.adapters.channels.http_push import (
     whole_request_problem,
 )
 from pipelines.domain import json_text
-from pipelines.domain.channel_items import Batch, rules_for
+from pipelines.domain.channel_items import Batch
 from pipelines.domain.partners import ChannelSpec
 
 log = logging.getLogger(__name__)
@@ -78,11 +78,6 @@ class ShopifyChannel:
     def __init__(self, spec: ChannelSpec) -> None:
         self.spec = spec
         self.api_version = api_version(spec.base_url)
-        cap = rules_for(self.name).max_batch_items
-        if cap is not None and spec.batch_items is not None and spec.batch_items > cap:
-            raise ChannelConfigError(
-                f"channel shopify: batch_items {spec.batch_items} is above Shopify's cap of {cap} quantities a request"
-            )
         self.envelope_bytes = len(self._encode([], "0" * 64))
 
     def auth_headers(self, token: str) -> dict[str, str]:
