@@ -98,7 +98,7 @@ def plan(snap: pl.DataFrame, acknowledged: pl.DataFrame) -> tuple[int, int]:
         False,
         max_items=items_per_batch("shopify", spec.batch_items),
         max_bytes=spec.batch_bytes,
-        item_bytes=channel.item_bytes(),
+        item_text=channel.item_text(),
         envelope_bytes=channel.envelope_bytes,
     )
     body_bytes = sum(len(channel.request(b).content) for b in batches)

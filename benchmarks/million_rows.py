@@ -211,7 +211,7 @@ def outbound(store, paths, account: str, timings: dict) -> None:
         False,
         max_items=items_per_batch("joor", spec.batch_items),
         max_bytes=spec.batch_bytes,
-        item_bytes=channel.item_bytes(),
+        item_text=channel.item_text(),
         envelope_bytes=channel.envelope_bytes,
     )
     timings["outbound.select"] = time.perf_counter() - t

@@ -215,7 +215,7 @@ def push_account(
             dec_pending,
             max_items=items_per_batch(channel.name, channel_spec.batch_items),
             max_bytes=channel_spec.batch_bytes,
-            item_bytes=channel.item_bytes(),
+            item_text=channel.item_text(),
             envelope_bytes=channel.envelope_bytes,
             retry=_now().isoformat() if retry_failed else None,
         )
@@ -603,7 +603,10 @@ def acknowledged_values(engine: sa.Engine, channel: str, account: str) -> pl.Dat
         rows = [(*r[:-3], _iso(r[-3]), r[-2], r[-1]) for r in conn.execute(query)]
         found = conn.execute(drift).all()
     drift_columns = ("found", "found_ours")
-    schema = {**{k: v for k, v in ACKNOWLEDGED_SCHEMA.items() if k not in drift_columns}, "acknowledged_at": pl.Datetime}
+    schema = {
+        **{k: v for k, v in ACKNOWLEDGED_SCHEMA.items() if k not in drift_columns},
+        "acknowledged_at": pl.Datetime,
+    }
     acked = pl.DataFrame(rows, schema=schema, orient="row")
     if found:
         latest = (

@@ -18,6 +18,7 @@ only where one batch's items are read one by one.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import itertools
@@ -228,6 +229,8 @@ class Batch:
         bytes: estimated request body size.
         texts: each row's `canonical_item` text, made once when the batch was planned (what its
             key hashes and what the ledger records).
+        wire: each row's text in the request body, when the plan made it (None: the channel
+            makes it from `rows`).
     """
 
     idempotency_key: str
@@ -239,6 +242,7 @@ class Batch:
     rows: pl.DataFrame = field(compare=False, repr=False)
     bytes: int
     texts: pl.Series = field(compare=False, repr=False)
+    wire: pl.Series | None = field(default=None, compare=False, repr=False)
 
     @property
     def size(self) -> int:
@@ -407,12 +411,20 @@ def _left_scope(rows: pl.DataFrame, acknowledged: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def canonical_item() -> pl.Expr:
+def canonical_item(key_sets: Iterable[str | None] | None = None) -> pl.Expr:
     """Each item row's canonical JSON (sorted names, no spaces): what its batch's idempotency key
     is made of and what the ledger records; `items_from_canonical` reads it back. (Identity
-    columns are never null: they are the tables' keys.)"""
+    columns are never null: they are the tables' keys.)
+
+    Args:
+        key_sets: the `key_set` values the rows hold, when known: the text of the others is not
+            built (polars evaluates every branch of a `when` on every row), the result is the same.
+    """
+    present = set(KEY_SETS) if key_sets is None else set(key_sets)
     keys = pl.lit("[]")
     for name, fields in reversed(KEY_SETS.items()):
+        if name not in present:
+            continue
         pairs: list[str | pl.Expr] = ["["]
         for n, f in enumerate(fields):
             pairs += [("," if n else "") + "[" + json_text.literal(f) + ",", json_text.string(pl.col(f)), "]"]
@@ -479,7 +491,7 @@ def plan_batches(
     dec_pending: bool,
     max_items: int,
     max_bytes: int,
-    item_bytes: pl.Expr,
+    item_text: pl.Expr,
     envelope_bytes: int = 0,
     retry: str | None = None,
 ) -> list[Batch]:
@@ -492,13 +504,14 @@ def plan_batches(
     every item when it fits; otherwise it goes as update batches (each `overwrite=1` request
     would wipe the one before), which with the selection's `left_rows` zeros replace the same.
 
-    Set-based: the items' wire sizes and canonical texts are one pass over all of them (two
-    expressions, run side by side); only the cuts (one step per batch) are found one by one.
+    Set-based: the items' wire texts (and so their sizes) and canonical texts are one pass over
+    all of them; a batch keeps both, so its request body is a join of texts already made. The
+    cuts are strides of `max_items` when no stride can pass `max_bytes`, else found batch by batch.
 
     Args:
         items: items to send (`ITEM_SCHEMA`, any order; batches are cut from the sorted order).
-        item_bytes: bytes each item adds to a request body, an expression over `ITEM_SCHEMA` rows
-            (the channel adapter knows its encoding).
+        item_text: each item's text in a request body, an expression over `ITEM_SCHEMA` rows (the
+            channel adapter knows its encoding); an item adds its bytes plus one separator.
         envelope_bytes: bytes of a request body with no items.
         retry: `push --retry-failed`: a mark (when it was asked) that makes the keys new, so a
             channel that remembers a refused key does not answer a retry from its memory.
@@ -506,39 +519,56 @@ def plan_batches(
     if max_items < 1 or max_bytes < 1:
         raise ValueError("batch_items and batch_bytes must be at least 1")
     ordered = items.sort(IDENTITY)
-    sized = ordered.select(item_bytes.cast(pl.Int64).alias("bytes"), canonical_item().alias("text"))
-    texts = sized.get_column("text")
+    key_sets = ordered.get_column("key_set").unique().to_list()
+    texts = ordered.select(item_text.alias("wire"), canonical_item(key_sets).alias("text"))
+    sizes = texts.get_column("wire").str.len_bytes().cast(pl.Int64) + 1
     # at[k] = bytes of items [0, k): a batch [i, j) costs envelope + at[j] - at[i].
-    at = pl.concat([pl.Series([0], dtype=pl.Int64), sized.get_column("bytes").cum_sum()])
+    at = [0, *itertools.accumulate(sizes.to_list())]
+    runs = _warehouse_runs(ordered)
     if mode == "overwrite" and rules_for(channel).overwrite_replaces_account:
         if ordered.height and ordered.height <= max_items and envelope_bytes + at[-1] <= max_bytes:
-            whole = [(0, ordered.height)]
-            return _batches(ordered, texts, whole, at, envelope_bytes, channel, account, mode, dec_pending, retry)
+            whole = len(runs) == 1 and runs[0][2] or ALL_WAREHOUSES
+            return _batches(
+                ordered,
+                texts,
+                [(0, ordered.height, whole)],
+                at,
+                envelope_bytes,
+                channel,
+                account,
+                mode,
+                dec_pending,
+                retry,
+            )
         mode = "update"
     cuts = []
-    for start, stop in _warehouse_runs(ordered):
+    strides = envelope_bytes + max_items * (int(sizes.max() or 0)) <= max_bytes
+    for start, stop, warehouse in runs:
+        if strides:
+            cuts += [(i, min(i + max_items, stop), warehouse) for i in range(start, stop, max_items)]
+            continue
         i = start
         while i < stop:
             # The furthest end that keeps both limits (`at` never decreases); at least one item.
-            fits = int(at.search_sorted(at[i] + max_bytes - envelope_bytes, side="right")) - 1
+            fits = bisect.bisect_right(at, at[i] + max_bytes - envelope_bytes) - 1
             j = min(max(fits, i + 1), stop, i + max_items)
-            cuts.append((i, j))
+            cuts.append((i, j, warehouse))
             i = j
     return _batches(ordered, texts, cuts, at, envelope_bytes, channel, account, mode, dec_pending, retry)
 
 
-def _warehouse_runs(ordered: pl.DataFrame) -> list[tuple[int, int]]:
-    """(start, stop) of each warehouse's rows in frame sorted by warehouse."""
-    runs = ordered.select(pl.col("warehouse_code").rle()).unnest("warehouse_code").get_column("len").to_list()
-    starts = [0, *itertools.accumulate(runs)]
-    return list(itertools.pairwise(starts))
+def _warehouse_runs(ordered: pl.DataFrame) -> list[tuple[int, int, str]]:
+    """(start, stop, warehouse_code) of each warehouse's rows in a frame sorted by warehouse."""
+    runs = ordered.select(pl.col("warehouse_code").rle()).unnest("warehouse_code")
+    starts = [0, *itertools.accumulate(runs.get_column("len").to_list())]
+    return [(i, j, code) for (i, j), code in zip(itertools.pairwise(starts), runs.get_column("value"), strict=True)]
 
 
 def _batches(
     ordered: pl.DataFrame,
-    texts: pl.Series,
-    cuts: list[tuple[int, int]],
-    at: pl.Series,
+    texts: pl.DataFrame,
+    cuts: list[tuple[int, int, str]],
+    at: list[int],
     envelope_bytes: int,
     channel: str,
     account: str,
@@ -546,19 +576,22 @@ def _batches(
     dec_pending: bool,
     retry: str | None,
 ) -> list[Batch]:
-    keys = idempotency_keys(texts, cuts, channel, account, mode, dec_pending, retry)
+    canonical, wire = texts.get_column("text"), texts.get_column("wire")
+    keys = idempotency_keys(canonical, [(i, j) for i, j, _ in cuts], channel, account, mode, dec_pending, retry)
     return [
-        _batch(
-            ordered.slice(i, j - i),
-            texts.slice(i, j - i),
-            key,
-            envelope_bytes + at[j] - at[i],
-            channel,
-            account,
-            mode,
-            dec_pending,
+        Batch(
+            idempotency_key=key,
+            channel=channel,
+            account=account,
+            mode=mode,
+            dec_pending=bool(dec_pending),
+            warehouse_code=warehouse,
+            rows=ordered.slice(i, j - i),
+            bytes=envelope_bytes + at[j] - at[i],
+            texts=canonical.slice(i, j - i),
+            wire=wire.slice(i, j - i),
         )
-        for (i, j), key in zip(cuts, keys, strict=True)
+        for (i, j, warehouse), key in zip(cuts, keys, strict=True)
     ]
 
 
@@ -581,20 +614,11 @@ def idempotency_keys(
         f'"dec_pending":{"true" if dec_pending else "false"},"items":['
     )
     tail = f'],"mode":{json_text.literal(mode)}' + (f',"retry":{json_text.literal(retry)}' if retry else "") + "}"
-    lengths = pl.Series([j - i for i, j in cuts], dtype=pl.UInt32)
-    joined = (
-        pl.DataFrame(
-            {
-                "_batch": pl.select(pl.int_range(len(cuts)).repeat_by(lengths).explode()).to_series(),
-                "_text": texts.slice(cuts[0][0], cuts[-1][1] - cuts[0][0]),
-            }
-        )
-        .group_by("_batch", maintain_order=True)
-        .agg(pl.col("_text").str.join(","))
-        .get_column("_text")
-        .to_list()
-    )
-    return [hashlib.sha256((head + text + tail).encode("utf-8")).hexdigest() for text in joined]
+    # One batch's texts at a time: a million Python strings at once cost more than their batches.
+    return [
+        hashlib.sha256((head + ",".join(texts.slice(i, j - i).to_list()) + tail).encode("utf-8")).hexdigest()
+        for i, j in cuts
+    ]
 
 
 def halves(batch: Batch) -> list[Batch]:

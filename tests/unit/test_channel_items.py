@@ -160,11 +160,11 @@ def test_unknown_mode_channel_or_identifier_is_refused(make_snapshot):
         select_items(snap, "joor", "sku", NONE_ACKED)
 
 
-_json_bytes = canonical_item().str.len_bytes() + 1
+_json_bytes = canonical_item()  # an item's text: the canonical JSON (its size plus a separator)
 
 
 def _bytes_each(n: int) -> pl.Expr:
-    return pl.lit(n)
+    return pl.lit("x" * (n - 1))
 
 
 def test_batches_respect_item_and_byte_limits_and_never_mix_warehouses(make_snapshot):

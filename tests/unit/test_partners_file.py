@@ -122,7 +122,9 @@ def test_guard_and_results_options(tmp_path):
 )
 def test_channel_settings_are_checked_on_load(tmp_path, channel, message):
     with pytest.raises(PartnersFileError, match=message):
-        load_partners(write(tmp_path, f"partners:\n  a:\n    account: x\n    source: d\n    channels:\n      {channel}\n"))
+        load_partners(
+            write(tmp_path, f"partners:\n  a:\n    account: x\n    source: d\n    channels:\n      {channel}\n")
+        )
 
 
 def test_shopify_batches_default_to_its_cap_and_on_drift_to_ours(tmp_path):

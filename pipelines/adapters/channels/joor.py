@@ -137,12 +137,9 @@ class JoorChannel:
             parts = ["{", *parts, "}"]
         return json_text.concat(parts, skip_nulls=True)
 
-    def item_bytes(self) -> pl.Expr:
-        # One item plus its separator; exact for JSON, exact for XML up to the envelope.
-        return self.item_text().str.len_bytes().cast(pl.Int64) + 1
-
-    def encode(self, rows: pl.DataFrame) -> bytes:
-        items = rows.select(self.item_text()).to_series().to_list()
+    def encode(self, rows: pl.DataFrame, wire: pl.Series | None = None) -> bytes:
+        """The request body for `rows`; `wire` their texts when the plan already made them."""
+        items = (wire if wire is not None else rows.select(self.item_text()).to_series()).to_list()
         if self.spec.body_format == "xml":
             envelope = joor_fields.ENVELOPE
             inner = f"<{envelope}>{''.join(items)}</{envelope}>" if items else f"<{envelope} />"
@@ -158,7 +155,7 @@ class JoorChannel:
                 joor_fields.DEC_PENDING_PARAM: "1" if batch.dec_pending else "0",
             },
             headers={"Content-Type": content_type, "Accept": "application/json"},
-            content=self.encode(batch.rows),
+            content=self.encode(batch.rows, batch.wire),
             idempotency_key=batch.idempotency_key,
         )
 

@@ -106,15 +106,15 @@ class ShopifyChannel:
             ]
         )
 
-    def item_bytes(self) -> pl.Expr:
-        return self.item_text().str.len_bytes().cast(pl.Int64) + 1
-
     def request(self, batch: Batch) -> PushRequest:
         return PushRequest(
             url=self.spec.base_url,
             params={},
             headers=_JSON_HEADERS,
-            content=self._encode(batch.rows.select(self.item_text()).to_series().to_list(), batch.idempotency_key),
+            content=self._encode(
+                (batch.wire if batch.wire is not None else batch.rows.select(self.item_text()).to_series()).to_list(),
+                batch.idempotency_key,
+            ),
             idempotency_key=batch.idempotency_key,
         )
 
