@@ -542,7 +542,8 @@ def plan_batches(
             )
         mode = "update"
     cuts = []
-    strides = envelope_bytes + max_items * (int(sizes.max() or 0)) <= max_bytes
+    largest: int = sizes.max() or 0  # type: ignore[assignment]  # an Int64 column's max
+    strides = envelope_bytes + max_items * largest <= max_bytes
     for start, stop, warehouse in runs:
         if strides:
             cuts += [(i, min(i + max_items, stop), warehouse) for i in range(start, stop, max_items)]
