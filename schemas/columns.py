@@ -29,15 +29,17 @@ TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 
 CONTROL = r"[\x00-\x1f\x7f-\x9f]"  # exactly Unicode category Cc (C0 and C1 controls, NUL and U+001F included)
-SCIENTIFIC = r"^[+-]?\d+(\.\d*)?[eE][+-]?\d+$"
-WHOLE_NUMBER = r"^\d+(\.0*)?$"
-ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+# Digits are ASCII (drops.md v1.2): `[0-9]`, never `\d`, which in polars' (Rust) and Python's
+# regexes matches any Unicode digit, so `２３` would be read as something else.
+SCIENTIFIC = r"^[+-]?[0-9]+(\.[0-9]*)?[eE][+-]?[0-9]+$"
+WHOLE_NUMBER = r"^[0-9]+(\.0*)?$"
+ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 # Every accepted datetime form: a date alone, or date [T|t|space] HH:MM[:SS[.fraction]] with an
 # optional Z or ±HH:MM / ±HHMM offset. The fraction keeps microseconds (further digits are cut).
 ISO_DATETIME = (
-    r"^(?P<date>\d{4}-\d{2}-\d{2})"
-    r"(?:[Tt ](?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.(?P<frac>\d{1,9}))?)?"
-    r"(?:(?P<z>[Zz])|(?P<sign>[+-])(?P<oh>\d{2}):?(?P<om>\d{2}))?)?$"
+    r"^(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
+    r"(?:[Tt ](?P<h>[0-9]{2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2})(?:\.(?P<frac>[0-9]{1,9}))?)?"
+    r"(?:(?P<z>[Zz])|(?P<sign>[+-])(?P<oh>[0-9]{2}):?(?P<om>[0-9]{2}))?)?$"
 )
 
 Rule = tuple[str, Callable[[pl.Expr], pl.Expr]]

@@ -12,7 +12,7 @@ MODE_TOKENS = ("overwrite", "update", "seed")
 DEC_PENDING_TOKENS = {"decpending": True, "nodecpending": False}
 
 _NAME = re.compile(
-    r"^(?P<kind>[a-z]+)_(?P<date>\d{8})T(?P<time>\d{6})(?:_(?P<label>[A-Za-z0-9_-]+))?\.(?P<ext>csv|csv\.gz)$"
+    r"^(?P<kind>[a-z]+)_(?P<date>[0-9]{8})T(?P<time>[0-9]{6})(?:_(?P<label>[A-Za-z0-9_-]+))?\.(?P<ext>csv|csv\.gz)$"
 )
 
 # Names a partner's upload tool uses while a file is still being written; never reported.

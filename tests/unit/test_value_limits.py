@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.adapters.drop_reader import FileRejected, read_drop
@@ -73,6 +73,31 @@ def test_impossible_or_unlisted_datetimes_are_row_rejects_never_replaced(parse, 
     (r,) = p.rejects.to_dicts()
     assert (r["line"], r["column"], r["value"]) == (3, "order_date", cell)
     assert "date" in r["reason"]
+
+
+# Digits are ASCII (drops.md v1.2): full-width and Arabic-Indic digits are rejects, never read.
+OTHER_DIGITS = st.sampled_from(["２", "３", "٣", "۵", "४", "𝟗"])
+
+
+@pytest.mark.parametrize(
+    "cell", ["2026-11-17T２３:00:00", "2026-11-17T23:00:00+０５:００", "２０２６-11-17", "2026-11-17T23:00:00-0٨:00"]
+)
+def test_datetimes_with_other_digits_are_rejects_not_midnight(parse, cell):
+    p = order_dates(parse, ["2026-11-17T10:00:00Z", cell])
+    assert p.rows["order_id"].to_list() == ["A0"]
+    (r,) = p.rejects.to_dicts()
+    assert (r["line"], r["value"]) == (3, cell) and "date" in r["reason"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ascii_qty=st.integers(0, 999), digit=OTHER_DIGITS, where=st.integers(0, 3))
+def test_a_quantity_with_any_non_ascii_digit_is_a_reject(parse, ascii_qty, digit, where):
+    text = str(ascii_qty)
+    cell = text[:where] + digit + text[where:]
+    p = parse("inventory", f"upc,quantity\n012345678905,{cell}\n")
+    assert p.rows.height == 0
+    (r,) = p.rejects.to_dicts()
+    assert (r["column"], r["value"]) == ("quantity", cell) and "whole number" in r["reason"]
 
 
 @settings(max_examples=300, deadline=None)

@@ -66,7 +66,7 @@ REFERENCE_PREFIX = "gid://stockdrop/Push/"
 ITEM_GID = "gid://shopify/InventoryItem/"
 LOCATION_GID = "gid://shopify/Location/"
 MAX_IDS_PER_QUERY = 250  # Shopify: `nodes(ids:)` takes at most 250 ids
-_VERSION = re.compile(r"/admin/api/(\d{4}-\d{2})/graphql\.json$")
+_VERSION = re.compile(r"/admin/api/([0-9]{4}-[0-9]{2})/graphql\.json$")
 
 
 class ShopifyChannel:
