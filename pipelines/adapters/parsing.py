@@ -11,7 +11,8 @@ import polars as pl
 from pipelines.adapters.drop_reader import FileRejected, ParsedFile, read_drop
 from pipelines.adapters.failures import CONTENT_ERRORS, is_machinery, one_line
 from pipelines.adapters.store import FileVersion, SqlStore, new_id
-from pipelines.domain.partners import DEFAULT_MAX_DECOMPRESSED_MB, CsvDialect
+from pipelines.domain.drop_names import as_of_in_future
+from pipelines.domain.partners import DEFAULT_MAX_DECOMPRESSED_MB, DEFAULT_MAX_FUTURE_H, CsvDialect
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,20 @@ def _read(f: FileVersion, dialect: CsvDialect, max_decompressed_mb: int) -> Pars
 
 
 def parse_file(
-    store: SqlStore, file_id: str, dialect: CsvDialect, max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB
+    store: SqlStore,
+    file_id: str,
+    dialect: CsvDialect,
+    max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB,
+    max_future_h: float = DEFAULT_MAX_FUTURE_H,
 ) -> ParseResult:
-    """Validate a landed version; a structurally unusable file is rejected whole."""
+    """Validate a landed version; a structurally unusable file, or one dated too far after it
+    landed, is rejected whole."""
     with store.transaction() as conn:
         f = store.get_file(conn, file_id)
     try:
+        future = as_of_in_future(f.as_of, f.landed_at, max_future_h) if f.as_of else None
+        if future:
+            raise FileRejected(future, value=f.name)
         parsed = _read(f, dialect, max_decompressed_mb)
     except FileRejected as e:
         with store.account_lock(f.account) as conn:

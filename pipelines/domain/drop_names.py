@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 KINDS = ("warehouses", "linesheets", "styles", "inventory", "orders")
 KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
@@ -68,6 +68,24 @@ def parse_drop_name(name: str) -> DropName:
     except ValueError as e:
         raise UnrecognisedFileName(f"unrecognised file name: bad timestamp in {name!r}") from e
     return DropName(name=name, kind=m["kind"], as_of=as_of, label=m["label"] or "", ext=m["ext"])
+
+
+AS_OF_IN_FUTURE = "as-of in the future"
+
+
+def as_of_in_future(as_of: datetime, landed_at: datetime, max_future_h: float) -> str | None:
+    """Why a file must be rejected whole for an as-of too far after it landed, or None.
+
+    A typed year (2062 for 2026) would otherwise place the file after every later real file for
+    ever (drops.md v1.2). Both times are UTC (naive ones are taken as UTC).
+    """
+    as_of, landed_at = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (as_of, landed_at))
+    if as_of - landed_at <= timedelta(hours=max_future_h):
+        return None
+    return (
+        f"{AS_OF_IN_FUTURE}: {as_of:%Y-%m-%dT%H:%M:%S} is more than {max_future_h:g} h after the file landed "
+        f"({landed_at:%Y-%m-%dT%H:%M:%S} UTC; partner option max_future_h)"
+    )
 
 
 def is_in_progress(name: str) -> bool:

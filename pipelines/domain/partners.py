@@ -11,6 +11,7 @@ DEFAULT_ACCOUNT = "default"
 MIN_POLL_INTERVAL_S = 300
 DEFAULT_SETTLE_S = 30
 DEFAULT_MAX_DECOMPRESSED_MB = 1024
+DEFAULT_MAX_FUTURE_H = 24.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class PartnerSpec:
     inventory: InventoryDefaults = field(default_factory=InventoryDefaults)
     csv: CsvDialect = field(default_factory=CsvDialect)
     max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB  # a compressed file past this is rejected whole
+    max_future_h: float = DEFAULT_MAX_FUTURE_H  # a file whose as-of is further after its landing is rejected whole
     max_reject_ratio: float = 0.5  # a file rejecting more of its rows fails its reject_ratio check as an error
     expect_every_h: float | None = None  # a partner with no new file for this long is late (a failing check)
     poll_interval_s: int = MIN_POLL_INTERVAL_S

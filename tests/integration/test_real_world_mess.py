@@ -1,0 +1,66 @@
+"""Real-world mess, round two (issue 28, drops.md "Rules added in v1.2"): regressions through the CLI,
+on SQLite and PostgreSQL where a store is involved."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+WAREHOUSES = "warehouse_code,name,type,available_date,is_default\nNYC,New York,IMMEDIATE,,true\n"
+CATALOG = (
+    "style_number,style_identifier,color_code,size_name,upc\n"
+    "TS100,FW26,BLK,S,012345678905\nTS100,FW26,BLK,M,012345678912\n"
+)
+
+
+def cli(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def inbox(tmp_path):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "warehouses_20261101T000000.csv").write_text(WAREHOUSES)
+    (folder / "styles_20261101T000000.csv").write_text(CATALOG)
+    (folder / "inventory_20261102T080000.csv").write_text(
+        "upc,warehouse_code,quantity\n012345678905,NYC,10\n012345678912,NYC,4\n"
+    )
+    return folder
+
+
+def state(store: str) -> dict[str, int]:
+    result = cli("state", "--store", store, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return {r["upc"]: r["on_hand"] for r in json.loads(result.stdout)}
+
+
+def rejects(store: str) -> list[dict]:
+    result = cli("rejects", "--store", store, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_mistyped_year_is_rejected_whole_and_pins_nothing(inbox, store_url, tmp_path):
+    (inbox / "inventory_20621119T060000.csv").write_text("upc,warehouse_code,quantity\n012345678905,NYC,99\n")
+    env = {"STOCKDROP_DATA_DIR": str(tmp_path / "data")}
+    assert cli("replay", str(inbox), "--store", store_url, env=env).returncode == 0
+    (inbox / "inventory_20261103T080000.csv").write_text("upc,warehouse_code,quantity\n012345678905,NYC,7\n")
+
+    assert cli("replay", str(inbox), "--store", store_url, env=env).returncode == 0
+
+    assert state(store_url) == {"012345678905": 7, "012345678912": 4}
+    (reject,) = [r for r in rejects(store_url) if r["file"] == "inventory_20621119T060000.csv"]
+    assert reject["reason"].startswith("as-of in the future: 2062-11-19T06:00:00 is more than 24 h after")
