@@ -146,7 +146,7 @@ def child(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         landed = land_file(store, paths, partner, source, name)
         t1 = time.perf_counter()
-        parse_file(store, landed.file_id, partner.csv)
+        parse_file(store, landed.file_id, partner)
         t2 = time.perf_counter()
         report = fold_account(store, paths, partner.account)
         t3 = time.perf_counter()

@@ -79,7 +79,7 @@ class Run:
         for name in names:
             landed = land_file(self.store, self.paths, self.partner, self.source, name)
             if landed.outcome == "new":
-                parse_file(self.store, landed.file_id, self.partner.csv)
+                parse_file(self.store, landed.file_id, self.partner)
 
     def fold(self):
         started = time.perf_counter()

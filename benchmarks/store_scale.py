@@ -106,7 +106,7 @@ def child(cfg: dict) -> None:
         source = LocalDropSource(Path(cfg["inbox"]))
         for name in cfg["files"]:
             landed = land_file(store, paths, partner, source, name)
-            parse_file(store, landed.file_id, partner.csv)
+            parse_file(store, landed.file_id, partner)
         report = fold_account(store, paths, partner.account)
         out["rows_written"] = report.rows_written
         out["files_applied"] = report.files_applied

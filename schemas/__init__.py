@@ -8,4 +8,7 @@ the typed rows. What a valid value is lives once, in `schemas.columns`.
 from schemas import inventory, linesheets, orders, styles, warehouses
 from schemas.model import FileModel
 
-MODELS = {m.KIND: FileModel.build(m.KIND, m.COLUMNS) for m in (warehouses, linesheets, styles, inventory, orders)}
+MODELS = {
+    m.KIND: FileModel.build(m.KIND, m.COLUMNS, getattr(m, "VALUES", ()))
+    for m in (warehouses, linesheets, styles, inventory, orders)
+}

@@ -10,3 +10,6 @@ COLUMNS = {
     "quantity": Column(QUANTITY, required=True),
     "available_date": Column(DATE),
 }
+# The columns a row sets; the others name it. A row rejected only for one of these still names
+# its (warehouse, SKU), so an overwrite counts it as listed (drops.md v1.2).
+VALUES = ("quantity", "available_date")

@@ -25,14 +25,19 @@ def _check(reason: str, fails) -> pa.Check:
 
 @dataclass(frozen=True)
 class FileModel:
-    """The pandera schema of one file kind, its declared columns, and their casts."""
+    """The pandera schema of one file kind, its declared columns, and their casts.
+
+    `values`: the columns a row sets (the others name what it is about); empty for kinds whose
+    rejected rows name nothing.
+    """
 
     kind: str
     columns: dict[str, Column]
     schema: pa.DataFrameSchema
+    values: tuple[str, ...] = ()
 
     @classmethod
-    def build(cls, kind: str, columns: dict[str, Column]) -> FileModel:
+    def build(cls, kind: str, columns: dict[str, Column], values: tuple[str, ...] = ()) -> FileModel:
         schema = pa.DataFrameSchema(
             {
                 name: pa.Column(
@@ -46,12 +51,17 @@ class FileModel:
             strict=False,
             name=f"{kind} file",
         )
-        return cls(kind, columns, schema)
+        return cls(kind, columns, schema, values)
 
     @property
     def required(self) -> list[str]:
         return [n for n, c in self.columns.items() if c.required]
 
-    def casts(self) -> list[pl.Expr]:
-        """Valid text -> typed columns."""
-        return [col.type.cast(pl.col(name)).cast(col.type.dtype).alias(name) for name, col in self.columns.items()]
+    def casts(self, naming_only: bool = False) -> list[pl.Expr]:
+        """Valid text -> typed columns; `naming_only`: the value columns are left empty (null)."""
+        return [
+            (pl.lit(None) if naming_only and name in self.values else col.type.cast(pl.col(name)))
+            .cast(col.type.dtype)
+            .alias(name)
+            for name, col in self.columns.items()
+        ]

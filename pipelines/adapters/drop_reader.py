@@ -48,6 +48,9 @@ class ParsedFile:
     rows: pl.DataFrame
     rejects: pl.DataFrame
     rows_read: int
+    # Rows rejected only for a value (`FileModel.values`) whose naming cells are valid: typed like
+    # `rows`, values null. They set nothing, but an overwrite counts what they name as listed.
+    named: pl.DataFrame | None = None
 
 
 def normalise_header(name: str) -> str:
@@ -208,4 +211,12 @@ def read_drop(
         rejects = _failures_to_rejects(e.failure_cases, text["line"])
     valid = text.filter(~pl.col("line").is_in(rejects["line"].unique().implode())) if rejects.height else text
     typed = valid.select(["line", *model.columns]).with_columns(model.casts())
-    return ParsedFile(rows=typed, rejects=concat_rejects(rejects, ragged), rows_read=text.height + ragged.height)
+    named = None
+    if model.values and rejects.height:
+        naming = rejects.group_by("line").agg(pl.col("column").is_in(list(model.values)).all().alias("only_values"))
+        lines = naming.filter("only_values").get_column("line")
+        named = text.filter(pl.col("line").is_in(lines.implode())).select(["line", *model.columns])
+        named = named.with_columns(model.casts(naming_only=True))
+    return ParsedFile(
+        rows=typed, rejects=concat_rejects(rejects, ragged), rows_read=text.height + ragged.height, named=named
+    )

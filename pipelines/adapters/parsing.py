@@ -12,7 +12,8 @@ from pipelines.adapters.drop_reader import FileRejected, ParsedFile, read_drop
 from pipelines.adapters.failures import CONTENT_ERRORS, is_machinery, one_line
 from pipelines.adapters.store import FileVersion, SqlStore, new_id
 from pipelines.domain.drop_names import as_of_in_future
-from pipelines.domain.partners import DEFAULT_MAX_DECOMPRESSED_MB, DEFAULT_MAX_FUTURE_H, CsvDialect
+from pipelines.domain.inventory_merge import EMPTY_OVERWRITE, LISTED_ONLY
+from pipelines.domain.partners import CsvDialect, PartnerSpec
 
 
 @dataclass(frozen=True)
@@ -48,22 +49,20 @@ def _read(f: FileVersion, dialect: CsvDialect, max_decompressed_mb: int) -> Pars
         raise FileRejected(f"cannot be read: {one_line(e)}") from e
 
 
-def parse_file(
-    store: SqlStore,
-    file_id: str,
-    dialect: CsvDialect,
-    max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB,
-    max_future_h: float = DEFAULT_MAX_FUTURE_H,
-) -> ParseResult:
-    """Validate a landed version; a structurally unusable file, or one dated too far after it
-    landed, is rejected whole."""
+def parse_file(store: SqlStore, file_id: str, partner: PartnerSpec) -> ParseResult:
+    """Validate a landed version with the partner's reading options. A structurally unusable
+    file, one dated too far after it landed, or an overwrite with no valid row (unless the
+    partner allows it) is rejected whole."""
     with store.transaction() as conn:
         f = store.get_file(conn, file_id)
     try:
-        future = as_of_in_future(f.as_of, f.landed_at, max_future_h) if f.as_of else None
+        future = as_of_in_future(f.as_of, f.landed_at, partner.max_future_h) if f.as_of else None
         if future:
             raise FileRejected(future, value=f.name)
-        parsed = _read(f, dialect, max_decompressed_mb)
+        parsed = _read(f, partner.csv, partner.max_decompressed_mb)
+        if f.kind == "inventory" and f.mode == "overwrite" and not parsed.rows.height:
+            if not partner.allow_empty_overwrite:
+                raise FileRejected(f"{EMPTY_OVERWRITE}: {parsed.rows_read} data row(s), none valid")
     except FileRejected as e:
         with store.account_lock(f.account) as conn:
             if store.get_file(conn, file_id).status != "landed":  # another run recorded it first
@@ -81,10 +80,18 @@ def parse_file(
             )
             store.update_file(conn, file_id, status="rejected", rows_read=0, rows_rejected=0)
         return ParseResult(file_id, "rejected", reason=e.reason)
-    out = rows_path(f.landed_path, dialect)
+    out = rows_path(f.landed_path, partner.csv)
     # A temporary name of our own: another run may be parsing the same version right now.
     tmp = out.with_name(f"{out.name}.{new_id()}.part")
-    parsed.rows.write_parquet(tmp)
+    rows = parsed.rows
+    if parsed.named is not None and parsed.named.height:
+        rows = pl.concat(
+            [
+                rows.with_columns(pl.lit(False).alias(LISTED_ONLY)),
+                parsed.named.with_columns(pl.lit(True).alias(LISTED_ONLY)),
+            ]
+        ).sort("line")
+    rows.write_parquet(tmp)
     with store.account_lock(f.account) as conn:
         status = store.get_file(conn, file_id).status
         if status != "landed":  # another run recorded this version first

@@ -111,6 +111,7 @@ class _Partner(_Strict):
     csv: _Csv = _Csv()
     max_decompressed_mb: int = Field(DEFAULT_MAX_DECOMPRESSED_MB, ge=1)
     max_future_h: float = Field(DEFAULT_MAX_FUTURE_H, ge=0)
+    allow_empty_overwrite: bool = False
     max_reject_ratio: float = Field(0.5, ge=0, le=1)
     expect_every_h: float | None = Field(None, gt=0)
     poll_interval_s: int = MIN_POLL_INTERVAL_S
@@ -159,6 +160,7 @@ def _spec(name: str, p: _Partner, base_dir: Path) -> PartnerSpec:
         csv=CsvDialect(**p.csv.model_dump()),
         max_decompressed_mb=p.max_decompressed_mb,
         max_future_h=p.max_future_h,
+        allow_empty_overwrite=p.allow_empty_overwrite,
         max_reject_ratio=p.max_reject_ratio,
         expect_every_h=p.expect_every_h,
         poll_interval_s=p.poll_interval_s,

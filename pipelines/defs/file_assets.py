@@ -188,7 +188,7 @@ def _parse(context, store: StoreResource, partners: PartnersResource, spec: Part
         status = current.status if current else "not landed"
         context.log.info(f"{name}: nothing new to parse (current version {status})")
         return {"status": status, "note": "no-op: nothing new to parse"}, None
-    parsed = parse_file(db, current.file_id, spec.csv, spec.max_decompressed_mb, spec.max_future_h)
+    parsed = parse_file(db, current.file_id, spec)
     if spec.after_processing == "move":
         source.after_processing(name, rejected=parsed.status == "rejected")
     if parsed.status == "rejected":

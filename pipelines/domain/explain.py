@@ -28,6 +28,7 @@ import polars as pl
 
 from pipelines.domain.allocation import latest_row_per_line
 from pipelines.domain.fold import FileToApply, FoldState, apply_file, effective_inventory, initial_state, resolve_rows
+from pipelines.domain.inventory_merge import LISTED_ONLY, sets_values
 from pipelines.domain.item_keys import KEY_SETS
 
 StepKind = Literal[
@@ -160,6 +161,8 @@ class _Explainer:
         rows = lazy.collect() if whole else self.naming_rows(state, lazy)
         before = self.row(state)
         resolved, _ = resolve_rows(state, replace(f, rows=rows))
+        if LISTED_ONLY in resolved.columns:  # rows rejected for a value name the SKU but set nothing
+            resolved = resolved.filter(sets_values())
         listed = resolved.filter(
             (pl.col("warehouse_code") == self.warehouse) & (pl.col("item_key") == self.item_key)
         ).sort("line")

@@ -16,7 +16,7 @@ import polars as pl
 from pipelines.domain import allocation, catalog
 from pipelines.domain.allocation import LINE_KEY
 from pipelines.domain.drop_names import FOLD_KIND_ORDER
-from pipelines.domain.inventory_merge import INVENTORY_SCHEMA, MergeOptions, merge_inventory
+from pipelines.domain.inventory_merge import INVENTORY_SCHEMA, LISTED_ONLY, MergeOptions, merge_inventory, sets_values
 from pipelines.domain.inventory_merge import KEY as INVENTORY_KEY
 from pipelines.domain.item_keys import resolve_items
 from pipelines.domain.outbound import available_date_in_force
@@ -139,6 +139,10 @@ def _apply_kind(state: FoldState, f: FileToApply) -> Applied:
     if f.kind == "styles":
         return Applied(replace(state, items=catalog.upsert_items(state.items, f.rows)), empty_rejects())
     rows, rejects = resolve_rows(state, f)
+    if f.kind == "inventory" and LISTED_ONLY in f.rows.columns:
+        # A row rejected for its value was reported when parsed; resolving it only finds what it names.
+        named_only = f.rows.filter(~sets_values()).get_column("line")
+        rejects = rejects.filter(~pl.col("line").is_in(named_only.implode()))
     if f.kind == "inventory":
         outcome = merge_inventory(state.inventory, rows, MergeOptions(f.mode, f.dec_pending, f.overwrite_scope))
         metrics = dict(

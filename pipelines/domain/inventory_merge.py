@@ -24,6 +24,10 @@ INVENTORY_SCHEMA = pl.Schema(
     }
 )
 KEY = ["warehouse_code", "item_key"]
+# A row that names its (warehouse, SKU) but sets nothing: it was rejected for a value (drops.md
+# v1.2, "An overwrite lists what its rows name"). Absent from files parsed before v1.2: False.
+LISTED_ONLY = "listed_only"
+EMPTY_OVERWRITE = "overwrite lists no rows"
 
 
 @dataclass(frozen=True)
@@ -46,30 +50,47 @@ def empty_inventory() -> pl.DataFrame:
     return pl.DataFrame(schema=INVENTORY_SCHEMA)
 
 
-def drop_duplicates(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Identical duplicate (warehouse, SKU) rows count once; conflicting ones are all rejected."""
+def drop_duplicates(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Identical duplicate (warehouse, SKU) rows count once; conflicting ones are all rejected.
+
+    Returns (rows kept, rejects, the (warehouse, SKU) keys of the conflicting rows)."""
     repeated = rows.select(pl.struct(KEY).is_duplicated()).to_series()
     if not repeated.any():
-        return rows, rejects_from(rows.clear(), "quantity", CONFLICTING_DUPLICATE)
+        return rows, rejects_from(rows.clear(), "quantity", CONFLICTING_DUPLICATE), rows.select(KEY).clear()
     variants = pl.struct("quantity", "available_date").n_unique().over(KEY)
     conflicting = rows.filter(variants > 1)
     kept = rows.filter(variants == 1).unique(subset=KEY, keep="first", maintain_order=True)
     reason = pl.format(
         CONFLICTING_DUPLICATE + ": (warehouse {}, SKU) appears with different quantities", pl.col("warehouse_code")
     )
-    return kept, rejects_from(conflicting, "quantity", reason)
+    return kept, rejects_from(conflicting, "quantity", reason), conflicting.select(KEY).unique()
+
+
+def sets_values() -> pl.Expr:
+    """True for the rows that set their (warehouse, SKU); false for those that only name it."""
+    return ~pl.col(LISTED_ONLY).fill_null(False)
 
 
 def merge_inventory(state: pl.DataFrame, rows: pl.DataFrame, options: MergeOptions) -> MergeOutcome:
-    """Apply resolved inventory rows (line, warehouse_code, item_key, quantity, available_date)."""
-    rows, rejects = drop_duplicates(rows)
+    """Apply resolved inventory rows (line, warehouse_code, item_key, quantity, available_date[,
+    listed_only]).
+
+    An overwrite zeroes what its scope holds and its rows do not name. A row names its
+    (warehouse, SKU) when it sets it, when it was rejected for a value (`listed_only`), or when it
+    is one of conflicting duplicates: those keep their current values, neither set nor zeroed.
+    """
+    if LISTED_ONLY not in rows.columns:
+        rows = rows.with_columns(pl.lit(False).alias(LISTED_ONLY))
+    named = rows.filter(~sets_values()).select(KEY)
+    rows, rejects, conflicting = drop_duplicates(rows.filter(sets_values()))
     listed = rows.select(*KEY, "quantity", "available_date")
     zeroed = listed.clear()
     if options.mode == "overwrite":
+        names = pl.concat([listed.select(KEY), named, conflicting])
         scope = state
         if options.overwrite_scope == "warehouses_in_file":
-            scope = state.filter(pl.col("warehouse_code").is_in(listed["warehouse_code"].unique().implode()))
-        zeroed = scope.join(listed, on=KEY, how="anti").select(
+            scope = state.filter(pl.col("warehouse_code").is_in(names["warehouse_code"].unique().implode()))
+        zeroed = scope.join(names, on=KEY, how="anti").select(
             *KEY, pl.lit(0, pl.Int64).alias("quantity"), pl.lit(None, pl.Date).alias("available_date")
         )
     kept_by_seed = 0

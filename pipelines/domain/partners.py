@@ -96,6 +96,7 @@ class PartnerSpec:
     csv: CsvDialect = field(default_factory=CsvDialect)
     max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB  # a compressed file past this is rejected whole
     max_future_h: float = DEFAULT_MAX_FUTURE_H  # a file whose as-of is further after its landing is rejected whole
+    allow_empty_overwrite: bool = False  # an overwrite with no valid row is applied (zeroing its scope), not rejected
     max_reject_ratio: float = 0.5  # a file rejecting more of its rows fails its reject_ratio check as an error
     expect_every_h: float | None = None  # a partner with no new file for this long is late (a failing check)
     poll_interval_s: int = MIN_POLL_INTERVAL_S

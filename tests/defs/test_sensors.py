@@ -104,7 +104,7 @@ def test_files_already_processed_by_sync_are_not_requested_again(wired, inbox):
     listed = {f.name: f for f in source.list_files()}
     done = "inventory_20261117T060000.csv"
     landed = land_file(store.store(), store.paths(), spec, source, done, listed[done].mtime)
-    parse_file(store.store(), landed.file_id, spec.csv)
+    parse_file(store.store(), landed.file_id, spec)
     result = drop_sensor(spec, apply_drop_job)(
         dg.build_sensor_context(instance=instance, resources={"partners": partners, "store": store})
     )

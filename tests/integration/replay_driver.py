@@ -33,7 +33,7 @@ def replay(inbox: Path, store_url: str, data_dir: Path) -> None:
         with store.transaction() as conn:
             current = store.latest_version(conn, partner.name, name)
         if current.status == "landed":
-            parse_file(store, current.file_id, partner.csv)
+            parse_file(store, current.file_id, partner)
     fold_account(store, paths, partner.account)
     store.dispose()
 

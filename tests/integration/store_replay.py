@@ -27,7 +27,7 @@ def replay(store: SqlStore, paths: DataPaths, inbox: Path) -> None:
     for remote in source.list_files():
         landed = land_file(store, paths, partner, source, remote.name)
         if landed.outcome == "new":
-            parse_file(store, landed.file_id, partner.csv)
+            parse_file(store, landed.file_id, partner)
     fold_account(store, paths, partner.account)
 
 
@@ -54,7 +54,7 @@ class Inbox:
         part.replace(self.folder / version.name)
         landed = land_file(self.store, self.paths, self.partner, self.source, version.name)
         if landed.outcome == "new":
-            parse_file(self.store, landed.file_id, self.partner.csv)
+            parse_file(self.store, landed.file_id, self.partner)
         return landed, (self.fold() if fold else None)
 
     def fold(self) -> FoldReport:

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 WAREHOUSES = "warehouse_code,name,type,available_date,is_default\nNYC,New York,IMMEDIATE,,true\n"
 CATALOG = (
     "style_number,style_identifier,color_code,size_name,upc\n"
-    "TS100,FW26,BLK,S,012345678905\nTS100,FW26,BLK,M,012345678912\n"
+    "TS100,FW26,BLK,S,012345678905\nTS100,FW26,BLK,M,012345678912\nTS100,FW26,BLK,L,012345678929\n"
 )
 
 
@@ -64,3 +64,36 @@ def test_a_mistyped_year_is_rejected_whole_and_pins_nothing(inbox, store_url, tm
     assert state(store_url) == {"012345678905": 7, "012345678912": 4}
     (reject,) = [r for r in rejects(store_url) if r["file"] == "inventory_20621119T060000.csv"]
     assert reject["reason"].startswith("as-of in the future: 2062-11-19T06:00:00 is more than 24 h after")
+
+
+def test_a_typo_in_an_overwrite_keeps_what_that_row_names(inbox, store_url, tmp_path):
+    (inbox / "inventory_20261103T080000_overwrite.csv").write_text(
+        "upc,warehouse_code,quantity\n012345678905,NYC,12.5\n012345678929,NYC,3\n"
+    )
+    env = {"STOCKDROP_DATA_DIR": str(tmp_path / "data")}
+
+    assert cli("replay", str(inbox), "--store", store_url, env=env).returncode == 0
+
+    # 905 was named (with a bad quantity): kept at 10, not zeroed; 912 was not named: zeroed.
+    assert state(store_url) == {"012345678905": 10, "012345678912": 0, "012345678929": 3}
+    (reject,) = [r for r in rejects(store_url) if r["file"] == "inventory_20261103T080000_overwrite.csv"]
+    assert (reject["line"], reject["column"], reject["value"]) == (2, "quantity", "12.5")
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_a_header_only_overwrite_is_rejected_whole_unless_the_partner_allows_it(inbox, store_url, tmp_path, allow):
+    (inbox / "inventory_20261103T080000_overwrite.csv").write_text("upc,warehouse_code,quantity\n")
+    partners = tmp_path / "partners.yaml"
+    partners.write_text(
+        f"partners:\n  p:\n    account: a\n    source: {inbox}\n    allow_empty_overwrite: {str(allow).lower()}\n"
+    )
+    env = {"STOCKDROP_DATA_DIR": str(tmp_path / "data")}
+
+    assert cli("replay", str(inbox), "--store", store_url, "--partners", str(partners), env=env).returncode == 0
+
+    if allow:
+        assert state(store_url) == {"012345678905": 0, "012345678912": 0}
+    else:
+        assert state(store_url) == {"012345678905": 10, "012345678912": 4}
+        (reject,) = [r for r in rejects(store_url) if r["file"] == "inventory_20261103T080000_overwrite.csv"]
+        assert reject["reason"] == "overwrite lists no rows: 0 data row(s), none valid"

@@ -175,3 +175,52 @@ def test_merge_properties(state, rows, opts):
 def test_empty_state_and_file_is_a_no_op():
     out = merge_inventory(empty_inventory(), _file([]), MergeOptions("overwrite")).inventory
     assert out.height == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    state=states,
+    good=st.dictionaries(keys, st.integers(0, 50), max_size=8),
+    invalid=st.sets(keys, max_size=4),
+    conflicting=st.sets(keys, max_size=2),
+    scope=st.sampled_from(["account", "warehouses_in_file"]),
+)
+def test_an_overwrite_with_invalid_rows_leaves_exactly_what_they_name_as_it_was(
+    state, good, invalid, conflicting, scope
+):
+    """drops.md v1.2: a row rejected for a value (here `listed_only`), or conflicting duplicates,
+    still name their (warehouse, SKU): kept, neither set nor zeroed; the rest as the contract says."""
+    invalid, conflicting = invalid - set(good), conflicting - set(good) - invalid
+    rows = [(w, i, q, False) for (w, i), q in good.items()]
+    rows += [(w, i, None, True) for w, i in sorted(invalid)]
+    rows += [(w, i, q, False) for w, i in sorted(conflicting) for q in (1, 2)]
+    frame = (
+        pl.DataFrame(
+            rows,
+            schema={
+                "warehouse_code": pl.String,
+                "item_key": pl.String,
+                "quantity": pl.Int64,
+                "listed_only": pl.Boolean,
+            },
+            orient="row",
+        )
+        .with_row_index("line", offset=2)
+        .with_columns(pl.col("line").cast(pl.Int64), pl.lit(None, pl.Date).alias("available_date"))
+    )
+
+    outcome = merge_inventory(state, frame, MergeOptions("overwrite", False, scope))
+
+    before = {(r["warehouse_code"], r["item_key"]): r["on_hand"] for r in state.to_dicts()}
+    named = set(good) | invalid | conflicting
+    in_scope = {w for w, _ in named} if scope == "warehouses_in_file" else None
+    expected = dict(before)
+    for k in before:
+        if k not in named and (in_scope is None or k[0] in in_scope):
+            expected[k] = 0  # zeroed: in scope and named by no row
+    expected.update(good)  # set
+    after = {(r["warehouse_code"], r["item_key"]): r["on_hand"] for r in outcome.inventory.to_dicts()}
+    assert after == expected
+    assert sorted(outcome.rejects["line"].to_list()) == sorted(
+        line for line, (w, i, _, _) in enumerate(rows, start=2) if (w, i) in conflicting
+    )
