@@ -181,11 +181,49 @@ def _spec(name: str, p: _Partner, base_dir: Path) -> PartnerSpec:
     )
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that names a key twice (the last would silently win:
+    `account:` twice routes stock to the wrong account)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", key_node.start_mark
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _check_sources(file_name: str, specs: dict[str, PartnerSpec]) -> None:
+    """Refuse partners of different accounts on one source (every file would apply to both), and
+    an export or results folder inside a source inbox (each run would read its own output as drops)."""
+    by_source: dict[str, PartnerSpec] = {}
+    for spec in specs.values():
+        other = by_source.setdefault(spec.source, spec)
+        if other.account != spec.account:
+            raise PartnersFileError(
+                f"{file_name}: partners.{spec.name}.source: the same source as partner {other.name!r} "
+                f"of another account ({other.account!r}); a source belongs to one account"
+            )
+    inboxes = [Path(s.source) for s in specs.values() if not s.is_sftp]
+    for spec in specs.values():
+        for key, folder in (("exports.dir", spec.exports.dir), ("results.dir", spec.results.dir)):
+            inside = [i for i in inboxes if folder and Path(folder).resolve().is_relative_to(i.resolve())]
+            if inside:
+                raise PartnersFileError(
+                    f"{file_name}: partners.{spec.name}.{key}: {folder} is inside the source inbox {inside[0]}; "
+                    "its files would be read back as drops"
+                )
+
+
 def load_partners(path: str | Path) -> dict[str, PartnerSpec]:
     """Parse and validate a partners file; relative paths are relative to the file."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except OSError as e:
         raise PartnersFileError(f"cannot read partners file {str(path)!r}: {e.strerror}") from e
     except yaml.YAMLError as e:
@@ -203,6 +241,7 @@ def load_partners(path: str | Path) -> dict[str, PartnerSpec]:
     if bad:
         raise PartnersFileError(f"{path.name}: partners.{bad[0][:100]!r}: a partner name must be {NAME_RULE}")
     specs = {name: _spec(name, p, path.parent) for name, p in parsed.partners.items()}
+    _check_sources(path.name, specs)
     for spec in specs.values():
         for channel in spec.channels:
             try:

@@ -90,7 +90,7 @@ def test_guard_and_results_options(tmp_path):
             "partners:\n  a:\n    account: a\n    source: in\n"
             "    guard: {max_ats_drop_pct: 50, min_overwrite_rows_pct: 12.5}\n"
             "    results: {dir: results/, outbox: /inbound/results}\n"
-            "  b: {account: b, source: in, guard: {}}\n",
+            "  b: {account: b, source: in2, guard: {}}\n",
         )
     )
     a, b = specs["a"], specs["b"]
@@ -139,3 +139,32 @@ def test_shopify_batches_default_to_its_cap_and_on_drift_to_ours(tmp_path):
     joor, shopify = specs["a"].channels
     assert (shopify.batch_items, shopify.on_drift, joor.on_drift) == (None, "report", "ours")
     assert items_per_batch("shopify", shopify.batch_items) == 250 and items_per_batch("joor", joor.batch_items) == 1000
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "partners:\n  a:\n    account: x\n    account: y\n    source: d\n",
+            r"duplicate key 'account' \(first at line 3\)",
+        ),
+        ("partners:\n  a: {account: x, source: d}\n  a: {account: y, source: e}\n", "duplicate key 'a'"),
+        (
+            "partners:\n  a: {account: x, source: d}\n  b: {account: y, source: d}\n",
+            r"partners\.b\.source: the same source as partner 'a' of another account \('x'\)",
+        ),
+        (
+            "partners:\n  a: {account: x, source: d, results: {dir: d/results}}\n",
+            r"partners\.a\.results\.dir: .* inside",
+        ),
+        ("partners:\n  a: {account: x, source: d, exports: {dir: d}}\n", r"partners\.a\.exports\.dir: .* inside"),
+    ],
+)
+def test_partners_file_mistakes_that_would_route_stock_wrongly_are_refused(tmp_path, text, message):
+    with pytest.raises(PartnersFileError, match=message):
+        load_partners(write(tmp_path, text))
+
+
+def test_two_partners_of_one_account_may_share_a_source(tmp_path):
+    specs = load_partners(write(tmp_path, "partners:\n  a: {account: x, source: d}\n  b: {account: x, source: d}\n"))
+    assert {s.account for s in specs.values()} == {"x"}
