@@ -9,7 +9,8 @@ lone CRs has one record per physical line, and polars reads it at full speed. An
 read by Python's csv module (strict quoting, CR / LF / CRLF line ends), which knows the physical
 line each record starts on, so line numbers stay right when a quoted cell spans lines and a
 malformed file is rejected naming the first line that cannot be read. On both paths a row with
-more or fewer fields than the header is a row reject; blank lines are skipped.
+more or fewer fields than the header is a row reject; blank lines (nothing but spaces and
+tabs) are skipped, before the header too.
 """
 
 from __future__ import annotations
@@ -129,12 +130,20 @@ def _fast_frame(data: bytes, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.Data
     lines = pl.read_csv(
         data, has_header=False, separator=separator, quote_char=None, new_columns=["text"], infer_schema=False
     ).with_row_index("line", offset=1)
+    lines = lines.filter(~_blank(pl.col("text")))
+    if not lines.height:
+        raise FileRejected("empty file: no header line")
     header = _header(lines["text"][0].split(dialect.delimiter))
-    body = lines.slice(1).filter(pl.col("text").is_not_null() & (pl.col("text") != ""))  # blank lines
+    body = lines.slice(1)
     body = body.with_columns((pl.col("text").str.count_matches(dialect.delimiter, literal=True) + 1).alias("fields"))
     cells = pl.col("text").str.split_exact(dialect.delimiter, len(header) - 1).struct.rename_fields(header)
     # Ragged lines split into nonsense; _read_text_frame drops them with their rejects.
     return body.select("line", cells.alias("_cells")).unnest("_cells"), _ragged(body, len(header))
+
+
+def _blank(text: pl.Expr) -> pl.Expr:
+    """A blank line holds nothing but spaces and tabs (drops.md v1.2): skipped, before the header too."""
+    return text.is_null() | (text.str.strip_chars(" \t") == "")
 
 
 def _careful_frame(data: bytes, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -146,8 +155,8 @@ def _careful_frame(data: bytes, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.D
     try:
         for record in reader:
             start, previous_end = previous_end + 1, reader.line_num
-            if not record:
-                continue
+            if not record or (len(record) == 1 and not record[0].strip(" \t")):
+                continue  # a blank line: nothing but spaces and tabs
             if header is None:
                 header = _header(record)
                 continue

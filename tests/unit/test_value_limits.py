@@ -242,3 +242,13 @@ def test_the_control_character_class_is_exactly_unicode_category_cc():
     chars = [chr(i) for i in range(0x3000)]
     found = pl.Series(chars).str.contains(CONTROL).to_list()
     assert found == [unicodedata.category(c) == "Cc" for c in chars]
+
+
+@pytest.mark.parametrize("quoted", [False, True])  # the fast path, and the careful one (a quote char)
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+def test_blank_lines_of_spaces_and_tabs_are_skipped_before_the_header_too(parse, quoted, ending):
+    cell = '"012345678905"' if quoted else "012345678905"
+    lines = ["", "   ", "\t", "upc,quantity", f"{cell},2", " \t ", "", "012345678912,4", "  "]
+    p = parse("inventory", ending.join(lines) + ending)
+    assert p.rejects.height == 0
+    assert p.rows.select("line", "upc", "quantity").rows() == [(5, "012345678905", 2), (8, "012345678912", 4)]
