@@ -20,6 +20,7 @@ import gzip
 import io
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,9 @@ from pipelines.domain.rejects import concat_rejects, empty_rejects
 from schemas.model import BUILTIN_REASONS
 
 _CHUNK = 1 << 20
+MAX_LINE_BYTES = 1 << 20  # a longer line is a row reject (drops.md v1.2)
+_LINE = re.compile(rb"([^\r\n]*)(\r\n|\r|\n)")
+LINE_TOO_LONG = "line too long"
 
 
 class FileRejected(ValueError):
@@ -58,9 +62,14 @@ def normalise_header(name: str) -> str:
     return re.sub(r"\s+", "_", name.replace("\ufeff", "").strip().lower())
 
 
-def _decompressed(path: Path, max_bytes: int) -> bytes:
-    """A gzip file's content; rejected when corrupt or larger than `max_bytes` (counted while
-    streaming, so a bomb is never held in memory)."""
+def _chunks(path: Path, gz: bool, max_bytes: int) -> Iterator[bytes]:
+    """The file's bytes, a chunk at a time; a gzip is decompressed while streaming, rejected when
+    corrupt or larger than `max_bytes` (so a bomb is never held in memory)."""
+    if not gz:
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                yield chunk
+        return
     size = 0
     try:
         with gzip.open(path, "rb") as f:
@@ -70,14 +79,60 @@ def _decompressed(path: Path, max_bytes: int) -> bytes:
                     raise FileRejected(
                         f"decompressed content exceeds max_decompressed_mb ({max_bytes // (1 << 20)} MB)"
                     )
-        return gzip.decompress(path.read_bytes())
+                yield chunk
     except (OSError, EOFError, zlib.error) as e:
         raise FileRejected(f"not a valid gzip file: {e}") from None
 
 
-def _utf8(path: Path, gz: bool, dialect: CsvDialect, max_bytes: int) -> bytes:
-    """The file as UTF-8 bytes without a BOM, or FileRejected when it does not decode."""
-    raw = _decompressed(path, max_bytes) if gz else path.read_bytes()
+def _bounded(chunks: Iterator[bytes], limit: int = MAX_LINE_BYTES) -> tuple[bytes, list[int]]:
+    """The content with every line longer than `limit` bytes emptied (its line break kept, so line
+    numbers stay physical), and those lines' numbers. Lines end at LF, CRLF or a lone CR. Only
+    the line being read is held beyond the output, and no more than `limit` of it."""
+    out: list[bytes] = []
+    too_long: list[int] = []
+    pending: list[bytes] = []  # the current line's bytes so far (at most `limit` of them)
+    pending_size, skipping, line = 0, False, 1
+    carry = b""
+    long_run = re.compile(rb"[^\r\n]{%d,}" % (limit + 1))
+    for raw in chunks:
+        chunk, carry = carry + raw, b""
+        if chunk.endswith(b"\r"):  # never split a CRLF between two chunks
+            chunk, carry = chunk[:-1], b"\r"
+        first = min((i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0), default=-1)
+        if first < 0:
+            pending_size += len(chunk)
+            if not skipping:
+                pending.append(chunk)
+                if pending_size > limit:
+                    skipping, pending = True, []
+            continue
+        last = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+        head, middle, tail = chunk[:first], chunk[first : last + 1], chunk[last + 1 :]
+        if skipping or pending_size + len(head) > limit:
+            too_long.append(line)
+        else:
+            out += [*pending, head]
+        middle_lines = middle.count(b"\n") + middle.count(b"\r") - middle.count(b"\r\n")
+        if long_run.search(middle):  # only when a chunk is longer than the limit
+            for n, (text, end) in enumerate(_LINE.findall(middle[1:] if middle[:2] != b"\r\n" else middle[2:])):
+                too_long += [line + 1 + n] if len(text) > limit else []
+            middle = long_run.sub(b"", middle)
+        out.append(middle)
+        line += middle_lines
+        pending, pending_size, skipping = [tail], len(tail), False
+    final = carry or b""
+    if skipping or pending_size > limit:
+        too_long.append(line)
+    else:
+        out += pending
+    out.append(final)
+    return b"".join(out), too_long
+
+
+def _utf8(path: Path, gz: bool, dialect: CsvDialect, max_bytes: int) -> tuple[bytes, list[int]]:
+    """The file as UTF-8 bytes without a BOM, with over-long lines emptied, and those lines'
+    numbers; FileRejected when it does not decode."""
+    raw, too_long = _bounded(_chunks(path, gz, max_bytes))
     encoding = dialect.encoding.lower().replace("_", "-")
     if encoding in ("utf-8", "utf8", "utf-8-sig"):
         try:
@@ -87,9 +142,9 @@ def _utf8(path: Path, gz: bool, dialect: CsvDialect, max_bytes: int) -> bytes:
             raise FileRejected(
                 f"undecodable bytes for utf-8 at byte {e.start}", line=line, value=raw[e.start : e.end].hex()
             ) from None
-        return raw.removeprefix(b"\xef\xbb\xbf")
+        return raw.removeprefix(b"\xef\xbb\xbf"), too_long
     try:
-        return raw.decode(dialect.encoding).removeprefix("\ufeff").encode("utf-8")
+        return raw.decode(dialect.encoding).removeprefix("\ufeff").encode("utf-8"), too_long
     except (UnicodeDecodeError, LookupError) as e:
         raise FileRejected(f"undecodable bytes for {dialect.encoding}: {e}") from None
 
@@ -210,7 +265,18 @@ def read_drop(
 ) -> ParsedFile:
     """Parse and validate one landed file of `kind`; raise FileRejected for structural problems."""
     model = schemas.MODELS[kind]
-    text, ragged = _read_text_frame(_utf8(path, gz, dialect, max_decompressed_mb << 20), dialect)
+    data, too_long = _utf8(path, gz, dialect, max_decompressed_mb << 20)
+    text, ragged = _read_text_frame(data, dialect)
+    if too_long:
+        ragged = concat_rejects(
+            ragged,
+            pl.DataFrame({"line": too_long}, schema={"line": pl.Int64}).select(
+                "line",
+                pl.lit(None, pl.String).alias("column"),
+                pl.lit(None, pl.String).alias("value"),
+                pl.lit(f"{LINE_TOO_LONG}: more than {MAX_LINE_BYTES // (1 << 20)} MiB").alias("reason"),
+            ),
+        )
     missing_optional = [c for c, col in model.columns.items() if c not in text.columns and not col.required]
     text = text.with_columns(pl.lit(None, pl.String).alias(c) for c in missing_optional)
     try:

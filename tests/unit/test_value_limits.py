@@ -4,13 +4,14 @@ datetimes in every accepted form read as the same UTC instant; property tests fo
 from __future__ import annotations
 
 import gzip
+import itertools
 import tempfile
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from pipelines.adapters.drop_reader import FileRejected, read_drop
@@ -252,3 +253,42 @@ def test_blank_lines_of_spaces_and_tabs_are_skipped_before_the_header_too(parse,
     p = parse("inventory", ending.join(lines) + ending)
     assert p.rejects.height == 0
     assert p.rows.select("line", "upc", "quantity").rows() == [(5, "012345678905", 2), (8, "012345678912", 4)]
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_line_longer_than_1_mib_is_a_row_reject_and_the_rest_is_read(write_drop, ending, gz):
+    long_cell = "9" * ((1 << 20) + 5)
+    lines = ["upc,quantity", "012345678905,2", f"012345678912,{long_cell}", "012345678929,4", "x" * 3000 + ",1"]
+    text = ending.join(lines) + ending
+    name = "inventory_20261101T000000.csv" + (".gz" if gz else "")
+    path = write_drop(name, gzip.compress(text.encode()) if gz else text)
+
+    p = read_drop(path, "inventory", CsvDialect(), gz=gz)
+
+    assert p.rows.select("line", "upc").rows() == [(2, "012345678905"), (4, "012345678929")]
+    too_long = p.rejects.filter(pl.col("reason").str.starts_with("line too long"))
+    assert too_long["line"].to_list() == [3] and p.rows_read == 4
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")), max_size=12),
+    endings=st.lists(st.sampled_from([b"\n", b"\r\n", b"\r"]), min_size=12, max_size=12),
+    limit=st.integers(1, 30),
+    chunk=st.integers(1, 50),
+)
+def test_bounding_lines_empties_exactly_the_long_ones_whatever_the_chunks(lines, endings, limit, chunk):
+    from pipelines.adapters.drop_reader import _bounded
+
+    pairs = list(zip(lines, endings, strict=False))
+    # A lone CR before an empty line ending in LF is a CRLF: one line, not two.
+    assume(not any(e == b"\r" and not nxt and ne.startswith(b"\n") for (_, e), (nxt, ne) in itertools.pairwise(pairs)))
+    data = b"".join(line + end for line, end in pairs)
+    pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)]
+
+    out, too_long = _bounded(iter(pieces), limit=limit)
+
+    assert too_long == [n for n, line in enumerate(lines, start=1) if len(line) > limit]
+    expected = b"".join((b"" if len(line) > limit else line) + end for line, end in zip(lines, endings, strict=False))
+    assert out == expected
