@@ -21,7 +21,9 @@ import polars as pl
 from pipelines.adapters.drop_source import DropSource
 from pipelines.adapters.export_files import write_atomically
 from pipelines.adapters.store import FileVersion, SqlStore
+from pipelines.domain.export_rows import render_csv
 from pipelines.domain.guard import Effect
+from pipelines.domain.name_parts import file_name_part
 from pipelines.domain.partners import PartnerSpec
 
 STATUS = {"parsed": "applied", "rejected": "rejected", "held": "held", "denied": "denied", "superseded": "superseded"}
@@ -54,7 +56,8 @@ class FileResult:
         return (json.dumps(body, indent=2, sort_keys=False) + "\n").encode()
 
     def as_csv(self) -> bytes:
-        return self.rejects.write_csv().encode()
+        # The partner opens it in a spreadsheet: cells neutralised against formulas, as exports are.
+        return render_csv(self.rejects.columns, self.rejects.rows())
 
 
 def result_of(store: SqlStore, version: FileVersion) -> FileResult | None:
@@ -89,7 +92,9 @@ def write_result(
     result = result_of(store, version)
     if result is None or not spec.results.any:
         return []
-    files = {f"{version.name}.result.csv": result.as_csv(), f"{version.name}.result.json": result.as_json()}
+    # A long drop name keeps its head and gains `~` and a digest (the JSON keeps the full name).
+    stem = file_name_part(version.name)
+    files = {f"{stem}.result.csv": result.as_csv(), f"{stem}.result.json": result.as_json()}
     written = []
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(spec.results.dir) if spec.results.dir else Path(scratch)

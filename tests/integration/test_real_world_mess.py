@@ -97,3 +97,27 @@ def test_a_header_only_overwrite_is_rejected_whole_unless_the_partner_allows_it(
         assert state(store_url) == {"012345678905": 10, "012345678912": 4}
         (reject,) = [r for r in rejects(store_url) if r["file"] == "inventory_20261103T080000_overwrite.csv"]
         assert reject["reason"] == "overwrite lists no rows: 0 data row(s), none valid"
+
+
+def test_result_files_escape_formulas_and_fit_a_long_drop_name(inbox, tmp_path):
+    name = "inventory_20261103T080000_" + "x" * 220 + ".csv"
+    assert len(name.encode()) > 245
+    (inbox / name).write_text(
+        "upc,warehouse_code,quantity\n=HYPERLINK(\"http://evil\"),NYC,1\n012345678905,NYC,+cmd|' /C calc'!A0\n"
+        "012345678912,NYC,@SUM(1)\n012345678929,NYC,3\n"
+    )
+    results = tmp_path / "results"
+    partners = tmp_path / "partners.yaml"
+    partners.write_text(f"partners:\n  p:\n    account: a\n    source: {inbox}\n    results: {{dir: {results}}}\n")
+    store = f"sqlite:///{tmp_path}/s.db"
+
+    replayed = cli("replay", str(inbox), "--store", store, "--partners", str(partners))
+
+    assert replayed.returncode == 0, replayed.stderr
+    (csv_file,) = results.glob("inventory_20261103T080000_xxx*.result.csv")
+    (json_file,) = results.glob("inventory_20261103T080000_xxx*.result.json")
+    assert "~" in csv_file.name and len(csv_file.name.encode()) <= 255
+    assert json.loads(json_file.read_text())["file"] == name
+    cells = [c for line in csv_file.read_text().splitlines()[1:] for c in line.split(",")]
+    assert not [c for c in cells if c[:1] in "=+-@" or c[:2] in ('"=', '"+', '"@')]
+    assert any(c.startswith("'=HYPERLINK") or c.startswith("\"'=HYPERLINK") for c in cells)
