@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import time
 from contextlib import closing
@@ -87,10 +88,18 @@ def _summary(db, partner: str, names: list[str], seconds: float) -> None:
     files = db.files().filter(pl.col("partner") == partner, pl.col("name").is_in(names))
     by_status = dict(files.group_by("status").len().iter_rows())
     held = f", {by_status['held']} held (stockdrop held)" if by_status.get("held") else ""
+    # Every row rejected, while parsing and while resolving: distinct lines of these files.
+    rejected = (
+        db.rejects(partner=partner)
+        .filter(pl.col("file").is_in(names), pl.col("line").is_not_null())
+        .select("file", "line")
+        .unique()
+        .height
+    )
     click.echo(
         f"  {by_status.get('parsed', 0)} applied, {by_status.get('rejected', 0)} rejected whole{held}; "
         f"rows read {int(files['rows_read'].fill_null(0).sum())}, rows rejected "
-        f"{int(files['rows_rejected'].fill_null(0).sum())}; {seconds:.1f} s (details: stockdrop rejects / report)",
+        f"{rejected}; {seconds:.1f} s (details: stockdrop rejects / report)",
         err=True,
     )
 
@@ -423,7 +432,9 @@ def worker(concurrency: int | None, name: str | None) -> None:
 @click.option("--account", required=True)
 @click.option("--warehouse", required=True)
 @click.option("--upc", default=None)
-@click.option("--style", default=None, metavar="NUMBER/IDENTIFIER/COLOR/SIZE")
+@click.option(
+    "--style", default=None, metavar="NUMBER/IDENTIFIER/COLOR/SIZE", help="A / inside a part is %2F, a % is %25."
+)
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 def explain_command(
     store_url: str | None, account: str, warehouse: str, upc: str | None, style: str | None, fmt: str
@@ -431,11 +442,19 @@ def explain_command(
     """Every step that changed one (warehouse, SKU), in contract order: as_of,partner,file,line,step,quantity,on_hand,pending,ats."""
     if (upc is None) == (style is None):
         raise click.UsageError("name the SKU with exactly one of --upc or --style")
-    parts = tuple(style.split("/")) if style is not None else None
+    # `%2F` stands for a `/` inside a part (a size `30/32`), `%25` for `%` (drops.md v1.2).
+    parts = tuple(_STYLE_ESCAPE.sub(_unescape, p) for p in style.split("/")) if style is not None else None
     if parts is not None and len(parts) != 4:
         raise click.UsageError(f"--style {style!r}: give NUMBER/IDENTIFIER/COLOR/SIZE")
     steps = explain_row(_existing_store(store_url), account, warehouse, upc=upc, style=parts)
     _print(steps.with_columns(pl.col("as_of").dt.strftime("%Y-%m-%dT%H:%M:%S")), fmt)
+
+
+_STYLE_ESCAPE = re.compile(r"%(2[Ff]|25)")
+
+
+def _unescape(match: re.Match) -> str:
+    return "/" if match[1].lower() == "2f" else "%"
 
 
 def _print(frame: pl.DataFrame, fmt: str) -> None:

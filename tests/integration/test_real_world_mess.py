@@ -121,3 +121,31 @@ def test_result_files_escape_formulas_and_fit_a_long_drop_name(inbox, tmp_path):
     cells = [c for line in csv_file.read_text().splitlines()[1:] for c in line.split(",")]
     assert not [c for c in cells if c[:1] in "=+-@" or c[:2] in ('"=', '"+', '"@')]
     assert any(c.startswith("'=HYPERLINK") or c.startswith("\"'=HYPERLINK") for c in cells)
+
+
+def test_the_summary_counts_rows_rejected_while_resolving_too(inbox, tmp_path):
+    (inbox / "inventory_20261103T080000.csv").write_text(
+        "upc,warehouse_code,quantity\n999999999999,NYC,1\n012345678905,MARS,2\n012345678905,NYC,x\n"
+    )
+    result = cli("replay", str(inbox), "--store", f"sqlite:///{tmp_path}/s.db")
+    assert result.returncode == 0, result.stderr
+    assert "rows rejected 3;" in result.stderr  # one while parsing, two while resolving
+
+
+def test_explain_style_names_a_size_with_a_slash(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "warehouses_20261101T000000.csv").write_text(WAREHOUSES)
+    (inbox / "styles_20261101T000000.csv").write_text(
+        "style_number,style_identifier,color_code,size_name,upc\nJEAN,FW26,IND,30/32,012345678905\n"
+    )
+    (inbox / "inventory_20261102T080000.csv").write_text("upc,warehouse_code,quantity\n012345678905,NYC,6\n")
+    store = f"sqlite:///{tmp_path}/s.db"
+    assert cli("replay", str(inbox), "--store", store).returncode == 0
+
+    result = cli(
+        "explain", "--store", store, "--account", "default", "--warehouse", "NYC", "--style", "JEAN/FW26/IND/30%2F32"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split(",")[5:7] == ["6", "6"]
