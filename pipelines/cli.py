@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from pipelines.adapters import environment
 from pipelines.adapters.data_paths import DataPaths, default_store_url
-from pipelines.adapters.drop_source import DropSourceError
+from pipelines.adapters.drop_source import DropSourceError, SourceUnreachable
 from pipelines.adapters.explaining import UnknownKey, explain_row
 from pipelines.adapters.failures import MachineryFailure, PipelineFailed, is_machinery, one_line
 from pipelines.adapters.held_files import NotHeld, held_version
@@ -472,6 +472,9 @@ def main() -> None:
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
+    except SourceUnreachable as e:  # a DropSourceError, but the network's fault, not the operator's
+        click.echo(f"stockdrop: {one_line(e)}", err=True)
+        sys.exit(1)
     except USER_ERRORS as e:
         click.echo(f"stockdrop: {one_line(e)}", err=True)
         sys.exit(2)

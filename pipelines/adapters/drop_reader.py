@@ -114,8 +114,8 @@ def _bounded(chunks: Iterator[bytes], limit: int = MAX_LINE_BYTES) -> tuple[byte
             out += [*pending, head]
         middle_lines = middle.count(b"\n") + middle.count(b"\r") - middle.count(b"\r\n")
         if long_run.search(middle):  # only when a chunk is longer than the limit
-            for n, (text, end) in enumerate(_LINE.findall(middle[1:] if middle[:2] != b"\r\n" else middle[2:])):
-                too_long += [line + 1 + n] if len(text) > limit else []
+            # `middle` starts with the head line's break: its n-th line is line + n.
+            too_long += [line + n for n, (text, _) in enumerate(_LINE.findall(middle)) if len(text) > limit]
             middle = long_run.sub(b"", middle)
         out.append(middle)
         line += middle_lines

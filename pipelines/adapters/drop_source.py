@@ -24,6 +24,11 @@ class DropSourceError(RuntimeError):
     """A source could not be listed or read (connection, host key, credentials, permissions)."""
 
 
+class SourceUnreachable(DropSourceError):
+    """The source could not be reached (connection refused, DNS, timeouts) after every attempt: a
+    machinery failure (exit 1), not a mistake in what the operator asked for."""
+
+
 class FileStillChanging(DropSourceError):
     """The file no longer has the size (or mtime) it was listed with: it is taken on a later poll."""
 

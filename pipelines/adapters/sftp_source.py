@@ -29,6 +29,7 @@ from pipelines.adapters.drop_source import (
     FileStillChanging,
     LandedFile,
     RemoteFile,
+    SourceUnreachable,
     check_fetchable,
     check_name,
     copy_exactly,
@@ -338,7 +339,7 @@ class SftpDropSource:
             raise
         except Exception as e:
             if _is_transient(e):
-                raise DropSourceError(
+                raise SourceUnreachable(
                     f"{what} on {self.where} failed after {self.attempts} attempt(s): {type(e).__name__}: {e}"
                 ) from e
             raise

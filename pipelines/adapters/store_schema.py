@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -31,8 +32,9 @@ def require_existing(url: str | sa.URL) -> None:
     _yoyo_url(url)  # an unsupported backend is a StoreUrlError
     where = url.render_as_string(hide_password=True)
     if url.get_backend_name() == "sqlite":
-        if not url.database or not Path(url.database).is_file():
+        if url.database and url.database != ":memory:" and not Path(url.database).exists():
             raise StoreMissing(f"no store at {where}: nothing has been processed into it yet")
+        _check_usable(url)
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
@@ -66,6 +68,7 @@ def migrate(url: str | sa.URL, upto: str | None = None) -> list[str]:
     make a store "at the previous version".
     """
     url = sa.make_url(url)
+    _check_usable(url)
     if url.get_backend_name() == "sqlite" and url.database:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     migrations = read_migrations(*migration_dirs(url.get_backend_name()))
@@ -78,6 +81,10 @@ def migrate(url: str | sa.URL, upto: str | None = None) -> list[str]:
         except StoreUrlError:
             raise
         except Exception as e:  # yoyo connects with the driver itself: its errors are not SQLAlchemy's
+            if _NO_DATABASE.search(str(e)):  # the server answered: the URL names no database there
+                raise StoreUrlError(
+                    f"no database at {url.render_as_string(hide_password=True)}: {one_line(e)}"
+                ) from None
             raise MachineryFailure(
                 f"cannot open the store {url.render_as_string(hide_password=True)}: {one_line(e)}"
             ) from None
@@ -97,6 +104,28 @@ def migrate(url: str | sa.URL, upto: str | None = None) -> list[str]:
             with closing(sqlite3.connect(url.database, timeout=600)) as db:
                 db.execute("PRAGMA journal_mode=WAL")  # once, here, not raced by every connection
     return [m.id for m in todo]
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+# PostgreSQL's answer to a connection naming a database it does not have (SQLSTATE 3D000).
+_NO_DATABASE = re.compile(r'database "[^"]*" does not exist')
+
+
+def _check_usable(url: sa.URL) -> None:
+    """StoreUrlError (a user error, exit 2) for a SQLite URL that names no usable database file:
+    none at all (`sqlite:///`), a folder, or a file that is not SQLite. Nothing is created."""
+    if url.get_backend_name() != "sqlite":
+        return
+    where = url.render_as_string(hide_password=True)
+    if not url.database or url.database == ":memory:":
+        raise StoreUrlError(f"{where} names no database file: give sqlite:///path/to/store.db")
+    path = Path(url.database)
+    if path.is_dir():
+        raise StoreUrlError(f"{where} names a folder, not a database file")
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb") as f:
+            if f.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+                raise StoreUrlError(f"{where}: {path} is not a SQLite database")
 
 
 @contextmanager

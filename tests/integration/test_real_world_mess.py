@@ -149,3 +149,40 @@ def test_explain_style_names_a_size_with_a_slash(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1].split(",")[5:7] == ["6", "6"]
+
+
+@pytest.mark.parametrize("kind", ["empty", "not_sqlite", "folder"])
+def test_a_store_url_naming_no_usable_database_is_a_user_error_and_creates_nothing(inbox, tmp_path, kind):
+    target = {"empty": "", "not_sqlite": str(inbox / "styles_20261101T000000.csv"), "folder": str(inbox)}[kind]
+    before = sorted(p.name for p in inbox.iterdir())
+
+    for command in (["replay", str(inbox)], ["state"]):
+        result = cli(*command, "--store", f"sqlite:///{target}")
+        assert result.returncode == 2, (command, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+    assert sorted(p.name for p in inbox.iterdir()) == before  # no .migrate-lock, no database beside the files
+
+
+def test_a_postgresql_database_that_does_not_exist_is_a_user_error(inbox, pg_url):
+    missing = pg_url.rsplit("/", 1)[0] + "/no_such_database"
+    result = cli("replay", str(inbox), "--store", missing)
+    assert result.returncode == 2, result.stderr
+    assert "no database at" in result.stderr and "does not exist" in result.stderr
+
+
+def test_an_sftp_server_that_refuses_connections_is_a_machinery_failure(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    (tmp_path / "known_hosts").write_text("")
+    partners = tmp_path / "partners.yaml"
+    partners.write_text(
+        f"partners:\n  p:\n    account: a\n    source: sftp://u@127.0.0.1:{port}/in\n"
+        f"    known_hosts: {tmp_path / 'known_hosts'}\n    password: {{env: P_PASSWORD}}\n"
+    )
+    result = cli("sync", "--partners", str(partners), "--store", f"sqlite:///{tmp_path}/s.db", env={"P_PASSWORD": "x"})
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
