@@ -375,17 +375,18 @@ def _decide(file: str, store_url: str | None, partners_file: str | None, decisio
     partner, _, name = file.partition("/")
     if not name:
         raise click.UsageError(f"{file!r}: name the file as PARTNER/FILE (as `stockdrop held` lists it)")
-    held_version(_existing_store(store_url), partner, name)  # a user error (exit 2) when not held
+    # A user error (exit 2) when there is nothing this decision can be taken on.
+    version = held_version(_existing_store(store_url), partner, name, decision)  # type: ignore[arg-type]
     runner = _runner(store_url, partners_file=partners_file or environment.partners_file())
     runner.decide(f"{partner}/{name}", decision)
-    if decision == "approve":
+    if decision == "approve" or version.status == "parsed":
         runner.publish(exports=False, pushes=False)
     click.echo(f"{partner}/{name}: {PAST[decision]}", err=True)
 
 
 PAST = {
     "approve": "approved (applied at its place in contract order)",
-    "deny": "denied (this version is never applied)",
+    "deny": "denied (this version is out of the account's history; `approve` brings it back)",
 }
 
 

@@ -7,7 +7,7 @@ import dagster as dg
 from pipelines.defs.deliveries import deliveries_schedule, delivery_checks
 from pipelines.defs.executors import chosen_executor
 from pipelines.defs.file_assets import file_events, landed_file, parsed_rows
-from pipelines.defs.held_files import decide_held_file
+from pipelines.defs.held_files import decide_file
 from pipelines.defs.reconcile import reconcile_channels
 from pipelines.defs.resources import PartnersResource, StoreResource
 from pipelines.defs.sensors import (
@@ -29,7 +29,7 @@ def build_definitions(store: StoreResource, partners: PartnersResource) -> dg.De
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=checks,
-        jobs=[apply_drop_job, daily_release_job, decide_held_file, reconcile_channels],
+        jobs=[apply_drop_job, daily_release_job, decide_file, reconcile_channels],
         sensors=[*(drop_sensor(spec, apply_drop_job) for spec in specs), publish_sensor],
         schedules=[daily_release_schedule, *([deliveries_schedule(checks)] if checks else [])],
         resources={"store": store, "partners": partners},

@@ -225,7 +225,7 @@ CHECKS = [
         partitions_def=drop_files,
         description="The file was not held by its partner's `guard`. A held file is archived and "
         "parsed but not applied until an operator approves it (`stockdrop approve`, or the "
-        "decide_held_file job); its would-be effect is in this check's metadata.",
+        "decide_file job); its would-be effect is in this check's metadata.",
     ),
     dg.AssetCheckSpec(
         "no_unknown_warehouses",

@@ -1,11 +1,12 @@
-"""Held files in the Dagster UI: the `decide_held_file` job approves or denies one held file
-(launchpad config: `file: partner/name`, `decision: approve | deny`), like `stockdrop approve/deny`."""
+"""Decisions in the Dagster UI: the `decide_file` job approves or denies one file version
+(launchpad config: `file: partner/name`, `decision: approve | deny`), like `stockdrop approve/deny`:
+approve a held (or denied) file, deny a held one or take an applied one back out."""
 
 from typing import Literal
 
 import dagster as dg
 
-from pipelines.adapters.held_files import decide
+from pipelines.adapters.held_files import decide as decide_version
 from pipelines.defs.failures import in_one_line
 from pipelines.defs.metadata import per_warehouse
 from pipelines.defs.partitions import file_key
@@ -13,17 +14,17 @@ from pipelines.defs.resources import PartnersResource, StoreResource
 
 
 class Decision(dg.Config):
-    file: str  # partner/name, as `stockdrop held` lists it
+    file: str  # partner/name, as `stockdrop held` or `report` lists it
     decision: Literal["approve", "deny"]
 
 
 @dg.op(out={})
-def decide_held(context: dg.OpExecutionContext, config: Decision, store: StoreResource, partners: PartnersResource):
-    """Record the decision; an approved file is folded in at its place in contract order."""
+def decide(context: dg.OpExecutionContext, config: Decision, store: StoreResource, partners: PartnersResource):
+    """Record the decision; the account is re-folded when its history changed."""
     with in_one_line():
         partner, name = config.file.split("/", 1)
         db = store.store()
-        report = decide(db, store.paths(), partner, name, config.decision)
+        report = decide_version(db, store.paths(), partner, name, config.decision)
         with db.transaction() as conn:
             now = db.latest_version(conn, partner, name)
         assert now is not None
@@ -44,6 +45,9 @@ def decide_held(context: dg.OpExecutionContext, config: Decision, store: StoreRe
         )
 
 
-@dg.job(description="Approve or deny one held file (config: file = partner/name, decision).")
-def decide_held_file():
-    decide_held()
+@dg.job(
+    description="Approve a held or denied file, or deny a held file or take an applied one back out "
+    "(config: file = partner/name, decision)."
+)
+def decide_file():
+    decide()

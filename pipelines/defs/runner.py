@@ -89,9 +89,9 @@ class Runner:
             raise PipelineFailed(f"{len(failures)} of {len(keys)} file(s) failed; first: {failures[0]}")
 
     def decide(self, file: str, decision: str) -> None:
-        """Run the decide_held_file job (approve or deny `partner/name`)."""
-        job = self.defs.resolve_job_def("decide_held_file")
-        config = {"ops": {"decide_held": {"config": {"file": file, "decision": decision}}}}
+        """Run the decide_file job (approve or deny `partner/name`)."""
+        job = self.defs.resolve_job_def("decide_file")
+        config = {"ops": {"decide": {"config": {"file": file, "decision": decision}}}}
         result = job.execute_in_process(instance=self.instance, raise_on_error=False, run_config={**QUIET, **config})
         self._check(result, f"{decision} {file}")
 

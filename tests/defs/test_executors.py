@@ -14,7 +14,7 @@ from pipelines.defs.resources import PartnersResource, StoreResource
 
 def executor_of_every_job(tmp_path) -> set[str]:
     defs = build_definitions(StoreResource(url=f"sqlite:///{tmp_path / 's.db'}"), PartnersResource())
-    return {defs.resolve_job_def(name).executor_def.name for name in ("apply_drop", "decide_held_file")}
+    return {defs.resolve_job_def(name).executor_def.name for name in ("apply_drop", "decide_file")}
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """A held file in Dagster: its partition says so (the `not_held` check fails with the would-be
-effect), and the decide_held_file job applies it at its place, as `stockdrop approve` does."""
+effect), and the decide_file job applies it at its place, as `stockdrop approve` does."""
 
 import json
 
@@ -45,9 +45,9 @@ def test_a_held_file_shows_on_its_partition_and_the_decide_job_applies_it(tmp_pa
         result_file = json.loads((tmp_path / "results" / f"{HELD}.result.json").read_text())
         assert result_file["status"] == "held" and result_file["ats_change_by_warehouse"]
 
-        decided = defs.resolve_job_def("decide_held_file").execute_in_process(
+        decided = defs.resolve_job_def("decide_file").execute_in_process(
             instance=instance,
-            run_config={"ops": {"decide_held": {"config": {"file": f"brand/{HELD}", "decision": "approve"}}}},
+            run_config={"ops": {"decide": {"config": {"file": f"brand/{HELD}", "decision": "approve"}}}},
         )
         assert decided.success
         (event,) = decided.get_asset_materialization_events()

@@ -186,3 +186,22 @@ def test_an_sftp_server_that_refuses_connections_is_a_machinery_failure(tmp_path
     result = cli("sync", "--partners", str(partners), "--store", f"sqlite:///{tmp_path}/s.db", env={"P_PASSWORD": "x"})
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_deny_takes_an_applied_file_back_out_and_approve_brings_it_back(inbox, store_url, tmp_path):
+    (inbox / "inventory_20261103T080000.csv").write_text("upc,warehouse_code,quantity\n012345678905,NYC,99\n")
+    env = {"STOCKDROP_DATA_DIR": str(tmp_path / "data")}
+    assert cli("replay", str(inbox), "--store", store_url, env=env).returncode == 0
+    assert state(store_url)["012345678905"] == 99
+
+    denied = cli("deny", "local/inventory_20261103T080000.csv", "--store", store_url, env=env)
+    assert denied.returncode == 0, denied.stderr
+    assert state(store_url)["012345678905"] == 10
+    report = cli("report", "--store", store_url, env=env)
+    assert "denied    local/inventory_20261103T080000.csv" in report.stdout
+    again = cli("deny", "local/inventory_20261103T080000.csv", "--store", store_url, env=env)
+    assert again.returncode == 2 and "cannot be denied: it is denied" in again.stderr
+
+    approved = cli("approve", "local/inventory_20261103T080000.csv", "--store", store_url, env=env)
+    assert approved.returncode == 0, approved.stderr
+    assert state(store_url)["012345678905"] == 99
