@@ -54,6 +54,9 @@ class ValueType:
     cast: Callable[[pl.Expr], pl.Expr]
     dtype: pl.DataType
     max_chars: int | None = None  # the widest text the store must hold for it
+    # Identifiers are compared and stored in Unicode NFC (drops.md v1.2: `CAFÉ` typed either way
+    # is one SKU); the text is normalised before the rules judge it.
+    nfc: bool = False
 
     def valid(self, c: pl.Expr) -> pl.Expr:
         return pl.all_horizontal([holds(c) for _, holds in self.rules]) if self.rules else pl.lit(True)
@@ -122,9 +125,11 @@ def _same(c: pl.Expr) -> pl.Expr:
     return c
 
 
-IDENTIFIER = ValueType("identifier", _identifier_rules(scientific=False), _same, pl.String(), IDENTIFIER_MAX_CHARS)
+IDENTIFIER = ValueType(
+    "identifier", _identifier_rules(scientific=False), _same, pl.String(), IDENTIFIER_MAX_CHARS, nfc=True
+)
 # Codes and ids a spreadsheet may have turned into numbers (a UPC as 1.23457E+11): never rounded.
-CODE = ValueType("code", _identifier_rules(scientific=True), _same, pl.String(), IDENTIFIER_MAX_CHARS)
+CODE = ValueType("code", _identifier_rules(scientific=True), _same, pl.String(), IDENTIFIER_MAX_CHARS, nfc=True)
 TEXT = ValueType(
     "text",
     (

@@ -57,6 +57,10 @@ class FileModel:
     def required(self) -> list[str]:
         return [n for n, c in self.columns.items() if c.required]
 
+    def normalised(self, present: list[str]) -> list[pl.Expr]:
+        """The columns whose type compares text in Unicode NFC, normalised (before validation)."""
+        return [pl.col(n).str.normalize("NFC") for n, c in self.columns.items() if c.type.nfc and n in present]
+
     def casts(self, naming_only: bool = False) -> list[pl.Expr]:
         """Valid text -> typed columns; `naming_only`: the value columns are left empty (null)."""
         return [

@@ -279,6 +279,7 @@ def read_drop(
         )
     missing_optional = [c for c, col in model.columns.items() if c not in text.columns and not col.required]
     text = text.with_columns(pl.lit(None, pl.String).alias(c) for c in missing_optional)
+    text = text.with_columns(model.normalised(text.columns))
     try:
         model.schema.validate(text.drop("line"), lazy=True)
         rejects = empty_rejects()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipelines.domain.rejects import CONFLICTING_IDENTIFIERS, UNKNOWN_ITEM, concat_rejects
+from pipelines.domain.rejects import AMBIGUOUS, CONFLICTING_IDENTIFIERS, UNKNOWN_ITEM, concat_rejects
 
 UPC_SET = ("upc",)
 STYLE_SET = ("style_number", "style_identifier", "color_code", "size_name")
@@ -50,9 +50,16 @@ def split_item_key(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _set_lookup(items: pl.DataFrame, columns: tuple[str, ...], name: str) -> pl.DataFrame:
-    """Catalog key set -> item_key, leaving out values that name more than one SKU (ambiguous)."""
+    """Catalog key set -> item_key, or for values that name more than one SKU, how many (`many_<set>`)."""
     lookup = items.select(*columns, pl.col("item_key").alias(f"sku_{name}")).drop_nulls(list(columns))
-    return lookup.filter(pl.len().over(list(columns)) == 1)
+    return (
+        lookup.group_by(list(columns))
+        .agg(pl.col(f"sku_{name}").first(), pl.col(f"sku_{name}").n_unique().alias(f"many_{name}"))
+        .with_columns(
+            pl.when(pl.col(f"many_{name}") == 1).then(pl.col(f"sku_{name}")).alias(f"sku_{name}"),
+            pl.when(pl.col(f"many_{name}") > 1).then(pl.col(f"many_{name}")).alias(f"many_{name}"),
+        )
+    )
 
 
 def resolve_items(rows: pl.DataFrame, items: pl.DataFrame, item_identifier: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -66,7 +73,11 @@ def resolve_items(rows: pl.DataFrame, items: pl.DataFrame, item_identifier: str)
         columns = KEY_SETS[name]
         present = [c for c in columns if c in frame.columns]
         if len(present) < len(columns):
-            frame = frame.with_columns(pl.lit(None, pl.String).alias(f"sku_{name}"), pl.lit(False).alias(f"has_{name}"))
+            frame = frame.with_columns(
+                pl.lit(None, pl.String).alias(f"sku_{name}"),
+                pl.lit(None, pl.UInt32).alias(f"many_{name}"),
+                pl.lit(False).alias(f"has_{name}"),
+            )
             continue
         frame = frame.with_columns(pl.all_horizontal(pl.col(c).is_not_null() for c in columns).alias(f"has_{name}"))
         frame = frame.join(_set_lookup(items, columns, name), on=list(columns), how="left", nulls_equal=False)
@@ -80,6 +91,15 @@ def resolve_items(rows: pl.DataFrame, items: pl.DataFrame, item_identifier: str)
     unknown = frame.filter(pl.col("item_key").is_null())
     first_set = pl.coalesce([pl.when(pl.col(f"has_{n}")).then(pl.lit(KEY_SETS[n][0])) for n in sets])
     first_value = pl.coalesce([pl.when(pl.col(f"has_{n}")).then(pl.col(KEY_SETS[n][0])) for n in sets])
+    # The first set whose values name several SKUs (look-alike catalog rows): ambiguous, not unknown.
+    ambiguous = pl.coalesce(
+        [
+            pl.when(pl.col(f"many_{n}").is_not_null()).then(
+                pl.format(f"{AMBIGUOUS} {n}: names {{}} SKUs", pl.col(f"many_{n}"))
+            )
+            for n in sets
+        ]
+    )
     rejects = concat_rejects(
         conflicting.select(
             "line",
@@ -91,7 +111,9 @@ def resolve_items(rows: pl.DataFrame, items: pl.DataFrame, item_identifier: str)
             "line",
             first_set.alias("column"),
             first_value.alias("value"),
-            pl.when(pl.col("_has_key"))
+            pl.when(ambiguous.is_not_null())
+            .then(ambiguous)
+            .when(pl.col("_has_key"))
             .then(pl.lit(f"{UNKNOWN_ITEM}: not in the account's catalog"))
             .otherwise(
                 pl.lit(
@@ -103,5 +125,5 @@ def resolve_items(rows: pl.DataFrame, items: pl.DataFrame, item_identifier: str)
         ),
     )
     resolved = frame.filter(~pl.col("_conflict") & pl.col("item_key").is_not_null())
-    drop = [c for c in resolved.columns if c.startswith(("sku_", "has_", "_")) or c in KEY_COLUMNS]
+    drop = [c for c in resolved.columns if c.startswith(("sku_", "has_", "many_", "_")) or c in KEY_COLUMNS]
     return resolved.drop(drop).sort("line"), rejects

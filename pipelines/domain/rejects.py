@@ -13,6 +13,7 @@ CONFLICTING_IDENTIFIERS = "conflicting identifiers"
 CONFLICTING_DUPLICATE = "conflicting duplicate"
 STALE_UPDATE = "stale update"
 UNRECOGNISED_FILE_NAME = "unrecognised file name"
+AMBIGUOUS = "ambiguous"
 
 
 def empty_rejects() -> pl.DataFrame:

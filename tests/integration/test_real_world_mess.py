@@ -205,3 +205,26 @@ def test_deny_takes_an_applied_file_back_out_and_approve_brings_it_back(inbox, s
     approved = cli("approve", "local/inventory_20261103T080000.csv", "--store", store_url, env=env)
     assert approved.returncode == 0, approved.stderr
     assert state(store_url)["012345678905"] == 99
+
+
+def test_identifiers_are_compared_in_nfc_and_a_key_naming_two_skus_is_ambiguous(tmp_path, store_url):
+    nfc, nfd = "CAF\u00c9", "CAFE\u0301"
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "warehouses_20261101T000000.csv").write_text(WAREHOUSES)
+    (inbox / "styles_20261101T000000.csv").write_text(
+        "style_number,style_identifier,color_code,size_name,upc\n"
+        f"{nfc},FW26,BLK,S,012345678905\n{nfd},FW26,BLK,S,012345678905\n"  # one SKU typed two ways
+        "TEE,FW26,BLK,S,012345678912\nTEE,FW26,WHT,S,012345678912\n"  # two SKUs sharing a UPC
+    )
+    (inbox / "inventory_20261102T080000.csv").write_text(
+        "upc,style_number,style_identifier,color_code,size_name,warehouse_code,quantity\n"
+        f",{nfd},FW26,BLK,S,NYC,4\n012345678912,,,,,NYC,2\n"
+    )
+    env = {"STOCKDROP_DATA_DIR": str(tmp_path / "data")}
+    assert cli("replay", str(inbox), "--store", store_url, env=env).returncode == 0
+
+    rows = json.loads(cli("state", "--store", store_url, "--format", "json").stdout)
+    assert [(r["style_number"], r["upc"], r["on_hand"]) for r in rows] == [(nfc, "012345678905", 4)]
+    (reject,) = [r for r in rejects(store_url) if r["file"] == "inventory_20261102T080000.csv"]
+    assert (reject["line"], reject["reason"]) == (3, "ambiguous upc: names 2 SKUs")
