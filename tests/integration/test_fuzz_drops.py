@@ -2,7 +2,8 @@
 
 Any Unicode (control characters included), strings up to 10,000 characters, extreme and
 malformed numbers, invalid and offset datetimes, odd and duplicated headers, ragged rows, mixed
-line endings, gzip and undecodable bytes. For every example:
+line endings, gzip and undecodable bytes; and (v1.2) digits that are not ASCII, NFC/NFD pairs,
+blank lines of spaces and tabs (before the header too) and lines longer than 1 MiB. For every example:
 
 - `stockdrop replay` exits 0 (SQLite, through the CLI);
 - every data line of every file is either read (and folded) or rejected with a reason, and a file
@@ -94,7 +95,10 @@ adversarial = st.one_of(
     st.integers(-(2**70), 2**70).map(str),
     st.builds(lambda c, n: c * n, st.characters(codec="utf-8"), st.integers(90, 10_000)),
     st.sampled_from(["\x00", "A\x1fB", "a\r\nb", '"quoted"', "x,y", "\ufeff", "\u2028", "é" * 101]),
+    # v1.2: digits that are not ASCII, one identifier typed in NFC and NFD.
+    st.sampled_from(["２３", "1０", "٣", "2026-11-17T２３:00:00", "2026-11-17T23:00:00+０５:００", "CAF\u00c9", "CAFE\u0301"]),
 )
+blank_line = st.sampled_from(["", " ", "\t", "  \t "])
 
 
 @dataclass(frozen=True, repr=False)
@@ -132,15 +136,22 @@ def drop_files(draw, n: int) -> Drop:
     if draw(st.integers(0, 5)) == 0:
         header.append(draw(st.sampled_from(["colour", "", "Notes about this"])))
     endings = st.sampled_from(["\n", "\r\n", "\r"])
-    text, lines = csv_record(header, draw(endings)), []
+    # Blank lines (spaces and tabs) before the header too; each ends with LF so it never merges
+    # with a lone CR before it into a CRLF.
+    text = "".join(line + "\n" for line in draw(st.lists(blank_line, max_size=2)))
+    text, lines = text + csv_record(header, draw(endings)), []
     for _ in range(draw(st.integers(0, 6))):
         row = [draw(adversarial) for _ in header]
         if draw(st.integers(0, 6)) == 0:  # ragged
             row = row[:-1] if len(row) > 1 and draw(st.booleans()) else row + [draw(adversarial)]
-        if row == [""]:
-            row = ["x"]  # a lone empty cell would make a blank line, which is no record
+        if draw(st.integers(0, 15)) == 0:  # a line longer than 1 MiB
+            row[0] = "9" * ((1 << 20) + 1)
+        if len(row) == 1 and not row[0].strip(" \t"):
+            row = ["x"]  # a lone blank cell would make a blank line, which is no record
         lines.append(len(BREAKS.findall(text)) + 1)
         text += csv_record(row, draw(endings))
+        if draw(st.integers(0, 4)) == 0:
+            text += draw(blank_line) + "\n"
     data = text.encode()
     undecodable = draw(st.integers(0, 14)) == 0
     if undecodable:
