@@ -16,8 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.domain.export_rows import ExportTable, export_tables
-from pipelines.domain.partners import ExportTargets
+from pipelines.domain.export_rows import ExportOptions, ExportTable, export_tables
 
 
 @dataclass(frozen=True)
@@ -44,10 +43,7 @@ class ExportFile:
 
 
 def write_exports(
-    snapshot: pl.DataFrame,
-    out_dir: str | os.PathLike,
-    targets: ExportTargets | None = None,
-    item_identifier: str = "auto",
+    snapshot: pl.DataFrame, out_dir: str | os.PathLike, options: ExportOptions | None = None
 ) -> list[ExportFile]:
     """Write every export file of the snapshot into `out_dir` (created if missing).
 
@@ -55,15 +51,13 @@ def write_exports(
         snapshot: one or more accounts' export snapshot (`EXPORT_SNAPSHOT_SCHEMA`); filter it to
             one warehouse first to write one warehouse's files.
         out_dir: target folder.
-        targets: the partner's export settings (only `joor_delimiter` is read here).
-        item_identifier: the partner's auto | upc | style | ids.
+        options: the partner's export settings.
 
     Returns:
         The files written, in (warehouse_code, kind) order.
 
     """
-    targets = targets or ExportTargets()
-    return write_tables(export_tables(snapshot, item_identifier, targets.joor_delimiter), out_dir)
+    return write_tables(export_tables(snapshot, options), out_dir)
 
 
 def write_tables(tables: list[ExportTable], out_dir: str | os.PathLike) -> list[ExportFile]:

@@ -29,8 +29,7 @@ from pipelines.adapters.fold_steps import FoldStep, FoldSteps, load_written
 from pipelines.adapters.state_tables import StateTables
 from pipelines.adapters.store import SqlStore
 from pipelines.domain.export_patch import INDEX_SCHEMA, IndexMismatch, changed_lines, line_index, patch_exports
-from pipelines.domain.export_rows import EXPORT_KINDS, export_tables, file_name, sorted_for_export
-from pipelines.domain.partners import ExportTargets
+from pipelines.domain.export_rows import EXPORT_KINDS, ExportOptions, export_tables, file_name, sorted_for_export
 
 INDEX_META, INDEX_FRAME = "index.json", "index.parquet"
 # Past this many folds behind, writing the files in full is as cheap as following the folds.
@@ -66,12 +65,11 @@ def export_warehouse(
     account: str,
     warehouse_code: str,
     folder: str | os.PathLike,
-    targets: ExportTargets | None = None,
-    item_identifier: str = "auto",
+    options: ExportOptions | None = None,
 ) -> WarehouseExport:
     """Bring the export files of (account, warehouse_code) in `folder` up to date with the store."""
-    targets = targets or ExportTargets()
-    settings = {"item_identifier": item_identifier, "joor_delimiter": targets.joor_delimiter}
+    options = options or ExportOptions()
+    settings = options.settings()
     index_path = paths.export_index(folder, account, warehouse_code)
     with store.transaction() as conn:
         steps = FoldSteps(store).of(conn, account)
@@ -79,9 +77,9 @@ def export_warehouse(
     try:
         meta, index = _read_index(index_path, Path(folder), settings)
         changed = _changed_since(meta["step_id"], steps, warehouse_code)
-        result, index = _patch(store, Path(folder), account, warehouse_code, meta, index, changed, settings)
+        result, index = _patch(store, Path(folder), account, warehouse_code, meta, index, changed, options)
     except _WriteInFull as why:
-        result, index = _write_in_full(store, Path(folder), account, warehouse_code, settings, str(why))
+        result, index = _write_in_full(store, Path(folder), account, warehouse_code, options, str(why))
     _write_index(index_path, index, tip, result.files, settings)
     return result
 
@@ -132,7 +130,7 @@ def _patch(
     meta: dict,
     index: pl.DataFrame,
     changed: pl.Series,
-    settings: dict,
+    options: ExportOptions,
 ) -> tuple[WarehouseExport, pl.DataFrame]:
     names = {kind: file_name(kind, account, warehouse_code) for kind in EXPORT_KINDS}
     if changed.len() and not meta["files"]:
@@ -154,7 +152,7 @@ def _patch(
     try:
         with store.transaction() as conn:
             rows = StateTables(store).outbound(conn, account, warehouse_code, changed)
-        lines = changed_lines(changed, sorted_for_export(rows), settings["item_identifier"], settings["joor_delimiter"])
+        lines = changed_lines(changed, sorted_for_export(rows), options)
         patched = patch_exports(index.cast(INDEX_SCHEMA), old, lines)
     except IndexMismatch as exc:
         raise _WriteInFull(str(exc)) from exc
@@ -175,11 +173,11 @@ def _patch(
 
 
 def _write_in_full(
-    store: SqlStore, folder: Path, account: str, warehouse_code: str, settings: dict, because: str
+    store: SqlStore, folder: Path, account: str, warehouse_code: str, options: ExportOptions, because: str
 ) -> tuple[WarehouseExport, pl.DataFrame | None]:
     with store.transaction() as conn:
         snapshot = StateTables(store).outbound(conn, account, warehouse_code)
-    tables = export_tables(snapshot, settings["item_identifier"], settings["joor_delimiter"])
+    tables = export_tables(snapshot, options)
     files = write_tables(tables, folder)
     by_kind = {t.kind: t for t in tables}
     index = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +30,7 @@ from pipelines.domain.partners import (
     PartnerSpec,
     ResultTargets,
 )
+from pipelines.domain.quantity_rules import QuantityRules, RuleLevel
 
 
 class PartnersFileError(ValueError):
@@ -90,6 +92,39 @@ class _Channel(_Strict):
     on_drift: Literal["ours", "report"] = "ours"
 
 
+class _RuleLevel(_Strict):
+    buffer: int | None = Field(None, ge=0)
+    percent: Decimal | None = None
+    zero_below: int | None = Field(None, ge=0)
+    max: int | None = Field(None, ge=0)
+
+    @field_validator("percent", mode="before")
+    @classmethod
+    def _exact_percent(cls, v):
+        if v is None:
+            return v
+        if isinstance(v, bool) or not isinstance(v, int | float | str):
+            raise ValueError("must be a number 0–100")
+        RuleLevel.percent_to_bp(str(v))  # 0–100, at most 2 decimals (ValueError names it)
+        return Decimal(str(v))
+
+    def level(self) -> RuleLevel:
+        bp = RuleLevel.percent_to_bp(self.percent) if self.percent is not None else None
+        return RuleLevel(buffer=self.buffer, percent_bp=bp, zero_below=self.zero_below, max=self.max)
+
+
+class _ChannelRules(_RuleLevel):
+    warehouses: dict[str, _RuleLevel] = {}
+    styles: dict[str, _RuleLevel] = {}
+
+    def rules(self) -> QuantityRules:
+        return QuantityRules(
+            channel=self.level(),
+            warehouses=tuple((code, r.level()) for code, r in sorted(self.warehouses.items())),
+            styles=tuple((style, r.level()) for style, r in sorted(self.styles.items())),
+        )
+
+
 # Partner and account names become folder names and partition keys (`<partner>/<file>`).
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 NAME_RULE = "1-100 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit"
@@ -119,6 +154,7 @@ class _Partner(_Strict):
     guard: _Guard | None = None
     results: _Results = _Results()
     channels: dict[Literal["joor", "shopify"], _Channel] = {}
+    quantity_rules: dict[Literal["joor", "shopify"], _ChannelRules] = {}
 
     @field_validator("poll_interval_s")
     @classmethod
@@ -178,6 +214,7 @@ def _spec(name: str, p: _Partner, base_dir: Path) -> PartnerSpec:
             )
             for cname, c in sorted(c_items for c_items in p.channels.items())
         ),
+        quantity_rules=tuple((cname, r.rules()) for cname, r in sorted(p.quantity_rules.items())),
     )
 
 

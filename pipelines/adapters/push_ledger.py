@@ -204,6 +204,7 @@ def push_account(
             locations=channel_spec.locations,
             rejected=None if retry_failed else rejected_values(engine, channel.name, partner.account),
             on_drift=drift_rule,
+            quantity_rules=partner.rules_for(channel.name),
         )
         report.items_unchanged = selection.unchanged
         report.skipped = dict(selection.skipped)

@@ -80,6 +80,7 @@ def reconcile_channel(
         mode="overwrite",
         locations=channel_spec.locations,
         rejected=None,
+        quantity_rules=partner.rules_for(channel.name),
     ).rows
     with HttpPushClient(
         channel_spec,

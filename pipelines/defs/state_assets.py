@@ -109,15 +109,7 @@ def warehouse_exports(
         written, runs = [], []
         for spec in targets or [None]:
             folder = config.out_dir or (spec and spec.exports.dir) or store.paths().exports() / account
-            run = export_warehouse(
-                db,
-                store.paths(),
-                account,
-                code,
-                folder,
-                spec.exports if spec else None,
-                spec.item_identifier if spec else "auto",
-            )
+            run = export_warehouse(db, store.paths(), account, code, folder, spec.export_options if spec else None)
             if spec and spec.exports.outbox:
                 with closing(partners.source(spec)) as source:
                     for f in run.files:

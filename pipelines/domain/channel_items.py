@@ -32,6 +32,7 @@ import polars as pl
 from pipelines.domain import json_text, outbound
 from pipelines.domain.item_keys import KEY_COLUMNS, KEY_SETS
 from pipelines.domain.item_keys import STYLE_SET as SKU_COLUMNS
+from pipelines.domain.quantity_rules import QuantityRules, apply_rules
 
 PUSH_MODES = ("update", "overwrite")
 
@@ -279,6 +280,7 @@ def select_items(
     locations: Iterable[tuple[str, str]] = (),
     rejected: pl.DataFrame | None = None,
     on_drift: OnDrift = "ours",
+    quantity_rules: QuantityRules | None = None,
 ) -> Selection:
     """Decide which snapshot rows a channel receives (set-based: filters, delta and refusals are
     joins and expressions over the whole snapshot).
@@ -298,6 +300,8 @@ def select_items(
         on_drift: compare-and-swap channels: `ours` sends an item again when the channel was found
             holding something else since it acknowledged ours (drift); `report` leaves it until
             ours changes. Either way the value sent is compared against the last value known.
+        quantity_rules: the channel's quantity rules: what it is shown (and so what is due) is the clamped
+            ats after them (`domain.quantity_rules`).
 
     Returns:
         The items to send, the count left unchanged and the skip counts by reason.
@@ -318,6 +322,7 @@ def select_items(
             outbound.future_date().dt.to_string("%Y-%m-%d") if rules.sends_inventory_date else pl.lit(None, pl.String)
         ).alias("_date"),
     )
+    frame = apply_rules(frame, quantity_rules, "_inventory")
     skipped = dict(frame.filter(pl.col("_skip").is_not_null()).group_by("_skip").len().iter_rows())
     if on_drift not in ON_DRIFT:
         raise ValueError(f"unknown on_drift {on_drift!r} ({', '.join(ON_DRIFT)})")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from pipelines.domain.export_rows import EXPORT_KINDS, render_kind
+from pipelines.domain.export_rows import EXPORT_KINDS, ExportOptions, render_kind
 
 LINE_END = b"\r\n"
 INDEX_SCHEMA = {"item_key": pl.String, **{kind: pl.Int64 for kind in EXPORT_KINDS}}
@@ -55,22 +55,20 @@ def line_index(item_keys: dict[str, pl.Series], contents: dict[str, bytes]) -> p
     return index.with_columns(pl.col(kind).fill_null(0) for kind in EXPORT_KINDS).select(list(INDEX_SCHEMA))
 
 
-def changed_lines(
-    changed_keys: pl.Series, rows: pl.DataFrame, item_identifier: str, joor_delimiter: str
-) -> pl.DataFrame:
+def changed_lines(changed_keys: pl.Series, rows: pl.DataFrame, options: ExportOptions) -> pl.DataFrame:
     """The `changes` argument of `patch_exports`.
 
     Args:
         changed_keys: every SKU whose lines may have changed (including SKUs now gone).
         rows: the export rows of those SKUs still held, with item_key (`sorted_for_export`).
-        item_identifier, joor_delimiter: the partner's export settings.
+        options: the partner's export settings.
 
     Raises:
         IndexMismatch: a rendered line holds a line end.
     """
     out = pl.DataFrame(changed_keys.cast(pl.String).alias("item_key")).unique().sort("item_key")
     for kind in EXPORT_KINDS:
-        keys, content = render_kind(kind, rows, item_identifier, joor_delimiter)
+        keys, content = render_kind(kind, rows, options)
         rendered = content.split(LINE_END)[1:-1]
         if len(rendered) != keys.height:
             raise IndexMismatch("a changed row's line holds a line end")

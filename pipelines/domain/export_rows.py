@@ -24,6 +24,7 @@ Numbers never start with `-` here because every quantity written is clamped at 0
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from pipelines.domain.channel_items import KEY_SETS, SKU_COLUMNS
 from pipelines.domain.item_keys import item_key_expr
 from pipelines.domain.name_parts import file_name_part
 from pipelines.domain.outbound import available_to_sell, filled, future_date, key_set
+from pipelines.domain.quantity_rules import QuantityRules, apply_rules
 
 EXPORT_SNAPSHOT_SCHEMA = pl.Schema(
     {
@@ -154,18 +156,19 @@ def joor_rows(rows: pl.DataFrame, item_identifier: str) -> pl.DataFrame:
     return rows.filter(pl.col("_set").is_not_null())
 
 
-def joor_frame(rows: pl.DataFrame, item_identifier: str) -> pl.DataFrame:
-    """The JOOR flat file of rows chosen by `joor_rows`."""
+def joor_frame(rows: pl.DataFrame, item_identifier: str, rules: QuantityRules | None = None) -> pl.DataFrame:
+    """The JOOR flat file of rows chosen by `joor_rows`: the inventory JOOR is shown (`joor` rules)."""
     key_sets = ("upc", "style") if item_identifier == "auto" else (item_identifier,)
     keys = [
         pl.when(pl.col("_set") == name).then(pl.col(ours)).alias(wire)
         for name in key_sets
         for ours, wire in joor_fields.ITEM_KEY_FIELDS[name]
     ]
-    return rows.select(
+    shown = apply_rules(rows.with_columns(available_to_sell().alias("_shown")), rules, "_shown")
+    return shown.select(
         *keys,
         pl.col("warehouse_code").alias(joor_fields.WAREHOUSE),
-        _ats().alias(joor_fields.INVENTORY),
+        pl.col("_shown").alias(joor_fields.INVENTORY),
         future_date().alias(joor_fields.INVENTORY_DATE),
     )
 
@@ -191,10 +194,12 @@ def kind_rows(kind: str, rows: pl.DataFrame, item_identifier: str) -> pl.DataFra
     return quantity_rows(rows) if kind == "quantity" else rows
 
 
-def kind_frame(kind: str, rows: pl.DataFrame, item_identifier: str) -> pl.DataFrame:
+def kind_frame(
+    kind: str, rows: pl.DataFrame, item_identifier: str, joor_rules: QuantityRules | None = None
+) -> pl.DataFrame:
     """File `kind`'s columns for rows already chosen by `kind_rows`."""
     if kind == "joor":
-        return joor_frame(rows, item_identifier)
+        return joor_frame(rows, item_identifier, joor_rules)
     return quantity_frame(rows) if kind == "quantity" else stock_frame(rows)
 
 
@@ -213,30 +218,44 @@ def file_name(kind: str, account: str, warehouse_code: str) -> str:
     return f"{kind}_{account}_{file_name_part(warehouse_code)}.csv"
 
 
-def render_kind(kind: str, rows: pl.DataFrame, item_identifier: str, joor_delimiter: str) -> tuple[pl.DataFrame, bytes]:
+@dataclass(frozen=True)
+class ExportOptions:
+    """A partner's export settings: the JOOR file's keys (`item_identifier`), its delimiter, and the
+    `joor` quantity rules (what JOOR is shown, in its file as in its pushes)."""
+
+    item_identifier: str = "auto"
+    joor_delimiter: str = ","
+    joor_rules: QuantityRules | None = None
+
+    def settings(self) -> dict:
+        """As JSON: exports written under other settings are written again in full."""
+        rules = dataclasses.asdict(self.joor_rules) if self.joor_rules is not None and self.joor_rules.any else None
+        return {"item_identifier": self.item_identifier, "joor_delimiter": self.joor_delimiter, "joor_rules": rules}
+
+
+def render_kind(kind: str, rows: pl.DataFrame, options: ExportOptions) -> tuple[pl.DataFrame, bytes]:
     """(rows of file `kind` with their item_key, the file's bytes) for one warehouse's sorted rows."""
-    chosen = kind_rows(kind, rows, item_identifier)
-    content = _render(kind_frame(kind, chosen, item_identifier), joor_delimiter if kind == "joor" else ",")
+    chosen = kind_rows(kind, rows, options.item_identifier)
+    frame = kind_frame(kind, chosen, options.item_identifier, options.joor_rules)
+    content = _render(frame, options.joor_delimiter if kind == "joor" else ",")
     return chosen.select("item_key"), content
 
 
-def export_tables(
-    snapshot: pl.DataFrame, item_identifier: str = "auto", joor_delimiter: str = ","
-) -> list[ExportTable]:
+def export_tables(snapshot: pl.DataFrame, options: ExportOptions | None = None) -> list[ExportTable]:
     """Every export file of a snapshot, per warehouse and kind, in (warehouse_code, kind) order.
 
     Args:
         snapshot: one account's export snapshot (`EXPORT_SNAPSHOT_SCHEMA`).
-        item_identifier: the partner's auto | upc | style | ids (keys of the JOOR file).
-        joor_delimiter: delimiter of the JOOR file (`,` or `|`).
+        options: the partner's export settings (default: auto keys, `,`, no rules).
     """
-    if item_identifier not in ("auto", *KEY_SETS):
-        raise ValueError(f"unknown item_identifier {item_identifier!r} (auto, upc, style, ids)")
+    options = options or ExportOptions()
+    if options.item_identifier not in ("auto", *KEY_SETS):
+        raise ValueError(f"unknown item_identifier {options.item_identifier!r} (auto, upc, style, ids)")
     tables: list[ExportTable] = []
     ordered = sorted_for_export(snapshot)
     for (account, warehouse_code), rows in ordered.group_by(["account", "warehouse_code"], maintain_order=True):
         for kind in EXPORT_KINDS:
-            keys, content = render_kind(kind, rows, item_identifier, joor_delimiter)
+            keys, content = render_kind(kind, rows, options)
             tables.append(
                 ExportTable(
                     kind=kind,

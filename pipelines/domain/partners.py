@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipelines.domain.export_rows import ExportOptions
 from pipelines.domain.guard import GuardLimits
+from pipelines.domain.quantity_rules import QuantityRules
 
 DEFAULT_PARTNER = "local"
 DEFAULT_ACCOUNT = "default"
@@ -104,7 +106,18 @@ class PartnerSpec:
     guard: GuardLimits = field(default_factory=GuardLimits)  # hold a suspicious inventory file
     results: ResultTargets = field(default_factory=ResultTargets)
     channels: tuple[ChannelSpec, ...] = ()
+    # What each channel is shown (channels.md "Quantity rules"), by channel name.
+    quantity_rules: tuple[tuple[str, QuantityRules], ...] = ()
 
     @property
     def is_sftp(self) -> bool:
         return self.source.startswith("sftp://")
+
+    def rules_for(self, channel: str) -> QuantityRules | None:
+        """The channel's quantity rules, or None when it has none."""
+        return dict(self.quantity_rules).get(channel)
+
+    @property
+    def export_options(self) -> ExportOptions:
+        """The export files' settings (the JOOR file is governed by the `joor` rules)."""
+        return ExportOptions(self.item_identifier, self.exports.joor_delimiter, self.rules_for("joor"))

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from pipelines.adapters.export_files import write_atomically, write_exports
-from pipelines.domain.partners import ExportTargets
+from pipelines.domain.export_rows import ExportOptions
 from tests.snapshots import snapshot_frame, snapshot_row
 
 
@@ -25,8 +25,8 @@ def make_snapshot():
 
 
 def test_same_snapshot_gives_byte_identical_files(tmp_path, make_snapshot):
-    first = write_exports(make_snapshot(), tmp_path / "a", ExportTargets(joor_delimiter="|"))
-    second = write_exports(make_snapshot(), tmp_path / "b", ExportTargets(joor_delimiter="|"))
+    first = write_exports(make_snapshot(), tmp_path / "a", ExportOptions(joor_delimiter="|"))
+    second = write_exports(make_snapshot(), tmp_path / "b", ExportOptions(joor_delimiter="|"))
 
     assert [(f.path.name, f.sha256, f.rows) for f in first] == [(f.path.name, f.sha256, f.rows) for f in second]
     assert all(f.path.read_bytes() == s.path.read_bytes() for f, s in zip(first, second))

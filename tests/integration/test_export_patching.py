@@ -12,15 +12,15 @@ import random
 import pytest
 
 from pipelines.adapters.export_patching import export_warehouse
-from pipelines.domain.partners import ExportTargets
+from pipelines.domain.export_rows import ExportOptions
 from tests.drop_histories import DropVersion, RandomChooser, _new_file, arrival_order, base_files, random_history
 
 pytestmark = pytest.mark.integration
 
 
-def _export_all(inbox, folder, targets=None):
+def _export_all(inbox, folder, options=None):
     return {
-        code: export_warehouse(inbox.store, inbox.paths, inbox.partner.account, code, folder, targets)
+        code: export_warehouse(inbox.store, inbox.paths, inbox.partner.account, code, folder, options)
         for _account, code in inbox.store.warehouses(inbox.partner.account)
     }
 
@@ -109,6 +109,6 @@ def test_a_delta_renders_only_its_rows_and_anything_unexpected_writes_in_full(ne
     assert b"junk" not in edited.read_bytes()
 
     # Other export settings: written in full.
-    fifth = _export_all(inbox, folder, ExportTargets(joor_delimiter="|"))
+    fifth = _export_all(inbox, folder, ExportOptions(joor_delimiter="|"))
     assert _with_stock(fifth) and all(not run.patched for run in _with_stock(fifth))
     assert all(run.written_in_full_because == "export settings changed" for run in _with_stock(fifth))

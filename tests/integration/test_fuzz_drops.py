@@ -96,7 +96,9 @@ adversarial = st.one_of(
     st.builds(lambda c, n: c * n, st.characters(codec="utf-8"), st.integers(90, 10_000)),
     st.sampled_from(["\x00", "A\x1fB", "a\r\nb", '"quoted"', "x,y", "\ufeff", "\u2028", "é" * 101]),
     # v1.2: digits that are not ASCII, one identifier typed in NFC and NFD.
-    st.sampled_from(["２３", "1０", "٣", "2026-11-17T２３:00:00", "2026-11-17T23:00:00+０５:００", "CAF\u00c9", "CAFE\u0301"]),
+    st.sampled_from(
+        ["２３", "1０", "٣", "2026-11-17T２３:00:00", "2026-11-17T23:00:00+０５:００", "CAF\u00c9", "CAFE\u0301"]
+    ),
 )
 blank_line = st.sampled_from(["", " ", "\t", "  \t "])
 

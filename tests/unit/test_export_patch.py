@@ -6,12 +6,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.domain.export_patch import IndexMismatch, changed_lines, line_index, patch_exports
-from pipelines.domain.export_rows import export_tables, sorted_for_export
+from pipelines.domain.export_rows import ExportOptions, export_tables, sorted_for_export
 from tests.snapshots import FUTURE_DATE, snapshot_frame, snapshot_row
 
 
 def _render(rows: list[dict], **settings) -> tuple[dict, pl.DataFrame | None]:
-    tables = {t.kind: t for t in export_tables(snapshot_frame(rows), **settings)}
+    tables = {t.kind: t for t in export_tables(snapshot_frame(rows), ExportOptions(**settings))}
     contents = {k: t.content for k, t in tables.items()}
     return contents, line_index({k: t.item_keys for k, t in tables.items()}, contents)
 
@@ -21,8 +21,7 @@ def _patched(before: list[dict], after: list[dict], changed: set[int], **setting
     keyed = sorted_for_export(snapshot_frame(after))
     changed_keys = sorted_for_export(snapshot_frame([snapshot_row(n) for n in changed])).get_column("item_key")
     rows = keyed.join(pl.DataFrame(changed_keys), on="item_key", how="semi")
-    joor_delimiter = settings.get("joor_delimiter", ",")
-    lines = changed_lines(changed_keys, rows, settings.get("item_identifier", "auto"), joor_delimiter)
+    lines = changed_lines(changed_keys, rows, ExportOptions(**settings))
     return patch_exports(index, old, lines)
 
 
@@ -105,7 +104,7 @@ def test_an_index_that_does_not_add_up_to_the_file_is_refused():
     rows = [snapshot_row(n) for n in range(3)]
     old, index = _render(rows)
     old["stock"] += b"extra,line\r\n"
-    lines = changed_lines(pl.Series([]), sorted_for_export(snapshot_frame(rows)).clear(), "auto", ",")
+    lines = changed_lines(pl.Series([]), sorted_for_export(snapshot_frame(rows)).clear(), ExportOptions())
     with pytest.raises(IndexMismatch):
         patch_exports(index, old, lines.clear())
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.domain.export_rows import STOCK_COLUMNS, export_tables, render_csv, safe_cell
+from pipelines.domain.export_rows import STOCK_COLUMNS, ExportOptions, export_tables, render_csv, safe_cell
 from tests.snapshots import FUTURE_DATE, snapshot_frame, snapshot_row
 
 
@@ -26,7 +26,7 @@ def read(table, delimiter: str = ",") -> list[dict]:
 
 
 def tables_by_name(snapshot, **kwargs) -> dict:
-    return {t.file_name: t for t in export_tables(snapshot, **kwargs)}
+    return {t.file_name: t for t in export_tables(snapshot, ExportOptions(**kwargs))}
 
 
 @pytest.mark.parametrize("text", ["=HYPERLINK(1)", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])
