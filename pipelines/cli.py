@@ -327,6 +327,7 @@ def report(store_url: str | None, partners_file: str | None) -> None:
             f"  pending {r['pending']:>5}  ats {r['ats']:>7}  oversold rows {r['oversold']}"
         )
     specs = partner_specs(partners_file, None, None)
+    _report_channels(db, specs)
     late = [
         DeliveryStatus(s.name, s.expect_every_h, db.last_delivery(s.name), time.time())
         for s in specs.values()
@@ -338,6 +339,44 @@ def report(store_url: str | None, partners_file: str | None) -> None:
     default = DataPaths.for_store(db.url, environment.data_dir()).exports()
     dirs = sorted({s.exports.dir for s in specs.values() if s.exports.dir}) or [str(default)]
     click.echo("Exports: " + ", ".join(d if Path(d).is_dir() else f"{d} (none written yet)" for d in dirs))
+
+
+def _report_channels(db: SqlStore, specs: dict) -> None:
+    """What each channel is shown against what the warehouses hold (the quantity rules' cost)."""
+    from pipelines.adapters.state_tables import StateTables
+    from pipelines.domain.channel_items import ACKNOWLEDGED_SCHEMA, select_items
+
+    lines = []
+    for spec in specs.values():
+        names = sorted({c.name for c in spec.channels} | {name for name, _ in spec.quantity_rules})
+        if not names:
+            continue
+        with db.transaction() as conn:
+            snapshot = StateTables(db).outbound(conn, spec.account)
+        none = pl.DataFrame(schema=ACKNOWLEDGED_SCHEMA)
+        locations = {c.name: c.locations for c in spec.channels}
+        for name in names:
+            args = (snapshot, name, spec.item_identifier, none)
+            kwargs = {"mode": "overwrite", "locations": locations.get(name, ())}
+            raw = select_items(*args, **kwargs).rows  # type: ignore[arg-type]
+            ruled = select_items(*args, **kwargs, quantity_rules=spec.rules_for(name))  # type: ignore[arg-type]
+            held = dict(raw.group_by("warehouse_code").agg(pl.col("inventory").sum()).iter_rows())
+            shown = dict(ruled.rows.group_by("warehouse_code").agg(pl.col("inventory").sum()).iter_rows())
+            per = "  ".join(f"{w} {shown.get(w, 0)}/{held[w]}" for w in sorted(held))
+            kept = ruled.held_back
+            why = ", ".join(f"{k} {v}" for k, v in kept.items() if k != "total" and v)
+            if name not in locations and not held:
+                continue  # rules for a channel that is not configured and holds nothing here
+            configured = "" if name in locations else " (no channel configured: rules for the export only)"
+            lines.append(
+                f"  {spec.name}/{name}{configured}: shown {sum(shown.values())} of {sum(held.values())} units"
+                + (f" (held back by rules: {why})" if why else "")
+                + (f"; by warehouse {per}" if per else "")
+            )
+    if lines:
+        click.echo("Channels (units shown / units the warehouses hold for them):")
+        for line in lines:
+            click.echo(line)
 
 
 @cli.command()
@@ -436,9 +475,20 @@ def worker(concurrency: int | None, name: str | None) -> None:
 @click.option(
     "--style", default=None, metavar="NUMBER/IDENTIFIER/COLOR/SIZE", help="A / inside a part is %2F, a % is %25."
 )
+@click.option("--channel", default=None, help="End with the quantity rule steps of this channel (joor | shopify).")
+@click.option(
+    "--partners", "partners_file", type=click.Path(dir_okay=False), help="Partners file (for --channel's rules)."
+)
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 def explain_command(
-    store_url: str | None, account: str, warehouse: str, upc: str | None, style: str | None, fmt: str
+    store_url: str | None,
+    account: str,
+    warehouse: str,
+    upc: str | None,
+    style: str | None,
+    channel: str | None,
+    partners_file: str | None,
+    fmt: str,
 ) -> None:
     """Every step that changed one (warehouse, SKU), in contract order: as_of,partner,file,line,step,quantity,on_hand,pending,ats."""
     if (upc is None) == (style is None):
@@ -447,7 +497,15 @@ def explain_command(
     parts = tuple(_STYLE_ESCAPE.sub(_unescape, p) for p in style.split("/")) if style is not None else None
     if parts is not None and len(parts) != 4:
         raise click.UsageError(f"--style {style!r}: give NUMBER/IDENTIFIER/COLOR/SIZE")
-    steps = explain_row(_existing_store(store_url), account, warehouse, upc=upc, style=parts)
+    rules = None
+    if channel is not None:
+        if channel not in ("joor", "shopify"):
+            raise click.UsageError(f"--channel {channel!r}: joor or shopify")
+        specs = partner_specs(partners_file or environment.partners_file(), None, None)
+        mine = [s for s in specs.values() if s.account == account]
+        partner = mine[0].name if mine else ""
+        rules = (channel, partner, mine[0].rules_for(channel) if mine else None)
+    steps = explain_row(_existing_store(store_url), account, warehouse, upc=upc, style=parts, channel=rules)
     _print(steps.with_columns(pl.col("as_of").dt.strftime("%Y-%m-%dT%H:%M:%S")), fmt)
 
 

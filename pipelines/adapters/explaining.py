@@ -12,8 +12,9 @@ import sqlalchemy as sa
 
 from pipelines.adapters.folding import ordered_files, to_apply
 from pipelines.adapters.store import SqlStore
-from pipelines.domain.explain import FileRows, explain
+from pipelines.domain.explain import FileRows, explain, with_channel_steps
 from pipelines.domain.item_keys import SKU_COLUMNS, item_key_expr
+from pipelines.domain.quantity_rules import QuantityRules
 
 
 class UnknownKey(LookupError):
@@ -21,9 +22,17 @@ class UnknownKey(LookupError):
 
 
 def explain_row(
-    store: SqlStore, account: str, warehouse: str, upc: str | None = None, style: tuple[str, ...] | None = None
+    store: SqlStore,
+    account: str,
+    warehouse: str,
+    upc: str | None = None,
+    style: tuple[str, ...] | None = None,
+    channel: tuple[str, str, QuantityRules | None] | None = None,
 ) -> pl.DataFrame:
-    """Every step that changed (warehouse, SKU) of the account; the SKU named by UPC or style keys."""
+    """Every step that changed (warehouse, SKU) of the account; the SKU named by UPC or style keys.
+
+    `channel`: (channel name, partner, its quantity rules): the steps end with the rule steps that
+    changed what that channel is shown."""
     items = store.t["items"]
     with store.transaction() as conn:
         if not store.accounts_with_files(conn) or account not in store.accounts_with_files(conn):
@@ -46,4 +55,8 @@ def explain_row(
     sku = pl.DataFrame([tuple(found[0])], schema=dict.fromkeys(SKU_COLUMNS, pl.String), orient="row")
     item_key = sku.select(item_key_expr()).item()
     history = [FileRows(to_apply(f, None), pl.scan_parquet(f.events_path) if f.events_path else None) for f in files]
-    return explain(history, warehouse, item_key)
+    steps = explain(history, warehouse, item_key)
+    if channel is None:
+        return steps
+    name, partner, rules = channel
+    return with_channel_steps(steps, name, partner, warehouse, found[0][0], rules)

@@ -101,6 +101,7 @@ class PushReport:
         problem: why, in our words (`401 Unauthorized — check the token`), when it stopped early.
         drift: what the channel was found holding instead of what we last set, this run.
         failures: (idempotency_key, response_status, message) of refused items' batches.
+        held_back: units the channel's quantity rules keep from it (`total` and by step).
     """
 
     channel: str
@@ -122,6 +123,7 @@ class PushReport:
     problem: str | None = None
     drift: list[Drift] = field(default_factory=list)
     failures: list[tuple[str, int | None, str]] = field(default_factory=list)
+    held_back: dict[str, int] = field(default_factory=dict)
 
     @property
     def items_refused_before(self) -> int:
@@ -208,6 +210,7 @@ def push_account(
         )
         report.items_unchanged = selection.unchanged
         report.skipped = dict(selection.skipped)
+        report.held_back = dict(selection.held_back)
         batches = plan_batches(
             selection.to_send(),
             channel.name,

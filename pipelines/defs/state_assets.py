@@ -223,6 +223,13 @@ def channel_pushes(
                     )
                 },
                 **{f"{k}/drift": dg.MetadataValue.int(len(r.drift)) for k, r in sorted(reports.items())},
+                # What the quantity rules cost in sellable stock: units kept from the channel.
+                **{
+                    f"{k}/held_back/{step}": dg.MetadataValue.int(units)
+                    for k, r in sorted(reports.items())
+                    for step, units in r.held_back.items()
+                    if r.held_back.get("total")
+                },
                 **{
                     f"{k}/drift_found": dg.MetadataValue.md(drift_table(r.drift))
                     for k, r in sorted(reports.items())

@@ -32,7 +32,7 @@ import polars as pl
 from pipelines.domain import json_text, outbound
 from pipelines.domain.item_keys import KEY_COLUMNS, KEY_SETS
 from pipelines.domain.item_keys import STYLE_SET as SKU_COLUMNS
-from pipelines.domain.quantity_rules import QuantityRules, apply_rules
+from pipelines.domain.quantity_rules import QuantityRules, apply_rules, held_back
 
 PUSH_MODES = ("update", "overwrite")
 
@@ -202,12 +202,15 @@ class Selection:
         skipped: rows left out by a filter, counted by reason.
         left_rows: overwrite on a replacing channel: explicit zeros for what it holds from us
             that the snapshot no longer has (`ITEM_SCHEMA`).
+        held_back: units the channel's quantity rules keep from it over every item it is sent
+            (`total` and by step), whether due now or not.
     """
 
     rows: pl.DataFrame = field(compare=False)
     unchanged: int
     skipped: dict[str, int] = field(default_factory=dict)
     left_rows: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ITEM_SCHEMA), compare=False)
+    held_back: dict[str, int] = field(default_factory=dict)
 
     @property
     def items(self) -> tuple[ChannelItem, ...]:
@@ -322,6 +325,7 @@ def select_items(
             outbound.future_date().dt.to_string("%Y-%m-%d") if rules.sends_inventory_date else pl.lit(None, pl.String)
         ).alias("_date"),
     )
+    withheld = held_back(frame.filter(pl.col("_skip").is_null()), quantity_rules, "_inventory")
     frame = apply_rules(frame, quantity_rules, "_inventory")
     skipped = dict(frame.filter(pl.col("_skip").is_not_null()).group_by("_skip").len().iter_rows())
     if on_drift not in ON_DRIFT:
@@ -391,6 +395,7 @@ def select_items(
         unchanged=unchanged,
         skipped=dict(sorted(skipped.items())),
         left_rows=left if left is not None else pl.DataFrame(schema=ITEM_SCHEMA),
+        held_back=withheld,
     )
 
 

@@ -30,6 +30,7 @@ from pipelines.domain.allocation import latest_row_per_line
 from pipelines.domain.fold import FileToApply, FoldState, apply_file, effective_inventory, initial_state, resolve_rows
 from pipelines.domain.inventory_merge import LISTED_ONLY, sets_values
 from pipelines.domain.item_keys import KEY_SETS
+from pipelines.domain.quantity_rules import QuantityRules, trace
 
 StepKind = Literal[
     "set", "zeroed", "seed_kept", "claim", "backorder", "return", "no_return", "ship", "release", "warehouse_date"
@@ -210,3 +211,25 @@ def explain(files: Sequence[FileRows], warehouse: str, item_key: str) -> pl.Data
     for fr in files:
         state = explainer.keep_only_sku(explainer.fold(state, fr))
     return pl.DataFrame([s.__dict__ for s in explainer.steps], schema=STEP_SCHEMA, orient="row")
+
+
+def with_channel_steps(
+    steps: pl.DataFrame, channel: str, partner: str, warehouse: str, style_number: str, rules: QuantityRules | None
+) -> pl.DataFrame:
+    """The state's steps, then one `channel:<step>` row per quantity rule step that changed the
+    value a channel is shown (`quantity` = the value after it; the state's columns as they stand).
+    The last `quantity` is then what the channel is sent whenever a rule changed it."""
+    last = steps.row(-1, named=True) if steps.height else None
+    ats = last["ats"] if last else 0
+    rows = [
+        {
+            **(last or dict.fromkeys(STEP_SCHEMA.names())),
+            "partner": partner,
+            "file": f"quantity_rules.{channel}",
+            "line": None,
+            "step": step,
+            "quantity": value,
+        }
+        for step, value in trace(ats, warehouse, style_number, rules)
+    ]
+    return pl.concat([steps, pl.DataFrame(rows, schema=STEP_SCHEMA, orient="row")]) if rows else steps
