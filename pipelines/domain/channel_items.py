@@ -32,7 +32,7 @@ import polars as pl
 from pipelines.domain import json_text, outbound
 from pipelines.domain.item_keys import KEY_COLUMNS, KEY_SETS
 from pipelines.domain.item_keys import STYLE_SET as SKU_COLUMNS
-from pipelines.domain.quantity_rules import QuantityRules, apply_rules, held_back
+from pipelines.domain.quantity_rules import QuantityRules, shown_and_held_back
 
 PUSH_MODES = ("update", "overwrite")
 
@@ -325,8 +325,7 @@ def select_items(
             outbound.future_date().dt.to_string("%Y-%m-%d") if rules.sends_inventory_date else pl.lit(None, pl.String)
         ).alias("_date"),
     )
-    withheld = held_back(frame.filter(pl.col("_skip").is_null()), quantity_rules, "_inventory")
-    frame = apply_rules(frame, quantity_rules, "_inventory")
+    frame, withheld = shown_and_held_back(frame, quantity_rules, "_inventory", counted=pl.col("_skip").is_null())
     skipped = dict(frame.filter(pl.col("_skip").is_not_null()).group_by("_skip").len().iter_rows())
     if on_drift not in ON_DRIFT:
         raise ValueError(f"unknown on_drift {on_drift!r} ({', '.join(ON_DRIFT)})")

@@ -124,25 +124,38 @@ def apply_rules(items: pl.DataFrame, rules: QuantityRules | None, quantity: str 
         items: rows with `warehouse_code`, `style_number` and `quantity` (already clamped at 0).
         rules: the channel's rules, or None.
     """
-    if rules is None or not rules.any:
-        return items
-    ruled = with_parameters(items, rules).with_columns(step_values(pl.col(quantity)))
-    return ruled.with_columns(pl.col("_after_max").alias(quantity)).select(items.columns)
+    return shown_and_held_back(items, rules, quantity)[0]
 
 
 def held_back(items: pl.DataFrame, rules: QuantityRules | None, quantity: str = "inventory") -> dict[str, int]:
     """Units the rules hold back from what the channel would otherwise be shown, in total and by
     step (`buffer`, `percent`, `zero_below`, `max`), over `items` (clamped quantities, before rules)."""
+    return shown_and_held_back(items, rules, quantity)[1]
+
+
+def shown_and_held_back(
+    items: pl.DataFrame, rules: QuantityRules | None, quantity: str = "inventory", counted: pl.Expr | None = None
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Both at once, from one pass of the steps: `items` with `quantity` ruled, and the units held
+    back over the rows where `counted` holds (all rows when None)."""
     out = {"total": 0, **dict.fromkeys(STEPS, 0)}
     if rules is None or not rules.any or not items.height:
-        return out
-    ruled = with_parameters(items, rules).with_columns(step_values(pl.col(quantity)))
-    before = [pl.col(quantity), *(pl.col(f"_after_{s}") for s in STEPS)]
-    sums = ruled.select(
+        return items, out
+    # The steps over a narrow frame (joins copy every column they carry), put back by position.
+    narrow = items.select(
+        "warehouse_code",
+        "style_number",
+        pl.col(quantity).alias("_q"),
+        (counted if counted is not None else pl.lit(True)).alias("_counted"),
+    )
+    ruled = with_parameters(narrow, rules).with_columns(step_values(pl.col("_q")))
+    before = [pl.col("_q"), *(pl.col(f"_after_{s}") for s in STEPS)]
+    sums = ruled.filter("_counted").select(
         *((b - pl.col(f"_after_{s}")).sum().alias(s) for b, s in zip(before, STEPS, strict=False)),
-        (pl.col(quantity) - pl.col("_after_max")).sum().alias("total"),
-    ).row(0, named=True)
-    return {k: int(v or 0) for k, v in sums.items()}
+        (pl.col("_q") - pl.col("_after_max")).sum().alias("total"),
+    )
+    out = {k: int(v or 0) for k, v in sums.row(0, named=True).items()}
+    return items.with_columns(ruled.get_column("_after_max").alias(quantity)), out
 
 
 def trace(quantity: int, warehouse_code: str, style_number: str, rules: QuantityRules | None) -> list[tuple[str, int]]:
