@@ -171,7 +171,50 @@ def sync(partners_file: str, store_url: str | None, partner: str | None) -> None
         runner.apply_files(spec, sorted(todo, key=contract_order))
         click.echo(f"{spec.name}: {len(todo)} new stable file(s) of {len(first)} listed", err=True)
         _summary(runner.store.store(), spec.name, todo, time.perf_counter() - started)
-    runner.publish(exports=True, pushes=True)
+    try:
+        runner.publish(exports=True, pushes=True)
+    finally:  # what went wrong is what people must hear of: alerts go out whatever publishing did
+        _deliver_alerts(runner.store.store(), partners_file)
+
+
+def _deliver_alerts(db: SqlStore, partners_file: str | None) -> None:
+    """One alert pass (alerts.md): a destination that fails is said on stderr and stops nothing."""
+    from pipelines.adapters.alerting import alert_pass
+    from pipelines.adapters.partners_file import load_alerts
+
+    settings = load_alerts(partners_file)
+    if not settings.any:
+        return
+    report = alert_pass(db, partner_specs(partners_file, None, None), settings)
+    sent = sum(report.delivered.values())
+    if report.found or sent or report.failed:
+        click.echo(f"alerts: {len(report.found)} found, {sent} delivered", err=True)
+    for destination, error in sorted(report.errors.items()):
+        click.echo(f"stockdrop: alert destination {destination}: {error} (tried again next time)", err=True)
+
+
+@cli.command()
+@_store_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
+def alerts(store_url: str | None, fmt: str) -> None:
+    """Recorded alerts with their delivery state per destination: id,event,partner,found_at,destination,status,attempts,last_error."""
+    from pipelines.adapters.alerting import deliveries_of
+
+    schema = {
+        "id": pl.String,
+        "event": pl.String,
+        "partner": pl.String,
+        "found_at": pl.String,
+        "destination": pl.String,
+        "status": pl.String,
+        "attempts": pl.Int64,
+        "last_error": pl.String,
+    }
+    rows = [
+        {**r, "id": r["alert_id"], "found_at": r["found_at"].isoformat(timespec="seconds") if r["found_at"] else None}
+        for r in deliveries_of(_existing_store(store_url))
+    ]
+    _print(pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema, orient="row"), fmt)
 
 
 @cli.command()

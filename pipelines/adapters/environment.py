@@ -69,3 +69,11 @@ def secret(ref: EnvRef) -> str:
     if not value:
         raise MissingSecret(f"environment variable {ref.env} is not set (named by the partners file)")
     return value
+
+
+def smtp_url() -> str:
+    """`STOCKDROP_SMTP_URL` (smtp://user:pass@host:port[?from=address]), for alerts by e-mail."""
+    value = _get("STOCKDROP_SMTP_URL")
+    if not value:
+        raise BadSetting("STOCKDROP_SMTP_URL is not set (smtp://user:pass@host:port): alerts by e-mail need it")
+    return value

@@ -6,6 +6,7 @@ resolved only by the Dagster resources.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import replace
 from decimal import Decimal
@@ -16,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipelines.adapters.channels import ChannelConfigError, channel_for
+from pipelines.domain.alerts import EVENTS, AlertSettings, Destination
 from pipelines.domain.guard import GuardLimits
 from pipelines.domain.partners import (
     DEFAULT_MAX_DECOMPRESSED_MB,
@@ -164,8 +166,42 @@ class _Partner(_Strict):
         return v
 
 
+class _AlertTarget(_Strict):
+    webhook: str | _Env | None = None
+    email: str | None = None
+    format: Literal["json", "slack"] = "json"
+    secret: _Env | None = None
+
+
+class _Alert(_Strict):
+    to: _AlertTarget
+    on: list[Literal[EVENTS]] = Field(min_length=1)  # type: ignore[valid-type]
+    partners: list[str] | None = None
+
+    def destination(self) -> Destination:
+        t = self.to
+        if (t.webhook is None) == (t.email is None):
+            raise ValueError("give exactly one of to.webhook and to.email")
+        target = (
+            f"email:{t.email}"
+            if t.email
+            else (f"webhook:env:{t.webhook.env}" if isinstance(t.webhook, _Env) else f"webhook:{t.webhook}")
+        )
+        return Destination(
+            key=target,
+            on=tuple(self.on),
+            webhook=EnvRef(t.webhook.env) if isinstance(t.webhook, _Env) else t.webhook,
+            email=t.email,
+            format=t.format,
+            secret=_env(t.secret),
+            partners=tuple(self.partners) if self.partners is not None else None,
+        )
+
+
 class _PartnersFile(_Strict):
     partners: dict[str, _Partner]
+    alerts: list[_Alert] = []
+    alerts_digest_at: str = Field("07:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
 def _env(v: _Env | None) -> EnvRef | None:
@@ -234,6 +270,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# YAML 1.2 booleans only: under YAML 1.1 the key `on:` of an alert (and yes/no/on/off anywhere)
+# would be read as a boolean. Pydantic still takes "yes"/"no" where a boolean is expected.
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 def _check_sources(file_name: str, specs: dict[str, PartnerSpec]) -> None:
     """Refuse partners of different accounts on one source (every file would apply to both), and
     an export or results folder inside a source inbox (each run would read its own output as drops)."""
@@ -258,6 +305,15 @@ def _check_sources(file_name: str, specs: dict[str, PartnerSpec]) -> None:
 
 def load_partners(path: str | Path) -> dict[str, PartnerSpec]:
     """Parse and validate a partners file; relative paths are relative to the file."""
+    return _load(path)[0]
+
+
+def load_alerts(path: str | Path | None) -> AlertSettings:
+    """The partners file's `alerts:` (alerts.md): destinations and the digest time (none without a file)."""
+    return _load(path)[1] if path else AlertSettings()
+
+
+def _load(path: str | Path) -> tuple[dict[str, PartnerSpec], AlertSettings]:
     path = Path(path)
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
@@ -279,13 +335,21 @@ def load_partners(path: str | Path) -> dict[str, PartnerSpec]:
         raise PartnersFileError(f"{path.name}: partners.{bad[0][:100]!r}: a partner name must be {NAME_RULE}")
     specs = {name: _spec(name, p, path.parent) for name, p in parsed.partners.items()}
     _check_sources(path.name, specs)
+    destinations = []
+    for n, entry in enumerate(parsed.alerts):
+        try:
+            destinations.append(entry.destination())
+        except ValueError as e:
+            raise PartnersFileError(f"{path.name}: alerts.{n}: {e}") from None
+    hours, minutes = map(int, parsed.alerts_digest_at.split(":"))
+    alerts = AlertSettings(tuple(destinations), dt.time(hours, minutes))
     for spec in specs.values():
         for channel in spec.channels:
             try:
                 channel_for(channel)
             except ChannelConfigError as e:
                 raise PartnersFileError(f"{path.name}: partners.{spec.name}.channels.{channel.name}: {e}") from None
-    return specs
+    return specs, alerts
 
 
 def partner_specs(partners_file: str | None, partner: str | None, inbox: str | None) -> dict[str, PartnerSpec]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pipelines.defs.alerts import alerts_delivered, deliver_alerts
 from pipelines.defs.deliveries import deliveries_schedule, delivery_checks
 from pipelines.defs.executors import chosen_executor
 from pipelines.defs.file_assets import file_events, landed_file, parsed_rows
@@ -28,9 +29,9 @@ def build_definitions(store: StoreResource, partners: PartnersResource) -> dg.De
     checks = delivery_checks(specs)
     return dg.Definitions(
         assets=ASSETS,
-        asset_checks=checks,
+        asset_checks=[*checks, alerts_delivered],
         jobs=[apply_drop_job, daily_release_job, decide_file, reconcile_channels],
-        sensors=[*(drop_sensor(spec, apply_drop_job) for spec in specs), publish_sensor],
+        sensors=[*(drop_sensor(spec, apply_drop_job) for spec in specs), publish_sensor, deliver_alerts],
         schedules=[daily_release_schedule, *([deliveries_schedule(checks)] if checks else [])],
         resources={"store": store, "partners": partners},
         executor=chosen_executor(),

@@ -11,11 +11,12 @@ import dagster as dg
 from pipelines.adapters import environment
 from pipelines.adapters.data_paths import PROJECT_DIR, DataPaths, default_store_url
 from pipelines.adapters.drop_source import DropSource, LocalDropSource
-from pipelines.adapters.partners_file import PartnersFileError, partner_specs
+from pipelines.adapters.partners_file import PartnersFileError, load_alerts, partner_specs
 from pipelines.adapters.result_files import write_result
 from pipelines.adapters.sftp_source import SftpDropSource
 from pipelines.adapters.store import FileVersion, SqlStore
 from pipelines.adapters.store_schema import require_existing
+from pipelines.domain.alerts import AlertSettings
 from pipelines.domain.partners import EnvRef, PartnerSpec
 
 SAMPLE_PARTNERS = PROJECT_DIR / "sample_data" / "partners.yaml"
@@ -61,6 +62,10 @@ class PartnersResource(dg.ConfigurableResource):
                 n: replace(s, channels=tuple(c for c in s.channels if c.name == self.channel)) for n, s in specs.items()
             }
         return specs
+
+    def alert_settings(self) -> AlertSettings:
+        """The partners file's `alerts:` (none without a file)."""
+        return load_alerts(self.partners_file)
 
     def spec(self, name: str) -> PartnerSpec:
         specs = self.specs()
