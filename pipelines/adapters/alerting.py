@@ -37,7 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from pipelines.adapters import environment
 from pipelines.adapters.channels.http_push import HttpPushClient, PushRequest, redact
-from pipelines.adapters.store import SqlStore
+from pipelines.adapters.store import SqlStore, now_utc
 from pipelines.domain.alerts import SIGNATURE_HEADER, Alert, AlertSettings, Destination, digest, signature, webhook_body
 from pipelines.domain.deliveries import DeliveryStatus
 from pipelines.domain.partners import ChannelSpec, EnvRef, PartnerSpec
@@ -62,10 +62,6 @@ class PassReport:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def _tables(store: SqlStore) -> tuple[sa.Table, sa.Table]:
     return store.t["alerts"], store.t["alert_deliveries"]
 
@@ -83,7 +79,7 @@ def alert_pass(
     report = PassReport()
     if not settings.any:
         return report
-    now = now or _now()
+    now = now or now_utc()
     report.found = record(store, find(store, specs, settings, now), settings.destinations)
     if any("digest" in d.on for d in settings.destinations):  # after the others: it sums them up
         report.found += record(store, _digest(store, settings, now), settings.destinations)
@@ -362,7 +358,7 @@ def record(store: SqlStore, found: list[Alert], destinations: tuple[Destination,
     this call recorded (another process may have recorded some first)."""
     alerts, deliveries = _tables(store)
     recorded = []
-    now = _now()
+    now = now_utc()
     with store.transaction() as conn:
         for alert in found:
             body = {**alert.as_json(), "subject": alert.subject}
@@ -403,7 +399,7 @@ def deliver(
 ) -> None:
     """Send this destination's due and failed alerts, each claimed first; never raises."""
     alerts, deliveries = _tables(store)
-    stale = _now() - STALE_CLAIM
+    stale = now_utc() - STALE_CLAIM
     open_ = sa.or_(
         deliveries.c.status.in_(("due", "failed")),
         sa.and_(deliveries.c.status == "sending", deliveries.c.updated_at < stale),
@@ -421,7 +417,7 @@ def deliver(
             claimed = conn.execute(
                 deliveries.update()
                 .where(deliveries.c.alert_id == row.alert_id, deliveries.c.destination == destination.key, open_)
-                .values(status="sending", attempts=deliveries.c.attempts + 1, updated_at=_now())
+                .values(status="sending", attempts=deliveries.c.attempts + 1, updated_at=now_utc())
             ).rowcount
         if not claimed:
             continue  # another process has it
@@ -436,7 +432,7 @@ def deliver(
             conn.execute(
                 deliveries.update()
                 .where(deliveries.c.alert_id == row.alert_id, deliveries.c.destination == destination.key)
-                .values(status="failed" if error else "delivered", last_error=error, updated_at=_now())
+                .values(status="failed" if error else "delivered", last_error=error, updated_at=now_utc())
             )
         bucket = report.failed if error else report.delivered
         bucket[destination.key] = bucket.get(destination.key, 0) + 1

@@ -37,6 +37,7 @@ import sqlalchemy as sa
 
 from pipelines.adapters.channels import channel_for
 from pipelines.adapters.channels.http_push import HttpPushClient, PushOutcome
+from pipelines.adapters.store import now_utc
 from pipelines.domain.channel_items import (
     ACKNOWLEDGED_SCHEMA,
     PREVIOUSLY_REJECTED,
@@ -221,7 +222,7 @@ def push_account(
             max_bytes=channel_spec.batch_bytes,
             item_text=channel.item_text(),
             envelope_bytes=channel.envelope_bytes,
-            retry=_now().isoformat() if retry_failed else None,
+            retry=now_utc().isoformat() if retry_failed else None,
         )
         for batch in batches:
             known = batch_status(engine, batch.idempotency_key)
@@ -342,7 +343,7 @@ class _PushRun:
             self.report.problem = f"reading what it holds after a stale answer: {problem}"
             self.report.stopped_early = True
             return {}, False
-        now = _now()
+        now = now_utc()
         found = dict(zip(positions, values, strict=True))
         findings = [
             Drift(
@@ -369,7 +370,7 @@ class _PushRun:
 def record_planned(engine: sa.Engine, batch: Batch) -> None:
     """Record a batch as `pending`, with its items, before its first request."""
     t = push_tables(engine)
-    now = _now()
+    now = now_utc()
     with engine.begin() as conn:
         conn.execute(
             t.pushes.insert(),
@@ -427,7 +428,7 @@ def record_attempt(engine: sa.Engine, batch: Batch, outcome: PushOutcome) -> Non
                 attempts=t.pushes.c.attempts + outcome.attempts,
                 response_status=outcome.response_status,
                 response_body=outcome.response_body,
-                updated_at=_now(),
+                updated_at=now_utc(),
             )
         )
 
@@ -443,7 +444,7 @@ def record_outcome(
     when acknowledged, the values of the items it took, in one transaction."""
     t = push_tables(engine)
     refused = refused or {}
-    now = _now()
+    now = now_utc()
     with engine.begin() as conn:
         conn.execute(
             t.pushes.update()
@@ -643,10 +644,6 @@ def rejected_values(engine: sa.Engine, channel: str, account: str) -> pl.DataFra
         .select(REJECTED_SCHEMA.names())
         .cast(REJECTED_SCHEMA)
     )
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _date(iso: str | None) -> dt.date | None:

@@ -19,7 +19,8 @@ import sqlalchemy as sa
 
 from pipelines.adapters.channels import channel_for
 from pipelines.adapters.channels.http_push import HttpPushClient
-from pipelines.adapters.push_ledger import PushReport, _now, acknowledged_values, push_account, record_drift
+from pipelines.adapters.push_ledger import PushReport, acknowledged_values, push_account, record_drift
+from pipelines.adapters.store import now_utc
 from pipelines.domain.channel_items import select_items
 from pipelines.domain.drift import Drift, differences
 from pipelines.domain.item_keys import STYLE_SET as SKU_COLUMNS
@@ -103,7 +104,7 @@ def reconcile_channel(
     )
     applied = None
     if apply and found.height:
-        now = _now()
+        now = now_utc()
         record_drift(
             engine,
             [
