@@ -160,8 +160,9 @@ def test_held_approve_deny_and_explain_through_the_cli(tmp_path):
     result = tmp_path / "dagster_home" / "results" / "inventory_20261123T060000_overwrite.csv.result.json"
     assert '"status": "held"' in result.read_text()
 
-    wrong = cli("deny", "demo/inventory_20261122T060000.csv", "--store", store, env=env)
-    assert wrong.returncode == 2 and "is not held (its current version is parsed)" in wrong.stderr
+    # An applied file cannot be approved (v1.2: deny would take it back out, see test_real_world_mess).
+    wrong = cli("approve", "demo/inventory_20261122T060000.csv", "--store", store, env=env)
+    assert wrong.returncode == 2 and "cannot be approved: it is applied, not held or denied" in wrong.stderr
     before = cli("state", "--store", store).stdout
     approved = cli("approve", "demo/inventory_20261123T060000_overwrite.csv", "--store", store,
                    "--partners", str(partners), env=env)  # fmt: skip

@@ -146,8 +146,8 @@ def drop_files(draw, n: int) -> Drop:
         row = [draw(adversarial) for _ in header]
         if draw(st.integers(0, 6)) == 0:  # ragged
             row = row[:-1] if len(row) > 1 and draw(st.booleans()) else row + [draw(adversarial)]
-        if draw(st.integers(0, 15)) == 0:  # a line longer than 1 MiB
-            row[0] = "9" * ((1 << 20) + 1)
+        if draw(st.integers(0, 15)) == 0:  # a line longer than 1 MiB (plain cells: one physical line)
+            row = ["9" * ((1 << 20) + 1)] + ["x"] * (len(row) - 1)
         if len(row) == 1 and not row[0].strip(" \t"):
             row = ["x"]  # a lone blank cell would make a blank line, which is no record
         lines.append(len(BREAKS.findall(text)) + 1)
@@ -210,7 +210,7 @@ def _comparable(store: SqlStore) -> tuple[list, list]:
 
 
 @settings(
-    max_examples=5,
+    max_examples=4,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
 )
@@ -232,7 +232,7 @@ def test_random_adversarial_drops_are_applied_or_rejected_alike_on_both_backends
         replay(pg, DataPaths(root / "pg-data"), inbox)
         assert _comparable(pg) == _comparable(lite)
 
-        (inbox / "inventory_20261230T000000.csv").write_text(CLEAN)
+        (inbox / "inventory_20261129T000000.csv").write_text(CLEAN)  # after every fuzz file, never in the future
         _cli_replay(inbox, sqlite_url, root / "sqlite-data")
         replay(pg, DataPaths(root / "pg-data"), inbox)
         for store in (lite, pg):
