@@ -387,7 +387,7 @@ def report(store_url: str | None, partners_file: str | None) -> None:
 def _report_channels(db: SqlStore, specs: dict) -> None:
     """What each channel is shown against what the warehouses hold (the quantity rules' cost)."""
     from pipelines.adapters.state_tables import StateTables
-    from pipelines.domain.channel_items import ACKNOWLEDGED_SCHEMA, select_items
+    from pipelines.domain.channel_items import channel_view
 
     lines = []
     for spec in specs.values():
@@ -396,25 +396,17 @@ def _report_channels(db: SqlStore, specs: dict) -> None:
             continue
         with db.transaction() as conn:
             snapshot = StateTables(db).outbound(conn, spec.account)
-        none = pl.DataFrame(schema=ACKNOWLEDGED_SCHEMA)
         locations = {c.name: c.locations for c in spec.channels}
         for name in names:
-            args = (snapshot, name, spec.item_identifier, none)
-            kwargs = {"mode": "overwrite", "locations": locations.get(name, ())}
-            raw = select_items(*args, **kwargs).rows  # type: ignore[arg-type]
-            ruled = select_items(*args, **kwargs, quantity_rules=spec.rules_for(name))  # type: ignore[arg-type]
-            held = dict(raw.group_by("warehouse_code").agg(pl.col("inventory").sum()).iter_rows())
-            shown = dict(ruled.rows.group_by("warehouse_code").agg(pl.col("inventory").sum()).iter_rows())
-            per = "  ".join(f"{w} {shown.get(w, 0)}/{held[w]}" for w in sorted(held))
-            kept = ruled.held_back
-            why = ", ".join(f"{k} {v}" for k, v in kept.items() if k != "total" and v)
-            if name not in locations and not held:
+            view = channel_view(snapshot, name, spec.item_identifier, locations.get(name, ()), spec.rules_for(name))
+            if name not in locations and not view.held:
                 continue  # rules for a channel that is not configured and holds nothing here
+            per = "  ".join(f"{w} {view.shown.get(w, 0)}/{view.held[w]}" for w in sorted(view.held))
+            why = ", ".join(f"{k} {v}" for k, v in view.held_back.items() if k != "total" and v)
             configured = "" if name in locations else " (no channel configured: rules for the export only)"
             lines.append(
-                f"  {spec.name}/{name}{configured}: shown {sum(shown.values())} of {sum(held.values())} units"
-                + (f" (held back by rules: {why})" if why else "")
-                + (f"; by warehouse {per}" if per else "")
+                f"  {spec.name}/{name}{configured}: shown {sum(view.shown.values())} of {sum(view.held.values())} "
+                "units" + (f" (held back by rules: {why})" if why else "") + (f"; by warehouse {per}" if per else "")
             )
     if lines:
         click.echo("Channels (units shown / units the warehouses hold for them):")

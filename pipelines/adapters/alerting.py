@@ -27,7 +27,8 @@ import smtplib
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -37,6 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from pipelines.adapters import environment
 from pipelines.adapters.channels.http_push import HttpPushClient, PushRequest, redact
+from pipelines.adapters.failures import is_machinery
 from pipelines.adapters.store import SqlStore, now_utc
 from pipelines.domain.alerts import SIGNATURE_HEADER, Alert, AlertSettings, Destination, digest, signature, webhook_body
 from pipelines.domain.deliveries import DeliveryStatus
@@ -304,17 +306,21 @@ def _failing_channels(store: SqlStore, conn, now: dt.datetime) -> list[Alert]:
 
 
 def _drift(store: SqlStore, conn) -> list[Alert]:
+    """One `drift` alert per push or reconcile that found drift: (channel, account, found_at)."""
     d = store.t["channel_drift"]
     alerts, _ = _tables(store)
-    subject = d.c.channel + "/" + d.c.account + "/" + sa.cast(d.c.found_at, sa.String)
+    # Compared in Python, not as SQL text: a timestamp cast to text reads differently per backend.
+    alerted = set(conn.execute(sa.select(alerts.c.subject).where(alerts.c.event == "drift")).scalars())
     rows = conn.execute(
-        sa.select(d.c.channel, d.c.account, d.c.found_at, d.c.source, sa.func.count().label("items"))
-        .where(~sa.exists().where(alerts.c.event == "drift", alerts.c.subject == subject))
-        .group_by(d.c.channel, d.c.account, d.c.found_at, d.c.source)
+        sa.select(d.c.channel, d.c.account, d.c.found_at, d.c.source, sa.func.count().label("items")).group_by(
+            d.c.channel, d.c.account, d.c.found_at, d.c.source
+        )
     ).all()
     out = []
     for r in rows:
-        about = f"{r.channel}/{r.account}/{r.found_at}"
+        about = f"{r.channel}/{r.account}/{r.found_at.isoformat()}"
+        if about in alerted:
+            continue
         out.append(
             Alert(
                 id=f"drift:{about}",
@@ -412,32 +418,46 @@ def deliver(
             .order_by(alerts.c.found_at, deliveries.c.alert_id)
             .limit(MAX_PER_PASS)
         ).all()
-    for row in due:
-        with store.transaction() as conn:
-            claimed = conn.execute(
-                deliveries.update()
-                .where(deliveries.c.alert_id == row.alert_id, deliveries.c.destination == destination.key, open_)
-                .values(status="sending", attempts=deliveries.c.attempts + 1, updated_at=now_utc())
-            ).rowcount
-        if not claimed:
-            continue  # another process has it
-        alert = Alert.from_json(json.loads(row.body))
-        try:
-            error = _send(destination, alert, transport, smtp)
-        except Exception as e:  # a destination that fails stops nothing
-            error = f"{type(e).__name__}: {e}"
-        if error is not None:
-            error = _without_secrets(error, destination)
-        with store.transaction() as conn:
-            conn.execute(
-                deliveries.update()
-                .where(deliveries.c.alert_id == row.alert_id, deliveries.c.destination == destination.key)
-                .values(status="failed" if error else "delivered", last_error=error, updated_at=now_utc())
-            )
-        bucket = report.failed if error else report.delivered
-        bucket[destination.key] = bucket.get(destination.key, 0) + 1
-        if error:
-            report.errors[destination.key] = error
+    if not due:
+        return
+    try:
+        with _webhook_client(destination, transport) as webhook:
+            for row in due:
+                _deliver_one(store, destination, row, open_, webhook, smtp, report)
+    except Exception as e:  # the destination cannot even be set up (a missing secret): stops nothing
+        if is_machinery(e):  # the store, the disk: not the destination's
+            raise
+        report.errors[destination.key] = _without_secrets(f"{type(e).__name__}: {e}", destination)
+
+
+def _deliver_one(store: SqlStore, destination: Destination, row, open_, webhook, smtp, report: PassReport) -> None:
+    """Claim one due delivery, send it, record how it went."""
+    _, deliveries = _tables(store)
+    with store.transaction() as conn:
+        claimed = conn.execute(
+            deliveries.update()
+            .where(deliveries.c.alert_id == row.alert_id, deliveries.c.destination == destination.key, open_)
+            .values(status="sending", attempts=deliveries.c.attempts + 1, updated_at=now_utc())
+        ).rowcount
+    if not claimed:
+        return  # another process has it
+    alert = Alert.from_json(json.loads(row.body))
+    try:
+        error = _send(destination, alert, webhook, smtp)
+    except Exception as e:  # a destination that fails stops nothing
+        error = f"{type(e).__name__}: {e}"
+    if error is not None:
+        error = _without_secrets(error, destination)
+    with store.transaction() as conn:
+        conn.execute(
+            deliveries.update()
+            .where(deliveries.c.alert_id == row.alert_id, deliveries.c.destination == destination.key)
+            .values(status="failed" if error else "delivered", last_error=error, updated_at=now_utc())
+        )
+    bucket = report.failed if error else report.delivered
+    bucket[destination.key] = bucket.get(destination.key, 0) + 1
+    if error:
+        report.errors[destination.key] = error
 
 
 def _secret_values(destination: Destination) -> tuple[str, ...]:
@@ -455,17 +475,13 @@ def _without_secrets(text: str, destination: Destination) -> str:
     return redact(text, _secret_values(destination))[:2000]
 
 
-def _send(destination: Destination, alert: Alert, transport, smtp) -> str | None:
-    """Deliver one alert; None when delivered, else why not (in our words)."""
-    if destination.email:
-        return _send_email(destination.email, alert, smtp)
+@contextmanager
+def _webhook_client(destination: Destination, transport) -> Iterator[tuple[str, HttpPushClient] | None]:
+    """(URL, the channels' HTTP client) for a webhook destination, one per pass; None for e-mail."""
+    if destination.webhook is None:
+        yield None
+        return
     url = environment.secret(destination.webhook) if isinstance(destination.webhook, EnvRef) else destination.webhook
-    assert url is not None
-    body = webhook_body(alert, destination.format)
-    headers = {"Content-Type": "application/json"}
-    secrets = _secret_values(destination)
-    if destination.secret is not None and destination.format == "json":
-        headers[SIGNATURE_HEADER] = signature(body, environment.secret(destination.secret))
     spec = ChannelSpec(
         name="webhook",
         base_url=url,
@@ -476,8 +492,21 @@ def _send(destination: Destination, alert: Alert, transport, smtp) -> str | None
         rate_credits=1_000_000,
         retry_after_max_s=30.0,
     )
-    with HttpPushClient(spec, {}, secrets, transport=transport) as client:
-        outcome = client.send(PushRequest(url, {}, headers, body, alert.id))
+    with HttpPushClient(spec, {}, _secret_values(destination), transport=transport) as client:
+        yield url, client
+
+
+def _send(destination: Destination, alert: Alert, webhook: tuple[str, HttpPushClient] | None, smtp) -> str | None:
+    """Deliver one alert; None when delivered, else why not (in our words)."""
+    if webhook is None:
+        assert destination.email is not None
+        return _send_email(destination.email, alert, smtp)
+    url, client = webhook
+    body = webhook_body(alert, destination.format)
+    headers = {"Content-Type": "application/json"}
+    if destination.secret is not None and destination.format == "json":
+        headers[SIGNATURE_HEADER] = signature(body, environment.secret(destination.secret))
+    outcome = client.send(PushRequest(url, {}, headers, body, alert.id))
     if outcome.status == "answered" and outcome.response_status is not None and 200 <= outcome.response_status < 300:
         return None
     return f"HTTP {outcome.response_status}" if outcome.response_status else "no answer (retries ran out)"

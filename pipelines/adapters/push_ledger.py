@@ -29,13 +29,13 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import httpx
 import polars as pl
 import sqlalchemy as sa
 
-from pipelines.adapters.channels import channel_for
+from pipelines.adapters.channels import Channel, channel_for
 from pipelines.adapters.channels.http_push import HttpPushClient, PushOutcome
 from pipelines.adapters.store import now_utc
 from pipelines.domain.channel_items import (
@@ -192,7 +192,7 @@ def push_account(
     channel = channel_for(channel_spec)
     report = PushReport(channel=channel.name, account=partner.account, mode=mode)
     drift_rule = on_drift or channel_spec.on_drift
-    with _client(channel, token, transport, clock, sleep) as client:
+    with channel_client(channel, token, transport, clock, sleep) as client:
         run = _PushRun(engine, client, channel, report, drift_rule)
         for batch in pending_batches(engine, channel.name, partner.account):
             report.batches_resent += 1
@@ -239,7 +239,14 @@ def push_account(
     return report
 
 
-def _client(channel, token: str, transport, clock, sleep) -> HttpPushClient:
+def channel_client(
+    channel: Channel,
+    token: str,
+    transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> HttpPushClient:
+    """The HTTP client for one channel and run: its auth, its secrets redacted, its pacing."""
     return HttpPushClient(
         channel.spec,
         channel.auth_headers(token),
@@ -257,7 +264,7 @@ class _PushRun:
 
     engine: sa.Engine
     client: HttpPushClient
-    channel: Any
+    channel: Channel
     report: PushReport
     on_drift: OnDrift
 
@@ -289,18 +296,15 @@ class _PushRun:
             report.batches_acknowledged += 1
             report.items_acknowledged += batch.size
             return True
-        applied = rules_for(batch.channel).applies_the_rest
         refused, stale = answer.refused, set(answer.stale)
-        if applied:
+        report.items_failed += len(refused)
+        report.failures += [(batch.idempotency_key, outcome.response_status, m) for m in refused.values()]
+        if rules_for(batch.channel).applies_the_rest:
             record_outcome(self.engine, batch, outcome, "acknowledged", refused)
             report.batches_acknowledged += 1
             report.items_acknowledged += batch.size - len(refused)
-        else:
-            record_outcome(self.engine, batch, outcome, "failed", refused)
-        report.items_failed += len(refused)
-        report.failures += [(batch.idempotency_key, outcome.response_status, m) for m in refused.values()]
-        if applied:
             return True
+        record_outcome(self.engine, batch, outcome, "failed", refused)
         # Nothing of the request was applied: send the rest again without the refused items, the
         # stale ones (drift) compared against what the channel holds now when ours is to win.
         rows = batch.rows.with_row_index("_position")

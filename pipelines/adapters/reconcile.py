@@ -18,8 +18,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from pipelines.adapters.channels import channel_for
-from pipelines.adapters.channels.http_push import HttpPushClient
-from pipelines.adapters.push_ledger import PushReport, acknowledged_values, push_account, record_drift
+from pipelines.adapters.push_ledger import PushReport, acknowledged_values, channel_client, push_account, record_drift
 from pipelines.adapters.store import now_utc
 from pipelines.domain.channel_items import select_items
 from pipelines.domain.drift import Drift, differences
@@ -83,15 +82,7 @@ def reconcile_channel(
         rejected=None,
         quantity_rules=partner.rules_for(channel.name),
     ).rows
-    with HttpPushClient(
-        channel_spec,
-        channel.auth_headers(token),
-        channel.secrets(token),
-        limiter=channel.limiter(clock, sleep),
-        transport=transport,
-        clock=clock,
-        sleep=sleep,
-    ) as client:
+    with channel_client(channel, token, transport, clock, sleep) as client:
         values, requests, problem = channel.read_available(client, items)
     empty = pl.DataFrame(schema={**items.select("warehouse_code").schema})
     if problem:

@@ -339,10 +339,12 @@ def select_items(
         pl.lit(True).alias("_acked"),
     )
     frame = frame.filter(pl.col("_skip").is_null()).join(acked, on=identity, how="left", nulls_equal=True)
+    # What a compare-and-swap channel holds as far as we know: drift found since the
+    # acknowledgement wins. It is what an item is compared against, and (under `ours`) what due is.
+    known = pl.coalesce("_found", "_prev")
     acked_same = pl.col("_acked").fill_null(False) & pl.col("_prev_date").eq_missing(pl.col("_date"))
     if rules.compare_and_swap and on_drift == "ours":
-        # What the channel holds as far as we know: drift found since the acknowledgement wins.
-        same = acked_same & (pl.coalesce("_found", "_prev") == pl.col("_inventory"))
+        same = acked_same & (known == pl.col("_inventory"))
     elif rules.compare_and_swap:
         # `report`: drift found for this very value of ours is left as found until ours changes.
         same = acked_same & (
@@ -386,7 +388,7 @@ def select_items(
         ).alias("location_id"),
         (pl.lit(None, pl.String) if keyed else pl.col("inventory_item_id")).alias("inventory_item_id"),
         pl.col("_base").alias("base_key"),
-        (pl.coalesce("_found", "_prev") if rules.compare_and_swap else pl.lit(None, pl.Int64)).alias("change_from"),
+        (known if rules.compare_and_swap else pl.lit(None, pl.Int64)).alias("change_from"),
     ).cast(ITEM_SCHEMA)
     left = _left_scope(rows, acknowledged) if mode == "overwrite" and rules.overwrite_replaces_account else None
     return Selection(
@@ -396,6 +398,39 @@ def select_items(
         left_rows=left if left is not None else pl.DataFrame(schema=ITEM_SCHEMA),
         held_back=withheld,
     )
+
+
+@dataclass(frozen=True)
+class ChannelView:
+    """What a channel is shown against what the warehouses hold for it, by warehouse code.
+
+    Attributes:
+        held: units (clamped ats) of every item the channel is sent.
+        shown: the same items after the channel's quantity rules.
+        held_back: units the rules keep from it, in total and by step.
+    """
+
+    held: dict[str, int]
+    shown: dict[str, int]
+    held_back: dict[str, int]
+
+
+def channel_view(
+    snapshot: pl.DataFrame,
+    channel: str,
+    item_identifier: str,
+    locations: Iterable[tuple[str, str]] = (),
+    quantity_rules: QuantityRules | None = None,
+) -> ChannelView:
+    """Every item `channel` is sent (whatever it acknowledged), before and after its rules."""
+    none = pl.DataFrame(schema=ACKNOWLEDGED_SCHEMA)
+    items = select_items(snapshot, channel, item_identifier, none, mode="overwrite", locations=locations).rows
+    shown, held_back = shown_and_held_back(items, quantity_rules)
+
+    def by_warehouse(frame: pl.DataFrame) -> dict[str, int]:
+        return dict(frame.group_by("warehouse_code").agg(pl.col("inventory").sum()).iter_rows())
+
+    return ChannelView(by_warehouse(items), by_warehouse(shown), held_back)
 
 
 def _left_scope(rows: pl.DataFrame, acknowledged: pl.DataFrame) -> pl.DataFrame:
@@ -589,17 +624,17 @@ def _batches(
     canonical, wire = texts.get_column("text"), texts.get_column("wire")
     keys = idempotency_keys(canonical, [(i, j) for i, j, _ in cuts], channel, account, mode, dec_pending, retry)
     return [
-        Batch(
-            idempotency_key=key,
-            channel=channel,
-            account=account,
-            mode=mode,
-            dec_pending=bool(dec_pending),
-            warehouse_code=warehouse,
-            rows=ordered.slice(i, j - i),
-            bytes=envelope_bytes + at[j] - at[i],
-            texts=canonical.slice(i, j - i),
-            wire=wire.slice(i, j - i),
+        _batch(
+            ordered.slice(i, j - i),
+            canonical.slice(i, j - i),
+            key,
+            envelope_bytes + at[j] - at[i],
+            channel,
+            account,
+            mode,
+            dec_pending,
+            warehouse,
+            wire.slice(i, j - i),
         )
         for (i, j, warehouse), key in zip(cuts, keys, strict=True)
     ]
@@ -674,18 +709,24 @@ def _batch(
     account: str,
     mode: str,
     dec_pending: bool,
+    warehouse: str | None = None,
+    wire: pl.Series | None = None,
 ) -> Batch:
-    warehouses = rows.get_column("warehouse_code").unique()
+    """A batch of `rows`; `warehouse` when the caller knows it (else found from the rows)."""
+    if warehouse is None:
+        warehouses = rows.get_column("warehouse_code").unique()
+        warehouse = warehouses[0] if warehouses.len() == 1 else ALL_WAREHOUSES
     return Batch(
         idempotency_key=key,
         channel=channel,
         account=account,
         mode=mode,
         dec_pending=bool(dec_pending),
-        warehouse_code=warehouses[0] if warehouses.len() == 1 else ALL_WAREHOUSES,
+        warehouse_code=warehouse,
         rows=rows,
         bytes=size,
         texts=texts,
+        wire=wire,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipelines.domain.channel_items import OnDrift
 from pipelines.domain.export_rows import ExportOptions
 from pipelines.domain.guard import GuardLimits
 from pipelines.domain.quantity_rules import QuantityRules
@@ -75,7 +76,7 @@ class ChannelSpec:
     backoff_initial_s: float = 1.0  # first retry wait; doubles per attempt (with jitter)
     backoff_max_s: float = 60.0  # cap on one retry wait
     retry_after_max_s: float = 300.0  # cap on a server's Retry-After we are willing to honour
-    on_drift: str = "ours"  # ours | report: what to do when a channel changed under us (channels.md)
+    on_drift: OnDrift = "ours"  # what to do when a channel changed under us (channels.md)
 
 
 @dataclass(frozen=True)

@@ -107,8 +107,7 @@ def step_values(quantity: pl.Expr) -> list[pl.Expr]:
     after_buffer = pl.max_horizontal(quantity - pl.col("_rule_buffer"), pl.lit(0, pl.Int64))
     after_percent = (after_buffer * pl.col("_rule_percent_bp")) // FULL_SHARE_BP
     after_zero = pl.when(after_percent < pl.col("_rule_zero_below")).then(pl.lit(0, pl.Int64)).otherwise(after_percent)
-    capped = pl.min_horizontal(after_zero, pl.col("_rule_max"))  # min ignores a null max: no cap
-    after_max = pl.when(pl.col("_rule_max").is_not_null()).then(capped).otherwise(after_zero)
+    after_max = pl.min_horizontal(after_zero, pl.col("_rule_max"))  # min ignores a null max: no cap
     return [
         after_buffer.alias("_after_buffer"),
         after_percent.alias("_after_percent"),

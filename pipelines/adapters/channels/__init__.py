@@ -13,9 +13,10 @@ from pipelines.domain.channel_items import rules_for
 from pipelines.domain.partners import ChannelSpec
 
 CHANNELS = {"joor": JoorChannel, "shopify": ShopifyChannel}
+Channel = JoorChannel | ShopifyChannel
 
 
-def channel_for(spec: ChannelSpec) -> JoorChannel | ShopifyChannel:
+def channel_for(spec: ChannelSpec) -> Channel:
     """The encoder for `spec`, after checking its settings.
 
     Raises:

@@ -146,6 +146,20 @@ class RateLimiter:
         if self.cost > self.credits:
             raise ChannelConfigError(f"credits_per_request {self.cost} exceeds rate_credits {self.credits}")
 
+    @classmethod
+    def for_spec(
+        cls, spec: ChannelSpec, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> RateLimiter:
+        """The credit budget a channel's settings describe (JOOR: 300 credits per 300 s, 5 a write)."""
+        return cls(
+            credits=spec.rate_credits,
+            window_s=spec.rate_window_s,
+            cost=spec.credits_per_request,
+            min_interval_s=effective_min_interval(spec),
+            clock=clock,
+            sleep=sleep,
+        )
+
     def acquire(self) -> None:
         """Block until one more request fits the budget and the interval, then count it."""
         while True:
@@ -303,14 +317,7 @@ class HttpPushClient:
         self.spec = spec
         self._secrets = tuple(s for s in secrets if s)
         self._sleep = sleep
-        self.limiter: Limiter = limiter or RateLimiter(
-            credits=spec.rate_credits,
-            window_s=spec.rate_window_s,
-            cost=spec.credits_per_request,
-            min_interval_s=effective_min_interval(spec),
-            clock=clock,
-            sleep=sleep,
-        )
+        self.limiter: Limiter = limiter or RateLimiter.for_spec(spec, clock, sleep)
         self._client = httpx.Client(headers=auth_headers, timeout=spec.timeout_s, transport=transport)
         # Jitter spreads retries of parallel runs so they do not hit a recovering API together.
         self._backoff = wait_exponential(multiplier=spec.backoff_initial_s, max=spec.backoff_max_s) + wait_random(

@@ -31,7 +31,6 @@ from pipelines.adapters.channels.http_push import (
     PushRequest,
     RateLimiter,
     base64_token,
-    effective_min_interval,
     status_verdict,
     whole_request_problem,
 )
@@ -67,15 +66,7 @@ class JoorChannel:
 
     def limiter(self, clock, sleep) -> RateLimiter:
         """JOOR's credit budget (300 credits per 300 s, 5 a write), counted client-side."""
-        spec = self.spec
-        return RateLimiter(
-            credits=spec.rate_credits,
-            window_s=spec.rate_window_s,
-            cost=spec.credits_per_request,
-            min_interval_s=effective_min_interval(spec),
-            clock=clock,
-            sleep=sleep,
-        )
+        return RateLimiter.for_spec(self.spec, clock, sleep)
 
     def answer(self, batch: Batch, outcome: PushOutcome) -> Answer:
         """What JOOR's answer says about each item of `batch` (see the module docstring)."""
