@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 import polars as pl
 import sqlalchemy as sa
@@ -95,6 +96,14 @@ class FileVersion:
     decision: str | None  # passed | held | approved | denied (domain.guard)
     decision_reason: str | None
     effect: str | None  # domain.guard.Effect as JSON
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """Why a file did not reach the state: rejected whole, or held by its partner's guard."""
+
+    verdict: Literal["rejected", "held"]
+    reason: str
 
 
 def _version(row) -> FileVersion:
@@ -338,6 +347,21 @@ class SqlStore:
         """Why a file version was rejected whole, if it was."""
         r = self.t["rejects"]
         return conn.execute(sa.select(r.c.reason).where(r.c.file_id == file_id, r.c.stage == "file")).scalar()
+
+    def stopped(self, conn: sa.Connection, partner: str, name: str) -> Stopped | None:
+        """What keeps `name` out of the state now: its current version rejected whole or held, or
+        the name itself rejected before it could be landed. None once it is applied (or pending)."""
+        current = self.latest_version(conn, partner, name)
+        if current is not None and current.status == "held":
+            return Stopped("held", current.decision_reason or "held by the guard")
+        if current is not None and current.status != "rejected":
+            return None
+        r = self.t["rejects"]
+        which = r.c.file_id == current.file_id if current else sa.and_(r.c.file_id.is_(None), r.c.file == name)
+        reason = conn.execute(sa.select(r.c.reason).where(which, r.c.partner == partner, r.c.stage == "file")).scalar()
+        if current is None and reason is None:
+            return None
+        return Stopped("rejected", reason or "rejected")
 
     def version_rejects(self, file_id: str) -> pl.DataFrame:
         """One file version's rejects (any stage): line, column, value, reason, by line."""

@@ -19,6 +19,7 @@ from pipelines.defs.sensors import (
     publish_sensor,
 )
 from pipelines.defs.state_assets import channel_pushes, inventory_state, warehouse_exports
+from pipelines.defs.verdicts import file_verdicts
 
 ASSETS = [landed_file, parsed_rows, file_events, inventory_state, warehouse_exports, channel_pushes]
 
@@ -31,7 +32,12 @@ def build_definitions(store: StoreResource, partners: PartnersResource) -> dg.De
         assets=ASSETS,
         asset_checks=[*checks, alerts_delivered],
         jobs=[apply_drop_job, daily_release_job, decide_file, reconcile_channels],
-        sensors=[*(drop_sensor(spec, apply_drop_job) for spec in specs), publish_sensor, deliver_alerts],
+        sensors=[
+            *(drop_sensor(spec, apply_drop_job) for spec in specs),
+            publish_sensor,
+            deliver_alerts,
+            file_verdicts(apply_drop_job),
+        ],
         schedules=[daily_release_schedule, *([deliveries_schedule(checks)] if checks else [])],
         resources={"store": store, "partners": partners},
         executor=chosen_executor(),

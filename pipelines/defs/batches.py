@@ -24,6 +24,9 @@ BATCH_FILES = 200
 # it): the run queue runs one run per account at a time (`tag_concurrency_limits` in
 # dagster_home/dagster*.yaml), and different accounts in parallel.
 ACCOUNT_TAG = "stockdrop/account"
+# A one-file run that reports the verdict a batch recorded on the file (defs/verdicts.py); its
+# value is the asset where the file stopped.
+VERDICT_TAG = "stockdrop/verdict"
 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy")
 BATCHES = dg.BackfillPolicy.multi_run(max_partitions_per_run=BATCH_FILES)
 

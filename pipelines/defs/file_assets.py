@@ -3,14 +3,16 @@
 landed_file -> parsed_rows -> file_events. Each is a thin call into the adapters; the metadata
 is what an operator looks at when asking "what happened to this file?". A run covers one file or
 a batch of them (`defs/batches.py`): one SFTP session and listing per partner, one fold per
-account, and every file's own metadata and checks on its own partition.
+account, and every file's own metadata and checks on its own partition (figures of the whole
+batch, such as the fold's, go on the run: its log and tags).
 
-A file rejected whole has its rejects recorded and counts as processed. Run alone, it fails its
-partition (red in the UI) with the reason as the failure's description; in a batch it must not
-fail the others, so its partition says `rejected` and its `reject_ratio` check fails as an
-error. Likewise a failure of the machinery (a download that breaks, a full disk) fails a run of
-one file, but in a batch fails that file only: its partition carries the reason under `error`
-and the next sync or a re-run of the partition takes it again.
+A file rejected whole or held has its rejects or its would-be effect recorded and counts as
+processed. Run alone, it fails its partition (red in the UI) where it stopped, with the reason as
+the failure's description. In a batch it must not fail the others: its partition carries the
+verdict under `stopped`, and a run of its own then fails with it (defs/verdicts.py). A failure of
+the machinery (a download that breaks, a full disk) fails a run of one file, but in a batch fails
+that file only: its partition carries the reason under `error` and the next sync or a re-run of
+the partition takes it again.
 """
 
 import time
@@ -20,17 +22,19 @@ from contextlib import closing, contextmanager
 from functools import partial
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
+from dagster_shared.record import copy
 
 from pipelines.adapters.drop_source import DropSource
 from pipelines.adapters.failures import one_line
 from pipelines.adapters.folding import FoldReport, fold_account
 from pipelines.adapters.landing import land_file
 from pipelines.adapters.parsing import parse_file
-from pipelines.adapters.store import FileVersion, SqlStore
-from pipelines.defs.batches import BATCHES, by_partner
+from pipelines.adapters.store import FileVersion, SqlStore, Stopped
+from pipelines.defs.batches import BATCHES, VERDICT_TAG, by_partner
 from pipelines.defs.failures import in_one_line
 from pipelines.defs.metadata import per_warehouse, rejects_table, text
-from pipelines.defs.partitions import drop_files, file_key
+from pipelines.defs.partitions import drop_files, file_key, split_file_key
 from pipelines.defs.resources import PartnersResource, StoreResource
 from pipelines.domain.drop_names import is_safe_name
 from pipelines.domain.guard import Effect
@@ -38,8 +42,12 @@ from pipelines.domain.partners import PartnerSpec
 from pipelines.domain.rejects import UNKNOWN_WAREHOUSE
 
 REJECT_RATIO_WARN = 0.05
-# Marks a step failure that is a file rejected whole (its rejects are recorded), not a fault.
-FILE_REJECTED = "file_rejected"
+# The run tag with the batch's fold figures per account (files applied, rows written, seconds).
+FOLD_TAG = "stockdrop/fold"
+# Marks a step failure that is the file's recorded verdict (rejected whole or held), not a fault.
+FILE_VERDICT = "file_verdict"
+# The metadata entry of a file a batch stopped (rejected whole or held): its run of its own fails.
+STOPPED = "stopped"
 # The metadata entry of a file that failed for a reason outside it, in a batch (see above).
 FILE_FAILED = "error"
 
@@ -49,11 +57,16 @@ def _version(db: SqlStore, file_id: str) -> FileVersion | None:
         return db.get_file(conn, file_id)
 
 
-def rejected(name: str, reason: str) -> dg.Failure:
+def verdict(partner: str, name: str, stopped: Stopped) -> dg.Failure:
+    """The failure of a file's partition that says why it did not reach the state."""
+    if stopped.verdict == "held":
+        words = f"held: {stopped.reason} (`stockdrop approve {partner}/{name}` applies it)"
+    else:
+        words = f"rejected whole: {stopped.reason}"
     return dg.Failure(
-        description=f"{name} rejected whole: {reason}",
+        description=f"{name} {words}",
         allow_retries=False,
-        metadata={FILE_REJECTED: True, "reason": text(reason)},
+        metadata={FILE_VERDICT: stopped.verdict, "reason": text(stopped.reason)},
     )
 
 
@@ -63,15 +76,20 @@ class _Batch:
     def __init__(self, context: dg.AssetExecutionContext):
         self.context = context
         self.keys: Sequence[str] = context.partition_keys
-        self.rejected: dict[str, tuple[str, str]] = {}  # key -> (file name, reason)
+        self.stopped: dict[str, Stopped] = {}
         self.recorded: set[str] = set()
+        # A run that only reports a verdict a batch recorded (defs/verdicts.py): it redoes nothing.
+        self.verdict_run = VERDICT_TAG in context.run.tags
 
-    def record(self, partner: str, name: str, metadata: dict, reject_reason: str | None = None) -> None:
+    def record(self, partner: str, name: str, metadata: dict, stopped: Stopped | None = None) -> None:
         key = file_key(partner, name)
+        if stopped is not None:
+            self.stopped[key] = stopped
+            if len(self.keys) > 1:
+                words = "rejected whole" if stopped.verdict == "rejected" else "held"
+                metadata = {**metadata, STOPPED: text(f"{words}: {stopped.reason}")}
         self.context.add_asset_metadata(metadata, partition_key=key)
         self.recorded.add(key)
-        if reject_reason is not None:
-            self.rejected[key] = (name, reject_reason)
 
     @contextmanager
     def each(self, keys: Sequence[str]) -> Iterator[None]:
@@ -93,9 +111,9 @@ class _Batch:
     def per_file(
         self,
         partners: PartnersResource,
-        start: Callable[[PartnerSpec, DropSource], Callable[[str], tuple[dict, str | None]]],
+        start: Callable[[PartnerSpec, DropSource], Callable[[str], tuple[dict, Stopped | None]]],
     ) -> None:
-        """Each partner's files through `start(spec, source)(name) -> (metadata, reject reason)`,
+        """Each partner's files through `start(spec, source)(name) -> (metadata, stopped)`,
         one source (one SFTP session) per partner; `start` is where per-partner work goes."""
         for partner_name, names in by_partner(self.keys).items():
             with self.each([file_key(partner_name, n) for n in names]):
@@ -107,9 +125,24 @@ class _Batch:
                             self.record(partner_name, name, *step(name))
 
     def finish(self) -> dg.MaterializeResult:
-        if len(self.keys) == 1 and self.rejected:
-            raise rejected(*next(iter(self.rejected.values())))
-        return dg.MaterializeResult(metadata={"files_in_run": dg.MetadataValue.int(len(self.keys))})
+        """The step's result; a run of one file that stopped fails with its verdict."""
+        if len(self.keys) == 1 and self.stopped:
+            ((key, stopped),) = self.stopped.items()
+            raise verdict(*split_file_key(key), stopped)
+        self.context.log.info(f"{len(self.keys)} file(s) in this run")
+        return dg.MaterializeResult()
+
+    def recorded_verdict(self, store: StoreResource) -> dg.MaterializeResult:
+        """In a verdict run: fail with the file's verdict as the store has it now. Should the file
+        have been approved or replaced since the batch, there is nothing to report."""
+        (key,) = self.keys
+        partner, name = split_file_key(key)
+        db = store.store()
+        with db.transaction() as conn:
+            stopped = db.stopped(conn, partner, name)
+        if stopped is not None:
+            raise verdict(partner, name, stopped)
+        return dg.MaterializeResult(metadata={"note": text("no verdict: the file is no longer rejected or held")})
 
 
 @dg.asset(partitions_def=drop_files, group_name="drops", kinds={"sftp", "file"}, backfill_policy=BATCHES)
@@ -118,6 +151,8 @@ def landed_file(
 ) -> dg.MaterializeResult:
     """The raw file copied into the landing folder under its sha256 and recorded in the `drop_files` ledger."""
     batch = _Batch(context)
+    if batch.verdict_run:
+        return batch.recorded_verdict(store)
 
     def start(spec: PartnerSpec, source: DropSource):
         listed = {f.name: f for f in source.list_files()}  # one listing for the batch
@@ -159,7 +194,7 @@ def _land(context, store: StoreResource, partners: PartnersResource, spec: Partn
         "reason": text(result.reason or ""),
         "seconds": round(time.perf_counter() - started, 3),
     }
-    return metadata, (result.reason or "rejected") if result.outcome == "rejected" else None
+    return metadata, Stopped("rejected", result.reason or "rejected") if result.outcome == "rejected" else None
 
 
 @dg.asset(
@@ -174,6 +209,8 @@ def parsed_rows(
 ) -> dg.MaterializeResult:
     """The file's rows validated by its pandera model: typed rows (Parquet) and parse rejects."""
     batch = _Batch(context)
+    if batch.verdict_run:
+        return batch.recorded_verdict(store)
     # The source connects only when a file is moved.
     batch.per_file(partners, lambda spec, source: partial(_parse, context, store, partners, spec, source))
     return batch.finish()
@@ -194,7 +231,9 @@ def _parse(context, store: StoreResource, partners: PartnersResource, spec: Part
     if parsed.status == "rejected":
         context.log.info(f"{name}: rejected whole: {parsed.reason}")
         partners.write_result(db, spec, _version(db, current.file_id))
-        return {"status": "rejected", "reason": text(parsed.reason or "")}, parsed.reason or "rejected"
+        return {"status": "rejected", "reason": text(parsed.reason or "")}, Stopped(
+            "rejected", parsed.reason or "rejected"
+        )
     rejected_rows = 0 if parsed.rejects is None else parsed.rejects["line"].n_unique()
     context.log.info(f"{name}: {parsed.rows_read} rows read, {parsed.rows_valid} valid, {rejected_rows} rejected")
     metadata = {
@@ -257,27 +296,56 @@ def file_events(
     context: dg.AssetExecutionContext, store: StoreResource, partners: PartnersResource
 ) -> Iterator[dg.MaterializeResult]:
     batch = _Batch(context)
+    if batch.verdict_run:
+        yield batch.recorded_verdict(store)
+        return
     db = store.store()
     members: dict[str, list[tuple[PartnerSpec, list[str]]]] = {}  # account -> its partners' files
     for partner_name, names in by_partner(batch.keys).items():
         spec = partners.spec(partner_name)
         members.setdefault(spec.account, []).append((spec, names))
+    checks: list[dg.AssetCheckEvaluation] = []
+    folds = []
     for account, files in members.items():
         with batch.each([file_key(spec.name, n) for spec, names in files for n in names]):  # folded together
             report = fold_account(db, store.paths(), account)
-            context.log.info(
-                f"{account}: {report.files_applied} file(s) applied from file {report.started_from}; "
-                f"ATS change {report.ats_change_by_warehouse or 'none'}"
+            folds.append(
+                f"{account}: {report.files_applied} file(s) applied from file {report.started_from}, "
+                f"{sum(report.rows_written.values())} row(s) written, {report.seconds:.2f} s"
             )
+            context.log.info(f"{folds[-1]}; ATS change {report.ats_change_by_warehouse or 'none'}")
             for spec, names in files:
                 for name in names:
                     with batch.each([file_key(spec.name, name)]):
-                        metadata, checks, reason = _folded(db, partners, spec, name, report)
-                        for check in checks:
-                            context.log_event(check)
-                        batch.record(spec.name, name, metadata, reason)
+                        metadata, evaluations, stopped = _folded(db, partners, spec, name, report)
+                        checks += evaluations
+                        batch.record(spec.name, name, metadata, stopped)
+    if folds:  # the batch's own figures, on the run (each file's partition has only its own)
+        context.instance.add_run_tags(context.run.run_id, {FOLD_TAG: "; ".join(folds)[:4000]})
+    try:
+        result = batch.finish()
+    except dg.Failure:  # a file run alone that stopped: its checks on the run's partition, then the failure
+        for check in checks:
+            yield dg.AssetCheckResult(
+                check_name=check.check_name, passed=check.passed, severity=check.severity, metadata=check.metadata
+            )
+        raise
     # Yielded: a multi-asset returning one result is read as a tuple of its outputs.
-    yield batch.finish()
+    yield result
+    # After the materializations, each tied to its own file's: the check is current for that file.
+    for check in checks:
+        context.log_event(copy(check, target_materialization_data=_latest(context, check.partition)))
+
+
+def _latest(context: dg.AssetExecutionContext, key: str | None):
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("file_events"), asset_partitions=[key]), limit=1
+    ).records
+    if not records:
+        return None
+    return AssetCheckEvaluationTargetMaterializationData(
+        run_id=records[0].run_id, storage_id=records[0].storage_id, timestamp=records[0].timestamp
+    )
 
 
 def _folded(db: SqlStore, partners: PartnersResource, spec: PartnerSpec, name: str, report: FoldReport):
@@ -285,7 +353,7 @@ def _folded(db: SqlStore, partners: PartnersResource, spec: PartnerSpec, name: s
     with db.transaction() as conn:
         current = db.latest_version(conn, spec.name, name)
         reason = current and current.status == "rejected" and db.file_reject_reason(conn, current.file_id)
-    if current is None:  # e.g. still changing at its source: taken on a later poll
+    if current is None:  # e.g. still changing at its source: taken on a later poll, or its name rejected
         return {"effect": text("no-op: the file is not landed yet")}, [], None
     partners.write_result(db, spec, current)
     rejects = db.rejects(partner=spec.name, file=name)
@@ -317,17 +385,13 @@ def _folded(db: SqlStore, partners: PartnersResource, spec: PartnerSpec, name: s
             "rows_zeroed": mine.get("rows_zeroed", 0),
             "rows_rejected_in_fold": mine.get("rows_rejected_in_fold", 0),
             **per_warehouse("ats_change", changed),
-            **per_warehouse("rows_written", report.rows_written),
         }
     metadata = {
         "account": spec.account,
         "status": current.status,
-        "files_in_fold": dg.MetadataValue.int(report.files_applied),
-        "refold_from_file": dg.MetadataValue.int(report.started_from),
         **effect,
         "rejects_total": dg.MetadataValue.int(rejects.height),
         "first_rejects": rejects_table(rejects),
-        "seconds": round(report.seconds, 3),
     }
     key = file_key(spec.name, name)
     severity = dg.AssetCheckSeverity.ERROR if ratio > spec.max_reject_ratio else dg.AssetCheckSeverity.WARN
@@ -367,4 +431,8 @@ def _folded(db: SqlStore, partners: PartnersResource, spec: PartnerSpec, name: s
             {"rows": dg.MetadataValue.int(unknown_wh)},
         ),
     ]
-    return metadata, checks, (reason or "rejected") if current.status == "rejected" else None
+    if current.status == "rejected":
+        return metadata, checks, Stopped("rejected", reason or "rejected")
+    if current.status == "held":
+        return metadata, checks, Stopped("held", current.decision_reason or "held by the guard")
+    return metadata, checks, None

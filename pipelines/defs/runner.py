@@ -15,9 +15,10 @@ from rich.progress import Progress
 from pipelines.adapters.failures import PipelineFailed, one_line
 from pipelines.defs import build_definitions
 from pipelines.defs.batches import ACCOUNT_TAG, batches, range_tags
-from pipelines.defs.file_assets import FILE_FAILED, FILE_REJECTED
+from pipelines.defs.file_assets import FILE_FAILED, FILE_VERDICT
 from pipelines.defs.partitions import drop_files, file_key, split_file_key
 from pipelines.defs.resources import PartnersResource, StoreResource, open_instance
+from pipelines.defs.verdicts import CLI_TAG, verdict_runs
 from pipelines.domain.partners import PartnerSpec
 
 # Runs log to the instance (the UI shows them, stack traces and all); the terminal gets the CLI's own one-line
@@ -34,15 +35,15 @@ class Runner:
         self.instance = open_instance()
 
     def _check(self, result, what: str) -> None:
-        """PipelineFailed for a failed run; a file rejected whole fails its step but counts as
-        processed (its rejects are recorded)."""
+        """PipelineFailed for a failed run; a file rejected whole or held fails its step but counts
+        as processed (its rejects or its would-be effect are recorded)."""
         if result.success:
             return
         failures = [e for e in result.all_events if e.is_step_failure and e.step_failure_data]
-        if failures and all(_is_file_rejected(e.step_failure_data) for e in failures):
+        if failures and all(_is_verdict(e.step_failure_data) for e in failures):
             return
         for event in failures:
-            if not _is_file_rejected(event.step_failure_data):
+            if not _is_verdict(event.step_failure_data):
                 data = event.step_failure_data
                 if data.user_failure_data and data.user_failure_data.description:  # a dg.Failure of ours
                     raise PipelineFailed(f"{what}: {data.user_failure_data.description}")
@@ -74,11 +75,12 @@ class Runner:
                     instance=self.instance,
                     raise_on_error=False,
                     run_config=QUIET,
-                    tags={**range_tags(run), ACCOUNT_TAG: spec.account},
+                    tags={**range_tags(run), ACCOUNT_TAG: spec.account, CLI_TAG: "apply_files"},
                 )
                 progress.advance(task, len(run))
                 try:
                     self._check(result, run[0] if len(run) == 1 else f"{run[0]} (and {len(run) - 1} more)")
+                    self._verdicts(job, result, spec.account)
                 except PipelineFailed as e:
                     failures.append(str(e))
                     progress.console.print(f"stockdrop: {e}", markup=False, highlight=False)
@@ -87,6 +89,22 @@ class Runner:
                     progress.console.print(f"stockdrop: {key}: {reason}", markup=False, highlight=False)
         if failures:
             raise PipelineFailed(f"{len(failures)} of {len(keys)} file(s) failed; first: {failures[0]}")
+
+    def _verdicts(self, job, batch, account: str) -> None:
+        """The files the batch stopped, each failed by a run of its own (defs/verdicts.py)."""
+        materializations = [
+            e.step_materialization_data.materialization for e in batch.all_events if e.is_step_materialization
+        ]
+        for run in verdict_runs(materializations, account):
+            subset = job.get_subset(asset_selection=set(run.assets), asset_check_selection=set())
+            result = subset.execute_in_process(
+                instance=self.instance,
+                partition_key=run.key,
+                raise_on_error=False,
+                run_config=QUIET,
+                tags={**run.tags, CLI_TAG: "apply_files"},
+            )
+            self._check(result, run.key)
 
     def decide(self, file: str, decision: str) -> None:
         """Run the decide_file job (approve or deny `partner/name`)."""
@@ -161,5 +179,5 @@ def _failed_files(result) -> dict[str, str]:
     return failed
 
 
-def _is_file_rejected(data) -> bool:
-    return bool(data.user_failure_data and FILE_REJECTED in (data.user_failure_data.metadata or {}))
+def _is_verdict(data) -> bool:
+    return bool(data.user_failure_data and FILE_VERDICT in (data.user_failure_data.metadata or {}))

@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from pipelines.defs.file_assets import FILE_REJECTED
+from pipelines.defs.file_assets import FILE_VERDICT
 from pipelines.defs.partitions import drop_files, file_key
 
 
@@ -14,7 +14,7 @@ def run_file(defs, instance, key):
     )
     failures = [e.step_failure_data for e in result.all_events if e.is_step_failure]
     assert result.success or all(
-        f.user_failure_data and f.user_failure_data.metadata.get(FILE_REJECTED) for f in failures
+        f.user_failure_data and f.user_failure_data.metadata.get(FILE_VERDICT) for f in failures
     ), failures
     return {
         e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()

@@ -1,5 +1,6 @@
-"""A held file in Dagster: its partition says so (the `not_held` check fails with the would-be
-effect), and the decide_file job applies it at its place, as `stockdrop approve` does."""
+"""A held file in Dagster: its partition is failed with the guard's reason and the `not_held`
+check fails with the would-be effect; the decide_file job applies it at its place, as
+`stockdrop approve` does, and the partition turns green."""
 
 import json
 
@@ -34,9 +35,13 @@ def test_a_held_file_shows_on_its_partition_and_the_decide_job_applies_it(tmp_pa
         for key in keys[:-1]:
             run_file(defs, instance, key)
         before = store.store().state()
-        meta, result = run_file(defs, instance, keys[-1])
-        assert result.success  # held is not a failure of the pipeline
-        assert meta["file_events"]["status"].value == "held"
+        meta, result = run_file(defs, instance, keys[-1])  # a held file fails as its verdict, not as a fault
+        (failure,) = [e for e in result.all_events if e.is_step_failure]
+        assert failure.step_key == "file_events" and "file_events" not in meta
+        description = failure.step_failure_data.user_failure_data.description
+        assert description.startswith(f"{HELD} held: ") and f"stockdrop approve brand/{HELD}" in description
+        status = instance.get_status_by_partition(dg.AssetKey("file_events"), [keys[-1]], drop_files)
+        assert status == {keys[-1]: dg.AssetPartitionStatus.FAILED}
         (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == "not_held"]
         assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
         assert "over max_zeroed_pct 25" in check.metadata["reason"].value
@@ -53,6 +58,8 @@ def test_a_held_file_shows_on_its_partition_and_the_decide_job_applies_it(tmp_pa
         (event,) = decided.get_asset_materialization_events()
         assert event.asset_key == dg.AssetKey("file_events") and event.partition == keys[-1]
         assert event.materialization.metadata["status"].value == "parsed"
+        status = instance.get_status_by_partition(dg.AssetKey("file_events"), [keys[-1]], drop_files)
+        assert status == {keys[-1]: dg.AssetPartitionStatus.MATERIALIZED}
         after = store.store().state()
         assert not after.equals(before) and store.store().held_files() == []
         assert json.loads((tmp_path / "results" / f"{HELD}.result.json").read_text())["status"] == "applied"
