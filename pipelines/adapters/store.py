@@ -276,6 +276,13 @@ class SqlStore:
         f = self.t["drop_files"]
         return list(conn.execute(sa.select(f.c.account).distinct().order_by(f.c.account)).scalars())
 
+    def parsed_file_counts(self, conn: sa.Connection) -> dict[str, int]:
+        """Per account, how many `parsed_files` it has: once the account is folded, the versions
+        whose effect its state holds."""
+        f = self.t["drop_files"]
+        q = sa.select(f.c.account, sa.func.count()).where(f.c.status == "parsed").group_by(f.c.account)
+        return {account: n for account, n in conn.execute(q).all()}
+
     # -- rejects ------------------------------------------------------------------------------
 
     def replace_rejects(self, conn: sa.Connection, file: FileVersion, stage: str, rejects: pl.DataFrame) -> None:

@@ -18,7 +18,7 @@ from pipelines.defs.sensors import (
     drop_sensor,
     publish_sensor,
 )
-from pipelines.defs.state_assets import channel_pushes, inventory_state, warehouse_exports
+from pipelines.defs.state_assets import STATE_JOBS, channel_pushes, inventory_state, warehouse_exports
 from pipelines.defs.verdicts import file_verdicts
 
 ASSETS = [landed_file, parsed_rows, file_events, inventory_state, warehouse_exports, channel_pushes]
@@ -31,7 +31,7 @@ def build_definitions(store: StoreResource, partners: PartnersResource) -> dg.De
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=[*checks, alerts_delivered],
-        jobs=[apply_drop_job, daily_release_job, decide_file, reconcile_channels],
+        jobs=[apply_drop_job, *STATE_JOBS.values(), daily_release_job, decide_file, reconcile_channels],
         sensors=[
             *(drop_sensor(spec, apply_drop_job) for spec in specs),
             publish_sensor,

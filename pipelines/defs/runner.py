@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 
 import click
-import dagster as dg
 from rich.console import Console
 from rich.progress import Progress
 
@@ -18,6 +17,7 @@ from pipelines.defs.batches import ACCOUNT_TAG, batches, range_tags
 from pipelines.defs.file_assets import FILE_FAILED, FILE_VERDICT
 from pipelines.defs.partitions import drop_files, file_key, split_file_key
 from pipelines.defs.resources import PartnersResource, StoreResource, open_instance
+from pipelines.defs.state_assets import STATE_JOBS
 from pipelines.defs.verdicts import CLI_TAG, verdict_runs
 from pipelines.domain.partners import PartnerSpec
 
@@ -114,13 +114,12 @@ class Runner:
         self._check(result, f"{decision} {file}")
 
     def materialize(self, asset: str, partition_key: str | None = None, run_config: dict | None = None):
-        selection = [a for a in self.defs.assets if a.key.to_user_string() == asset]
-        result = dg.materialize(
-            selection,
+        """Materialize an account-level asset through its named job (defs/state_assets.STATE_JOBS)."""
+        job = self.defs.resolve_job_def(STATE_JOBS[asset].name)
+        result = job.execute_in_process(
             instance=self.instance,
             partition_key=partition_key,
             raise_on_error=False,
-            resources={"store": self.store, "partners": self.partners},
             run_config={**QUIET, **(run_config or {})},
         )
         self._check(result, asset + (f"[{partition_key}]" if partition_key else ""))

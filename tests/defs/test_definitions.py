@@ -20,6 +20,7 @@ def test_code_location_loads_with_every_asset_check_job_sensor_and_schedule():
     }
     assert {s.name for s in defs.sensors} == {"drops_demo", "publish_on_new_files", "deliver_alerts", "file_verdicts"}
     assert defs.resolve_job_def("apply_drop").partitions_def.name == "drop_files"
+    assert defs.resolve_job_def("write_exports").partitions_def.name == "warehouses"
     assert defs.resolve_job_def("decide_file").description.startswith("Approve a held or denied file")
     checks = {c.name for a in defs.assets for c in getattr(a, "check_specs", [])}
     assert checks == {"reject_ratio", "not_held", "no_unknown_warehouses", "no_oversold_rows", "pushes_acknowledged"}

@@ -115,12 +115,27 @@ def test_a_batch_fails_exactly_its_stopped_files_each_check_and_figure_on_its_ow
     assert "file(s) applied" in instance.get_run_by_id(batch.run_id).tags[FOLD_TAG]
     assert STOPPED in latest[file_key("brand", HELD)].asset_materialization.metadata
 
+    # the state says what it took in, though the batch's fold applied the files before it
+    runner.publish(exports=False, pushes=True)
+    assert _state_figures(instance) == (len(names) - 3, len(names) - 3, 0)
+    pushes = instance.get_latest_materialization_event(dg.AssetKey("channel_pushes")).asset_materialization
+    assert pushes.metadata["channels"].value == "no channel configured"
+
     # approve the held file; a fixed version of the rejected one: both green again
     runner.decide(f"brand/{HELD}", "approve")
     (inbox / BAD).write_text("upc,warehouse_code,quantity\n040000007919,NYC,3\n")
     runner.apply_files(spec, [BAD])
     assert _failed(instance, "file_events", keys) == {file_key("brand", UNKNOWN)}
     assert _failed(instance, "parsed_rows", keys) == {file_key("brand", UNKNOWN)}
+    runner.publish(exports=False, pushes=False)
+    assert _state_figures(instance) == (len(names) - 1, 2, 0)
+    # every run under its job's name
+    assert {r.job_name for r in instance.get_runs()} == {"apply_drop", "fold_state", "push_channels", "decide_file"}
+
+
+def _state_figures(instance) -> tuple[int, int, int]:
+    meta = instance.get_latest_materialization_event(dg.AssetKey("inventory_state")).asset_materialization.metadata
+    return tuple(meta[k].value for k in ("files_in_state", "files_in_state_change", "files_applied_by_this_fold"))
 
 
 def test_verdict_runs_start_where_the_file_first_stopped():
