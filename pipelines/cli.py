@@ -418,16 +418,17 @@ def _report_channels(db: SqlStore, specs: dict) -> None:
 @_store_option
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 def held(store_url: str | None, fmt: str) -> None:
-    """Files held by their partner's guard: partner,file,reason,ats_change,rows_zeroed."""
+    """Files held by their partner's guard, and those denied: partner,file,reason,ats_change,rows_zeroed."""
     rows = [
         {
             "partner": f.partner,
             "file": f.name,
-            "reason": f.decision_reason,
+            # drops.md v1.2: a denied version is shown as denied (`approve` brings it back)
+            "reason": f.decision_reason if f.status == "held" else f"denied ({f.decision_reason or 'by an operator'})",
             "ats_change": Effect.from_json(f.effect).ats_change_by_warehouse,
             "rows_zeroed": Effect.from_json(f.effect).rows_zeroed,
         }
-        for f in _existing_store(store_url).held_files()
+        for f in _existing_store(store_url).held_files(with_denied=True)
     ]
     if fmt == "json":
         sys.stdout.write(json.dumps(rows) + "\n")

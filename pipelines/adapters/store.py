@@ -265,11 +265,14 @@ class SqlStore:
         rows = conn.execute(sa.select(f).where(f.c.account == account, f.c.status == "parsed"))
         return [_version(r) for r in rows]
 
-    def held_files(self) -> list[FileVersion]:
-        """Current versions waiting for an operator's decision, oldest first."""
+    def held_files(self, with_denied: bool = False) -> list[FileVersion]:
+        """Current versions waiting for an operator's decision (and those denied), oldest first."""
         f = self.t["drop_files"]
+        statuses = ["held", "denied"] if with_denied else ["held"]
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(f).where(f.c.status == "held").order_by(f.c.partner, f.c.as_of, f.c.name))
+            rows = conn.execute(
+                sa.select(f).where(f.c.status.in_(statuses)).order_by(f.c.partner, f.c.as_of, f.c.name)
+            )
             return [_version(r) for r in rows]
 
     def accounts_with_files(self, conn: sa.Connection) -> list[str]:

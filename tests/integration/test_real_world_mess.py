@@ -199,12 +199,15 @@ def test_deny_takes_an_applied_file_back_out_and_approve_brings_it_back(inbox, s
     assert state(store_url)["012345678905"] == 10
     report = cli("report", "--store", store_url, env=env)
     assert "denied    local/inventory_20261103T080000.csv" in report.stdout
+    listed = json.loads(cli("held", "--store", store_url, "--format", "json", env=env).stdout)
+    assert [(r["file"], r["reason"].split(" ")[0]) for r in listed] == [("inventory_20261103T080000.csv", "denied")]
     again = cli("deny", "local/inventory_20261103T080000.csv", "--store", store_url, env=env)
     assert again.returncode == 2 and "cannot be denied: it is denied" in again.stderr
 
     approved = cli("approve", "local/inventory_20261103T080000.csv", "--store", store_url, env=env)
     assert approved.returncode == 0, approved.stderr
     assert state(store_url)["012345678905"] == 99
+    assert json.loads(cli("held", "--store", store_url, "--format", "json", env=env).stdout) == []
 
 
 def test_identifiers_are_compared_in_nfc_and_a_key_naming_two_skus_is_ambiguous(tmp_path, store_url):
