@@ -19,16 +19,20 @@ import csv
 import gzip
 import io
 import re
+import zipfile
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pandera.polars as pa
 import polars as pl
 
 import schemas
+from pipelines.adapters.failures import one_line
 from pipelines.domain.partners import DEFAULT_MAX_DECOMPRESSED_MB, CsvDialect
+from pipelines.domain.profiles import Profile, ProfileMismatch, header_key, in_partner_words, to_contract
 from pipelines.domain.rejects import concat_rejects, empty_rejects
 from schemas.model import BUILTIN_REASONS
 
@@ -149,12 +153,12 @@ def _utf8(path: Path, gz: bool, dialect: CsvDialect, max_bytes: int) -> tuple[by
         raise FileRejected(f"undecodable bytes for {dialect.encoding}: {e}") from None
 
 
-def _header(names: list[str]) -> list[str]:
-    headers = [normalise_header(c) for c in names]
+def _header(names: list[str], key: Callable[[str], str] = normalise_header, line: int = 1) -> list[str]:
+    headers = [key(c) for c in names]
     seen: set[str] = set()
     for h in headers:
         if h and h in seen:
-            raise FileRejected(f"duplicate column {h!r}", column=h, line=1)
+            raise FileRejected(f"duplicate column {h!r}", column=h, line=line)
         seen.add(h)
     # A nameless column (a trailing delimiter) is no declared column; keep it apart from the others.
     return [h or f"_unnamed_{i}" for i, h in enumerate(headers)]
@@ -175,7 +179,21 @@ def _ragged(lines: pl.DataFrame, width: int) -> pl.DataFrame:
 _LINE_SEPARATORS = ("\x1f", "\x1e", "\x1d", "\x01")
 
 
-def _fast_frame(data: bytes, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+@dataclass(frozen=True)
+class _Table:
+    """A file's records as text cells keyed by header, each row with its physical `line`."""
+
+    frame: pl.DataFrame
+    ragged: pl.DataFrame  # rejects of rows with more or fewer fields than the header
+    headers: dict[str, str] = field(default_factory=dict)  # key -> the header as written
+
+
+def _keyed(names: list[str], key: Callable[[str], str], line: int) -> tuple[list[str], dict[str, str]]:
+    keys = _header(names, key, line)
+    return keys, {k: n.replace("\ufeff", "").strip() for k, n in zip(keys, names, strict=True)}
+
+
+def _fast_frame(data: bytes, dialect: CsvDialect, key: Callable[[str], str]) -> _Table | None:
     """One record per physical line, split by polars. None when the file needs the careful path."""
     if b'"' in data or data.count(b"\r") != data.count(b"\r\n"):
         return None
@@ -188,12 +206,12 @@ def _fast_frame(data: bytes, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.Data
     lines = lines.filter(~_blank(pl.col("text")))
     if not lines.height:
         raise FileRejected("empty file: no header line")
-    header = _header(lines["text"][0].split(dialect.delimiter))
+    header, headers = _keyed(lines["text"][0].split(dialect.delimiter), key, lines["line"][0])
     body = lines.slice(1)
     body = body.with_columns((pl.col("text").str.count_matches(dialect.delimiter, literal=True) + 1).alias("fields"))
     cells = pl.col("text").str.split_exact(dialect.delimiter, len(header) - 1).struct.rename_fields(header)
     # Ragged lines split into nonsense; _read_text_frame drops them with their rejects.
-    return body.select("line", cells.alias("_cells")).unnest("_cells"), _ragged(body, len(header))
+    return _Table(body.select("line", cells.alias("_cells")).unnest("_cells"), _ragged(body, len(header)), headers)
 
 
 def _blank(text: pl.Expr) -> pl.Expr:
@@ -201,11 +219,12 @@ def _blank(text: pl.Expr) -> pl.Expr:
     return text.is_null() | (text.str.strip_chars(" \t") == "")
 
 
-def _careful_frame(data: bytes, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _careful_frame(data: bytes, dialect: CsvDialect, key: Callable[[str], str]) -> _Table:
     reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=dialect.delimiter, strict=True)
     records: list[list[str]] = []
     starts: list[int] = []
     header: list[str] | None = None
+    headers: dict[str, str] = {}
     previous_end = 0
     try:
         for record in reader:
@@ -213,7 +232,7 @@ def _careful_frame(data: bytes, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.D
             if not record or (len(record) == 1 and not record[0].strip(" \t")):
                 continue  # a blank line: nothing but spaces and tabs
             if header is None:
-                header = _header(record)
+                header, headers = _keyed(record, key, start)
                 continue
             records.append(record)
             starts.append(start)
@@ -230,19 +249,38 @@ def _careful_frame(data: bytes, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.D
     frame = pl.DataFrame(columns, schema={h: pl.String for h in header}).with_columns(
         pl.Series("line", starts, pl.Int64)
     )
-    return frame, _ragged(fields, width)
+    return _Table(frame, _ragged(fields, width), headers)
 
 
-def _read_text_frame(data: bytes, dialect: CsvDialect) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(text cells trimmed, empty = null, with `line`; malformed-row rejects)."""
+def _read_text_frame(data: bytes, dialect: CsvDialect, key: Callable[[str], str] = normalise_header) -> _Table:
+    """Text cells trimmed, empty = null, with `line`; and the malformed-row rejects."""
     if not data.strip():
         raise FileRejected("empty file: no header line")
-    frame, ragged = _fast_frame(data, dialect) or _careful_frame(data, dialect)
-    if ragged.height:
-        frame = frame.filter(~pl.col("line").is_in(ragged["line"].implode()))
+    table = _fast_frame(data, dialect, key) or _careful_frame(data, dialect, key)
+    return _trimmed(table)
+
+
+def _trimmed(table: _Table) -> _Table:
+    frame = table.frame
+    if table.ragged.height:
+        frame = frame.filter(~pl.col("line").is_in(table.ragged["line"].implode()))
     frame = frame.with_columns(pl.col("line").cast(pl.Int64))
     cells = [c for c in frame.columns if c != "line"]
-    return frame.with_columns(pl.col(cells).str.strip_chars().replace("", None)), ragged
+    return _Table(frame.with_columns(pl.col(cells).str.strip_chars().replace("", None)), table.ragged, table.headers)
+
+
+def _skip_title_rows(data: bytes, header_row: int) -> bytes:
+    """The rows above the header emptied, their line breaks kept (blank lines are skipped, and
+    line numbers still count them)."""
+    if header_row <= 1:
+        return data
+    out, at = [], 0
+    for found in _LINE.finditer(data):
+        if len(out) == header_row - 1:
+            break
+        out.append(found.group(2))
+        at = found.end()
+    return b"".join(out) + data[at:]
 
 
 def _failures_to_rejects(failures: pl.DataFrame, lines: pl.Series) -> pl.DataFrame:
@@ -260,13 +298,98 @@ def _failures_to_rejects(failures: pl.DataFrame, lines: pl.Series) -> pl.DataFra
     ).with_columns(lines.gather(rows["index"].cast(pl.Int64)).alias("line"))
 
 
+LEGACY_XLS = "legacy .xls: save it as .xlsx or CSV"
+_RELATIONSHIP_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_CELL_ROW = re.compile(r"[A-Za-z]+([0-9]+)")
+_MIDNIGHT = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}) 00:00:00$"  # a date cell as calamine writes it
+
+
+def _sheets(book: zipfile.ZipFile) -> list[tuple[str, str]]:
+    """(name, member path of its XML) of every sheet, in workbook order."""
+    rels = ElementTree.fromstring(book.read("xl/_rels/workbook.xml.rels"))
+    targets = {r.get("Id"): r.get("Target", "") for r in rels}
+    sheets = []
+    for sheet in ElementTree.fromstring(book.read("xl/workbook.xml")).iter():
+        if sheet.tag.endswith("}sheet"):
+            target = targets.get(sheet.get(_RELATIONSHIP_ID), "")
+            sheets.append((sheet.get("name", ""), target.lstrip("/") if target.startswith("/") else f"xl/{target}"))
+    return sheets
+
+
+def _first_row(book: zipfile.ZipFile, member: str) -> int | None:
+    """The sheet row of its first cell holding a value: where calamine's rows start."""
+    with book.open(member) as xml:
+        for _, cell in ElementTree.iterparse(xml):
+            if cell.tag.endswith("}c") and any(child.tag.endswith(("}v", "}is")) for child in cell):
+                found = _CELL_ROW.fullmatch(cell.get("r", ""))
+                return int(found.group(1)) if found else None
+    return None
+
+
+def _xlsx_table(path: Path, sheet: str | int | None, header_row: int, key: Callable[[str], str], max_bytes: int):
+    """The sheet's cells as text (numbers as calamine writes them: integer text for whole
+    numbers; a date as its ISO date; booleans true/false), each row with its sheet row number."""
+    try:
+        with zipfile.ZipFile(path) as book:
+            if sum(i.file_size for i in book.infolist()) > max_bytes:
+                raise FileRejected(f"decompressed content exceeds max_decompressed_mb ({max_bytes >> 20} MB)")
+            sheets = _sheets(book)
+            if sheet is None:
+                chosen = sheets[:1]
+            elif isinstance(sheet, int):
+                chosen = sheets[sheet - 1 : sheet] if sheet >= 1 else []
+            else:
+                chosen = [s for s in sheets if s[0].lower() == sheet.lower()]
+            if not chosen:
+                raise FileRejected(f"no sheet {sheet!r}" if sheet is not None else "no sheet in the workbook")
+            name, member = chosen[0]
+            first = _first_row(book, member)
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError) as e:
+        raise FileRejected(f"not a valid XLSX file: {one_line(e)}") from None
+    if first is None:
+        raise FileRejected("empty file: no header line")
+    cells = pl.read_excel(path, sheet_name=name, engine="calamine", has_header=False, infer_schema_length=0)
+    columns = cells.columns
+    cells = cells.with_row_index("line", offset=first).with_columns(pl.col("line").cast(pl.Int64))
+    cells = cells.filter(pl.col("line") >= header_row).filter(
+        ~pl.all_horizontal(pl.col(columns).is_null() | (pl.col(columns).str.strip_chars(" \t") == ""))
+    )
+    if not cells.height:
+        raise FileRejected("empty file: no header line")
+    head = cells.row(0, named=True)
+    keys, headers = _keyed([head[c] or "" for c in columns], key, head["line"])
+    body = cells.slice(1).rename(dict(zip(columns, keys, strict=True)))
+    body = body.with_columns(pl.col(keys).str.replace(_MIDNIGHT, "$1"))
+    ragged = pl.DataFrame(schema={"line": pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String})
+    return _trimmed(_Table(body.select("line", *keys), ragged, headers))
+
+
 def read_drop(
-    path: Path, kind: str, dialect: CsvDialect, gz: bool, max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB
+    path: Path,
+    kind: str,
+    dialect: CsvDialect,
+    gz: bool,
+    max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB,
+    *,
+    header_row: int = 1,
+    sheet: str | int | None = None,
+    layout: str = "text",  # text | xlsx | xls
+    profile: Profile | None = None,
 ) -> ParsedFile:
-    """Parse and validate one landed file of `kind`; raise FileRejected for structural problems."""
+    """Parse and validate one landed file of `kind`; raise FileRejected for structural problems.
+    Through a `profile` that maps the kind, the partner's headers and values become ours first."""
     model = schemas.MODELS[kind]
-    data, too_long = _utf8(path, gz, dialect, max_decompressed_mb << 20)
-    text, ragged = _read_text_frame(data, dialect)
+    mapping = profile is not None and profile.maps(kind)
+    key = header_key if mapping else normalise_header
+    too_long: list[int] = []
+    if layout == "xls":
+        raise FileRejected(LEGACY_XLS)
+    if layout == "xlsx":
+        table = _xlsx_table(path, sheet, header_row, key, max_decompressed_mb << 20)
+    else:
+        data, too_long = _utf8(path, gz, dialect, max_decompressed_mb << 20)
+        table = _read_text_frame(_skip_title_rows(data, header_row), dialect, key)
+    text, ragged = table.frame, table.ragged
     if too_long:
         ragged = concat_rejects(
             ragged,
@@ -277,6 +400,16 @@ def read_drop(
                 pl.lit(f"{LINE_TOO_LONG}: more than {MAX_LINE_BYTES // (1 << 20)} MiB").alias("reason"),
             ),
         )
+    mapped = None
+    if mapping:
+        assert profile is not None
+        try:
+            mapped = to_contract(
+                text, table.headers, profile.columns_of(kind), dict(profile.values), list(model.columns), model.required
+            )
+        except ProfileMismatch as e:
+            raise FileRejected(e.reason, column=e.column) from None
+        text = mapped.frame
     missing_optional = [c for c, col in model.columns.items() if c not in text.columns and not col.required]
     text = text.with_columns(pl.lit(None, pl.String).alias(c) for c in missing_optional)
     text = text.with_columns(model.normalised(text.columns))
@@ -293,6 +426,8 @@ def read_drop(
         lines = naming.filter("only_values").get_column("line")
         named = text.filter(pl.col("line").is_in(lines.implode())).select(["line", *model.columns])
         named = named.with_columns(model.casts(naming_only=True))
+    if mapped is not None:
+        rejects = in_partner_words(rejects, mapped)
     return ParsedFile(
         rows=typed, rejects=concat_rejects(rejects, ragged), rows_read=text.height + ragged.height, named=named
     )

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pipelines.adapters.data_paths import DataPaths
 from pipelines.adapters.drop_source import DropSource, DropSourceError, FileStillChanging, RemoteFile
 from pipelines.adapters.store import SqlStore
-from pipelines.domain.drop_names import UnrecognisedFileName, is_fetchable_name, is_safe_name, parse_drop_name
+from pipelines.domain.drop_names import UnrecognisedFileName, is_fetchable_name, is_safe_name
 from pipelines.domain.partners import PartnerSpec
+from pipelines.domain.profiles import CANNOT_READ_AS_OF, read_name
 from pipelines.domain.rejects import UNRECOGNISED_FILE_NAME
 
 
@@ -32,9 +33,10 @@ class LandingResult:
     reason: str | None = None
 
 
-def file_options(partner: PartnerSpec, name: str) -> dict:
-    """The ledger columns a file's name and its partner's settings decide (tokens beat defaults)."""
-    drop = parse_drop_name(name)
+def file_options(partner: PartnerSpec, name: str, mtime: float | None = None) -> dict:
+    """The ledger columns a file's name (read through the partner's `files` rules; `mtime` is the
+    as-of of a rule that says so) and its partner's settings decide (tokens beat defaults)."""
+    drop = read_name(partner.profile, name, mtime)
     mode = drop.mode_token or partner.inventory.mode
     dec_pending = drop.dec_pending_token
     return {
@@ -105,9 +107,14 @@ def land_file(
         reason = None if is_safe_name(name) else UNSAFE_NAME
         if reason is None:
             try:
-                row.update(file_options(partner, name))
+                row.update(file_options(partner, name, remote_mtime))
             except UnrecognisedFileName as e:
-                reason = f"{UNRECOGNISED_FILE_NAME}: {str(e).split(': ', 1)[-1]}"
+                said = str(e)
+                reason = (
+                    said
+                    if said.startswith(CANNOT_READ_AS_OF)
+                    else f"{UNRECOGNISED_FILE_NAME}: {said.split(': ', 1)[-1]}"
+                )
         if reason is not None:
             file_id = store.record_landing(conn, {**row, "status": "rejected"})
             store.reject_file(conn, partner.name, partner.account, name, file_id, reason, value=name)

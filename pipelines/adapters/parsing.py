@@ -14,6 +14,7 @@ from pipelines.adapters.store import FileVersion, SqlStore, new_id
 from pipelines.domain.drop_names import as_of_in_future
 from pipelines.domain.inventory_merge import EMPTY_OVERWRITE, LISTED_ONLY
 from pipelines.domain.partners import CsvDialect, PartnerSpec
+from pipelines.domain.profiles import Profile, TableOptions, layout_of
 
 
 @dataclass(frozen=True)
@@ -26,20 +27,27 @@ class ParseResult:
     reason: str | None = None
 
 
-def rows_path(landed_path: str, dialect: CsvDialect) -> Path:
-    tag = hashlib.sha256(f"{dialect.delimiter}\0{dialect.encoding}".encode()).hexdigest()[:8]
+def rows_path(landed_path: str, options: TableOptions, profile: Profile) -> Path:
+    """Where a version's parsed rows go: one file per way of reading it (a changed dialect or
+    profile parses the version anew)."""
+    tag = hashlib.sha256(f"{options}\0{profile}".encode()).hexdigest()[:8]
     return Path(f"{landed_path}-{tag}.rows.parquet")
 
 
-def _read(f: FileVersion, dialect: CsvDialect, max_decompressed_mb: int) -> ParsedFile:
+def _read(f: FileVersion, partner: PartnerSpec) -> ParsedFile:
     """The file's rows; anything about its content that the reader did not foresee rejects it whole."""
+    options = partner.profile.table_options(f.name)
     try:
         return read_drop(
             Path(f.landed_path),
             f.kind,
-            dialect,
+            CsvDialect(options.delimiter or ",", options.encoding or "utf-8"),
             gz=f.name.endswith(".gz"),
-            max_decompressed_mb=max_decompressed_mb,
+            max_decompressed_mb=partner.max_decompressed_mb,
+            header_row=options.header_row or 1,
+            sheet=options.sheet,
+            layout=layout_of(f.name),
+            profile=partner.profile,
         )
     except FileRejected:
         raise
@@ -59,7 +67,7 @@ def parse_file(store: SqlStore, file_id: str, partner: PartnerSpec) -> ParseResu
         future = as_of_in_future(f.as_of, f.landed_at, partner.max_future_h) if f.as_of else None
         if future:
             raise FileRejected(future, value=f.name)
-        parsed = _read(f, partner.csv, partner.max_decompressed_mb)
+        parsed = _read(f, partner)
         if f.kind == "inventory" and f.mode == "overwrite" and not parsed.rows.height:
             if not partner.allow_empty_overwrite:
                 raise FileRejected(f"{EMPTY_OVERWRITE}: {parsed.rows_read} data row(s), none valid")
@@ -80,7 +88,7 @@ def parse_file(store: SqlStore, file_id: str, partner: PartnerSpec) -> ParseResu
             )
             store.update_file(conn, file_id, status="rejected", rows_read=0, rows_rejected=0)
         return ParseResult(file_id, "rejected", reason=e.reason)
-    out = rows_path(f.landed_path, partner.csv)
+    out = rows_path(f.landed_path, partner.profile.table_options(f.name), partner.profile)
     # A temporary name of our own: another run may be parsing the same version right now.
     tmp = out.with_name(f"{out.name}.{new_id()}.part")
     rows = parsed.rows

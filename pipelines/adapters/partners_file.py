@@ -6,6 +6,7 @@ resolved only by the Dagster resources.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import re
 from dataclasses import replace
@@ -13,11 +14,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+import schemas
 from pipelines.adapters.channels import ChannelConfigError, channel_for
+from pipelines.adapters.failures import one_line
 from pipelines.domain.alerts import EVENTS, AlertSettings, Destination
+from pipelines.domain.drop_names import KINDS
 from pipelines.domain.guard import GuardLimits
 from pipelines.domain.partners import (
     DEFAULT_MAX_DECOMPRESSED_MB,
@@ -25,12 +30,20 @@ from pipelines.domain.partners import (
     DEFAULT_SETTLE_S,
     MIN_POLL_INTERVAL_S,
     ChannelSpec,
-    CsvDialect,
     EnvRef,
     ExportTargets,
     InventoryDefaults,
     PartnerSpec,
     ResultTargets,
+)
+from pipelines.domain.profiles import (
+    AsOfFromName,
+    ColumnSource,
+    FileRule,
+    Profile,
+    TableOptions,
+    ValueRules,
+    header_key,
 )
 from pipelines.domain.quantity_rules import QuantityRules, RuleLevel
 
@@ -56,6 +69,110 @@ class _Inventory(_Strict):
 class _Csv(_Strict):
     delimiter: str = Field(",", min_length=1, max_length=1)
     encoding: str = "utf-8"
+    header_row: int = Field(1, ge=1)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        try:
+            codecs.lookup(v)
+        except LookupError:
+            raise ValueError(f"unknown encoding {v!r}") from None
+        return v
+
+    def options(self) -> TableOptions:
+        """Only what the partner set (a `.tsv` is tab-separated unless the delimiter is set)."""
+        return TableOptions(**{k: getattr(self, k) for k in self.model_fields_set})
+
+
+class _Xlsx(_Strict):
+    sheet: str | int | None = None
+    header_row: int = Field(1, ge=1)
+
+    def options(self) -> TableOptions:
+        return TableOptions(**{k: getattr(self, k) for k in self.model_fields_set})
+
+
+class _AsOfFromName(_Strict):
+    regex: str
+    format: str
+
+    @field_validator("regex")
+    @classmethod
+    def _one_group(cls, v: str) -> str:
+        try:
+            groups = re.compile(v).groups
+        except re.error as e:
+            raise ValueError(f"not a regular expression: {e}") from None
+        if groups < 1:
+            raise ValueError("needs a group holding the as-of")
+        return v
+
+
+class _FileRule(_Strict):
+    match: str = Field(min_length=1)
+    kind: Literal[KINDS]  # type: ignore[valid-type]
+    as_of: _AsOfFromName | Literal["mtime"]
+    label: str = Field("", pattern=r"^[A-Za-z0-9_-]*$")
+    csv: _Csv = _Csv()
+    xlsx: _Xlsx = _Xlsx()
+
+    def rule(self) -> FileRule:
+        as_of = self.as_of if self.as_of == "mtime" else AsOfFromName(self.as_of.regex, self.as_of.format)
+        return FileRule(self.match, self.kind, as_of, self.label, self.csv.options(), self.xlsx.options())
+
+
+class _Constant(_Strict):
+    value: str | int
+
+
+class _Template(_Strict):
+    template: str
+
+    @field_validator("template")
+    @classmethod
+    def _names_a_header(cls, v: str) -> str:
+        if not ColumnSource(template=v).template_headers:
+            raise ValueError("a template naming nothing: give at least one {Header}")
+        return v
+
+
+def _source(v: str | list[str] | _Constant | _Template) -> ColumnSource:
+    if isinstance(v, _Constant):
+        return ColumnSource(value=str(v.value))
+    if isinstance(v, _Template):
+        return ColumnSource(template=v.template)
+    aliases = (v,) if isinstance(v, str) else tuple(v)
+    return ColumnSource(aliases=aliases)
+
+
+class _Values(_Strict):
+    map: dict[str, str | int] = {}
+    pattern: str | None = None
+    negative: Literal["reject", "zero"] = "reject"
+    zero_pad: int | None = Field(None, ge=1, le=200)
+
+    @field_validator("pattern")
+    @classmethod
+    def _one_group_pattern(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            groups = re.compile(v).groups
+            pl.Series([""], dtype=pl.String).str.contains(v)  # polars' (Rust) regex reads it too
+        except (re.error, pl.exceptions.ComputeError) as e:
+            raise ValueError(f"not a regular expression: {one_line(e)}") from None
+        if groups != 1:
+            raise ValueError(f"needs exactly one group (it has {groups})")
+        return v
+
+    def rules(self) -> ValueRules:
+        return ValueRules(
+            map=tuple((k, str(v)) for k, v in self.map.items()),
+            pattern=self.pattern,
+            negative=self.negative,
+            zero_pad=self.zero_pad,
+        )
 
 
 class _Exports(_Strict):
@@ -146,6 +263,10 @@ class _Partner(_Strict):
     inventory_policy: Literal["continue", "deny"] = "continue"
     inventory: _Inventory = _Inventory()
     csv: _Csv = _Csv()
+    xlsx: _Xlsx = _Xlsx()
+    files: list[_FileRule] = []
+    columns: dict[Literal[KINDS], dict[str, str | list[str] | _Constant | _Template]] = {}  # type: ignore[valid-type]
+    values: dict[str, _Values] = {}
     max_decompressed_mb: int = Field(DEFAULT_MAX_DECOMPRESSED_MB, ge=1)
     max_future_h: float = Field(DEFAULT_MAX_FUTURE_H, ge=0)
     allow_empty_overwrite: bool = False
@@ -229,7 +350,6 @@ def _spec(name: str, p: _Partner, base_dir: Path) -> PartnerSpec:
         item_identifier=p.item_identifier,
         inventory_policy=p.inventory_policy,
         inventory=InventoryDefaults(**p.inventory.model_dump()),
-        csv=CsvDialect(**p.csv.model_dump()),
         max_decompressed_mb=p.max_decompressed_mb,
         max_future_h=p.max_future_h,
         allow_empty_overwrite=p.allow_empty_overwrite,
@@ -251,6 +371,38 @@ def _spec(name: str, p: _Partner, base_dir: Path) -> PartnerSpec:
             for cname, c in sorted(c_items for c_items in p.channels.items())
         ),
         quantity_rules=tuple((cname, r.rules()) for cname, r in sorted(p.quantity_rules.items())),
+        profile=_profile(name, p),
+    )
+
+
+def _profile(name: str, p: _Partner) -> Profile:
+    """The partner's profile; PartnersFileError naming the key for what the models cannot see."""
+    columns = []
+    for kind, sources in p.columns.items():
+        ours = schemas.MODELS[kind].columns
+        claimed: dict[str, str] = {}
+        mapped = []
+        for column, raw in sources.items():
+            where = f"partners.{name}.columns.{kind}.{column}"
+            if column not in ours:
+                raise PartnersFileError(f"{where}: {kind} files have no column {column!r}")
+            source = _source(raw)
+            for alias in source.aliases:
+                other = claimed.setdefault(header_key(alias), column)
+                if other != column:
+                    raise PartnersFileError(f"{where}: alias {alias!r} is already {other!r}'s")
+            mapped.append((column, source))
+        columns.append((kind, tuple(mapped)))
+    known = {c for model in schemas.MODELS.values() for c in model.columns}
+    for column in p.values:
+        if column not in known:
+            raise PartnersFileError(f"partners.{name}.values.{column}: no file kind has a column {column!r}")
+    return Profile(
+        files=tuple(r.rule() for r in p.files),
+        csv=p.csv.options(),
+        xlsx=p.xlsx.options(),
+        columns=tuple(columns),
+        values=tuple((c, v.rules()) for c, v in p.values.items()),
     )
 
 

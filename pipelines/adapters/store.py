@@ -270,9 +270,7 @@ class SqlStore:
         f = self.t["drop_files"]
         statuses = ["held", "denied"] if with_denied else ["held"]
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(f).where(f.c.status.in_(statuses)).order_by(f.c.partner, f.c.as_of, f.c.name)
-            )
+            rows = conn.execute(sa.select(f).where(f.c.status.in_(statuses)).order_by(f.c.partner, f.c.as_of, f.c.name))
             return [_version(r) for r in rows]
 
     def accounts_with_files(self, conn: sa.Connection) -> list[str]:

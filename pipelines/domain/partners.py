@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pipelines.domain.channel_items import OnDrift
 from pipelines.domain.export_rows import ExportOptions
 from pipelines.domain.guard import GuardLimits
+from pipelines.domain.profiles import Profile
 from pipelines.domain.quantity_rules import QuantityRules
 
 DEFAULT_PARTNER = "local"
@@ -96,7 +97,6 @@ class PartnerSpec:
     item_identifier: str = "auto"  # auto | upc | style | ids
     inventory_policy: str = "continue"  # continue | deny
     inventory: InventoryDefaults = field(default_factory=InventoryDefaults)
-    csv: CsvDialect = field(default_factory=CsvDialect)
     max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB  # a compressed file past this is rejected whole
     max_future_h: float = DEFAULT_MAX_FUTURE_H  # a file whose as-of is further after its landing is rejected whole
     allow_empty_overwrite: bool = False  # an overwrite with no valid row is applied (zeroing its scope), not rejected
@@ -109,6 +109,8 @@ class PartnerSpec:
     channels: tuple[ChannelSpec, ...] = ()
     # What each channel is shown (channels.md "Quantity rules"), by channel name.
     quantity_rules: tuple[tuple[str, QuantityRules], ...] = ()
+    # What the partner sends, mapped onto the contract (drops.md v1.2 "Partner profiles").
+    profile: Profile = field(default_factory=Profile)
 
     @property
     def is_sftp(self) -> bool:

@@ -16,7 +16,7 @@ from typing import Literal
 
 import polars as pl
 
-from pipelines.domain.drop_names import DropName, UnrecognisedFileName
+from pipelines.domain.drop_names import DropName, UnrecognisedFileName, parse_drop_name
 
 CANNOT_READ_AS_OF = "cannot read as-of from the name"
 _TEMPLATE_FIELD = re.compile(r"\{([^{}]*)\}")
@@ -144,6 +144,18 @@ def rule_name(rule: FileRule, name: str, mtime: float | None) -> DropName:
     return DropName(name=name, kind=rule.kind, as_of=as_of, label=rule.label, ext=ext)
 
 
+def read_name(profile: Profile, name: str, mtime: float | None) -> DropName:
+    """A dropped name read through the partner's `files` rules, else as the contract names files."""
+    rule = profile.rule_for(name)
+    return rule_name(rule, name, mtime) if rule else parse_drop_name(name)
+
+
+def layout_of(name: str) -> Literal["text", "xlsx", "xls"]:
+    """How a file is read, by its extension."""
+    lower = name.lower()
+    return "xlsx" if lower.endswith(".xlsx") else "xls" if lower.endswith(".xls") else "text"
+
+
 class ProfileMismatch(ValueError):
     """The file cannot be read through the profile: rejected whole, with this reason."""
 
@@ -207,8 +219,10 @@ def to_contract(
 def _ruled(cell: pl.Expr, rules: ValueRules, quantity: bool) -> pl.Expr:
     if rules.map:
         keys = [k.strip().lower() for k, _ in rules.map]
-        cell = cell.str.strip_chars().str.to_lowercase().replace_strict(
-            keys, [v for _, v in rules.map], default=cell, return_dtype=pl.String
+        cell = (
+            cell.str.strip_chars()
+            .str.to_lowercase()
+            .replace_strict(keys, [v for _, v in rules.map], default=cell, return_dtype=pl.String)
         )
     if rules.pattern is not None:
         whole = f"^(?:{rules.pattern})$"
@@ -216,9 +230,7 @@ def _ruled(cell: pl.Expr, rules: ValueRules, quantity: bool) -> pl.Expr:
     if quantity and rules.negative == "zero":
         cell = pl.when(cell.str.contains(r"^-[0-9]+$")).then(pl.lit("0")).otherwise(cell)
     if rules.zero_pad:
-        cell = (
-            pl.when(cell.str.contains(r"^[0-9]+$")).then(cell.str.pad_start(rules.zero_pad, "0")).otherwise(cell)
-        )
+        cell = pl.when(cell.str.contains(r"^[0-9]+$")).then(cell.str.pad_start(rules.zero_pad, "0")).otherwise(cell)
     return cell
 
 

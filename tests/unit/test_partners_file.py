@@ -47,7 +47,7 @@ partners:
         True,
         "warehouses_in_file",
     )
-    assert acme.csv.delimiter == ";" and acme.exports.dir == str(tmp_path / "out")
+    assert acme.profile.csv.delimiter == ";" and acme.exports.dir == str(tmp_path / "out")
     assert [c.name for c in acme.channels] == ["joor", "shopify"]
     assert acme.channels[0].token == EnvRef("ACME_JOOR_TOKEN") and acme.channels[0].batch_items == 500
     assert acme.channels[1].locations == (("NYC", "gid://shopify/Location/1"),)
