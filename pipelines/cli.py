@@ -115,7 +115,8 @@ def _sha256(path: Path) -> str:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="stockdrop", prog_name="stockdrop", message="%(prog)s %(version)s")
 def cli() -> None:
-    """Stockdrop operator CLI: replay, sync, state, rejects, export, push, reconcile, report."""
+    """Stockdrop operator CLI: replay, sync, check, state, rejects, export, push, reconcile, report, held,
+    approve, deny, explain, alerts, worker."""
 
 
 @cli.command()
@@ -501,6 +502,39 @@ def worker(concurrency: int | None, name: str | None) -> None:
     from pipelines.adapters.celery_worker import run_worker
 
     run_worker(name, concurrency)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--partners", "partners_file", required=True, type=click.Path(dir_okay=False), help="Partners file.")
+@click.option("--partner", required=True, help="Whose profile the file is read through.")
+@click.option(
+    "--canonical", type=click.Path(dir_okay=False), default=None, help="Write the accepted rows as contract CSV."
+)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
+def check(file: str, partners_file: str, partner: str, canonical: str | None, fmt: str) -> None:
+    """Dry run: read FILE through PARTNER's profile, landing nothing; its rejects and a summary."""
+    from pipelines.adapters.checking import check_file
+
+    path = Path(file)
+    if not path.is_file():
+        raise FileNotFoundError(f"no file {file!r}")
+    (spec,) = partner_specs(partners_file, partner, None).values()
+    result = check_file(spec, path)
+    _print(result.rejects.select("line", "column", "value", "reason"), fmt)
+    where = f"{result.kind or '?'} as of {result.as_of:%Y-%m-%dT%H:%M:%S}" if result.as_of else "?"
+    if result.rejected is not None:
+        click.echo(f"stockdrop: {result.name}: {where}: would be rejected whole: {result.rejected.reason}", err=True)
+        sys.exit(1)
+    assert result.parsed is not None
+    rejected = result.parsed.rejects["line"].n_unique()
+    click.echo(
+        f"stockdrop: {result.name}: {where}: rows read {result.parsed.rows_read}, "
+        f"accepted {result.parsed.rows.height}, rejected {rejected}",
+        err=True,
+    )
+    if canonical:
+        result.canonical().write_csv(canonical, datetime_format="%Y-%m-%dT%H:%M:%S%.fZ")
 
 
 @cli.command(name="explain")

@@ -51,6 +51,12 @@ def file_options(partner: PartnerSpec, name: str, mtime: float | None = None) ->
     }
 
 
+def name_reject_reason(e: UnrecognisedFileName) -> str:
+    """Why a name that neither a `files` rule nor the contract reads is rejected whole."""
+    said = str(e)
+    return said if said.startswith(CANNOT_READ_AS_OF) else f"{UNRECOGNISED_FILE_NAME}: {said.split(': ', 1)[-1]}"
+
+
 UNSAFE_NAME = "unsafe file name: it could escape a folder; archived, not processed"
 
 
@@ -109,12 +115,7 @@ def land_file(
             try:
                 row.update(file_options(partner, name, remote_mtime))
             except UnrecognisedFileName as e:
-                said = str(e)
-                reason = (
-                    said
-                    if said.startswith(CANNOT_READ_AS_OF)
-                    else f"{UNRECOGNISED_FILE_NAME}: {said.split(': ', 1)[-1]}"
-                )
+                reason = name_reject_reason(e)
         if reason is not None:
             file_id = store.record_landing(conn, {**row, "status": "rejected"})
             store.reject_file(conn, partner.name, partner.account, name, file_id, reason, value=name)

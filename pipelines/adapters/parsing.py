@@ -10,7 +10,7 @@ import polars as pl
 
 from pipelines.adapters.drop_reader import FileRejected, ParsedFile, read_drop
 from pipelines.adapters.failures import CONTENT_ERRORS, is_machinery, one_line
-from pipelines.adapters.store import FileVersion, SqlStore, new_id
+from pipelines.adapters.store import SqlStore, new_id
 from pipelines.domain.drop_names import as_of_in_future
 from pipelines.domain.inventory_merge import EMPTY_OVERWRITE, LISTED_ONLY
 from pipelines.domain.partners import CsvDialect, PartnerSpec
@@ -34,19 +34,26 @@ def rows_path(landed_path: str, options: TableOptions, profile: Profile) -> Path
     return Path(f"{landed_path}-{tag}.rows.parquet")
 
 
-def _read(f: FileVersion, partner: PartnerSpec) -> ParsedFile:
-    """The file's rows; anything about its content that the reader did not foresee rejects it whole."""
-    options = partner.profile.table_options(f.name)
+def read_version(
+    partner: PartnerSpec, path: Path, name: str, kind: str, mode: str | None, as_of, landed_at
+) -> ParsedFile:
+    """A file's rows read with its partner's options, or FileRejected: structurally unusable, dated
+    too far after it landed, or an overwrite with no valid row (unless the partner allows it).
+    Anything about its content that the reader did not foresee rejects it whole."""
+    future = as_of_in_future(as_of, landed_at, partner.max_future_h) if as_of else None
+    if future:
+        raise FileRejected(future, value=name)
+    options = partner.profile.table_options(name)
     try:
-        return read_drop(
-            Path(f.landed_path),
-            f.kind,
+        parsed = read_drop(
+            path,
+            kind,
             CsvDialect(options.delimiter or ",", options.encoding or "utf-8"),
-            gz=f.name.endswith(".gz"),
+            gz=name.endswith(".gz"),
             max_decompressed_mb=partner.max_decompressed_mb,
             header_row=options.header_row or 1,
             sheet=options.sheet,
-            layout=layout_of(f.name),
+            layout=layout_of(name),
             profile=partner.profile,
         )
     except FileRejected:
@@ -55,22 +62,17 @@ def _read(f: FileVersion, partner: PartnerSpec) -> ParsedFile:
         if is_machinery(e):
             raise
         raise FileRejected(f"cannot be read: {one_line(e)}") from e
+    if kind == "inventory" and mode == "overwrite" and not parsed.rows.height and not partner.allow_empty_overwrite:
+        raise FileRejected(f"{EMPTY_OVERWRITE}: {parsed.rows_read} data row(s), none valid")
+    return parsed
 
 
 def parse_file(store: SqlStore, file_id: str, partner: PartnerSpec) -> ParseResult:
-    """Validate a landed version with the partner's reading options. A structurally unusable
-    file, one dated too far after it landed, or an overwrite with no valid row (unless the
-    partner allows it) is rejected whole."""
+    """Validate a landed version with the partner's reading options (`read_version`)."""
     with store.transaction() as conn:
         f = store.get_file(conn, file_id)
     try:
-        future = as_of_in_future(f.as_of, f.landed_at, partner.max_future_h) if f.as_of else None
-        if future:
-            raise FileRejected(future, value=f.name)
-        parsed = _read(f, partner)
-        if f.kind == "inventory" and f.mode == "overwrite" and not parsed.rows.height:
-            if not partner.allow_empty_overwrite:
-                raise FileRejected(f"{EMPTY_OVERWRITE}: {parsed.rows_read} data row(s), none valid")
+        parsed = read_version(partner, Path(f.landed_path), f.name, f.kind, f.mode, f.as_of, f.landed_at)
     except FileRejected as e:
         with store.account_lock(f.account) as conn:
             if store.get_file(conn, file_id).status != "landed":  # another run recorded it first
