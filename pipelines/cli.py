@@ -134,7 +134,7 @@ def replay(directory: str, store_url: str | None, partners_file: str | None, par
     with closing(partners.source(spec)) as source:
         listing = source.list_files()
     db = runner.store.store()
-    todo = [f.name for f in listing if not already_processed(db, spec.name, f, _sha256(Path(spec.source) / f.name))]
+    todo = [f.name for f in listing if not already_processed(db, spec, f, _sha256(Path(spec.source) / f.name))]
     if not partners_file:
         click.echo(
             f"stockdrop: no --partners: reading {directory} as partner {spec.name}, account {spec.account}, "
@@ -167,7 +167,7 @@ def sync(partners_file: str, store_url: str | None, partner: str | None) -> None
                 again = [(f.name, f.size, f.mtime) for f in source.list_files()]
                 stable, _ = observe(seen, again, time.time(), spec.settle_s)
         listed = {f.name: f for f in first}
-        todo = [n for n in stable if not already_processed(runner.store.store(), spec.name, listed[n])]
+        todo = [n for n in stable if not already_processed(runner.store.store(), spec, listed[n])]
         started = time.perf_counter()
         runner.apply_files(spec, sorted(todo, key=contract_order))
         click.echo(f"{spec.name}: {len(todo)} new stable file(s) of {len(first)} listed", err=True)

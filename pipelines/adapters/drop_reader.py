@@ -60,6 +60,8 @@ class ParsedFile:
     # Rows rejected only for a value (`FileModel.values`) whose naming cells are valid: typed like
     # `rows`, values null. They set nothing, but an overwrite counts what they name as listed.
     named: pl.DataFrame | None = None
+    # Read through a profile: what a reject calls each of our columns (the partner's header).
+    headers: dict[str, str] | None = None
 
 
 def normalise_header(name: str) -> str:
@@ -429,5 +431,9 @@ def read_drop(
     if mapped is not None:
         rejects = in_partner_words(rejects, mapped)
     return ParsedFile(
-        rows=typed, rejects=concat_rejects(rejects, ragged), rows_read=text.height + ragged.height, named=named
+        rows=typed,
+        rejects=concat_rejects(rejects, ragged),
+        rows_read=text.height + ragged.height,
+        named=named,
+        headers=mapped.shown if mapped is not None else None,
     )

@@ -13,6 +13,7 @@ fold-stage rejects and the steps change together or not at all.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,6 +55,7 @@ from pipelines.domain.guard import (
     verdict,
 )
 from pipelines.domain.inventory_merge import KEY as INVENTORY_KEY
+from pipelines.domain.profiles import in_partner_headers
 from pipelines.domain.rewind import BeforeImages, before_images, changed_keys, earliest, rewound
 from pipelines.domain.working_set import WorkingSetNeeds, inventory_rows_named, needs_of
 
@@ -237,7 +239,9 @@ def _fold(
             if recorded:
                 store.update_file(conn, f.file_id, **recorded)
         state = applied.state
-        store.replace_rejects(conn, f, "fold", applied.rejects)
+        # Read through a profile: its rejects name the partner's headers, as the parse's do.
+        shown = json.loads(f.headers) if f.headers else None
+        store.replace_rejects(conn, f, "fold", in_partner_headers(applied.rejects, shown))
         report.per_file[f.name] = {**applied.metrics, "rows_rejected_in_fold": applied.rejects.height}
         report.files_applied += 1
         since = i + 1 - (boundaries[-1][0] if boundaries else start)

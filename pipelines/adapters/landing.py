@@ -95,7 +95,14 @@ def land_file(
     with store.account_lock(partner.account) as conn:
         store.ensure_partner(conn, partner.name, partner.account)
         store.clear_unlanded_rejects(conn, partner.name, name)
-        known = store.find_file(conn, partner.name, name, landed.sha256)
+        reason = None if is_safe_name(name) else UNSAFE_NAME
+        options: dict = {}
+        if reason is None:
+            try:
+                options = file_options(partner, name, remote_mtime)
+            except UnrecognisedFileName as e:
+                reason = name_reject_reason(e)
+        known = store.find_file(conn, partner.name, name, landed.sha256, options.get("as_of"))
         if known and known.status != "superseded":
             return LandingResult(
                 **base, outcome="duplicate", file_id=known.file_id, sha256=landed.sha256, size=landed.size
@@ -109,13 +116,8 @@ def land_file(
             "remote_mtime": remote_mtime,
             "landed_path": str(landed.path),
             "status": "landed",
+            **options,
         }
-        reason = None if is_safe_name(name) else UNSAFE_NAME
-        if reason is None:
-            try:
-                row.update(file_options(partner, name, remote_mtime))
-            except UnrecognisedFileName as e:
-                reason = name_reject_reason(e)
         if reason is not None:
             file_id = store.record_landing(conn, {**row, "status": "rejected"})
             store.reject_file(conn, partner.name, partner.account, name, file_id, reason, value=name)
@@ -129,12 +131,16 @@ def land_file(
     return LandingResult(**base, outcome="new", file_id=file_id, sha256=landed.sha256, size=landed.size)
 
 
-def already_processed(store: SqlStore, partner: str, remote: RemoteFile, sha256: str | None = None) -> bool:
+def already_processed(store: SqlStore, partner: PartnerSpec, remote: RemoteFile, sha256: str | None = None) -> bool:
     """Whether the current version of this name was processed from the same content: the same
-    sha256 when the caller could hash it (a local folder), else the same listed size and mtime."""
+    sha256 when the caller could hash it (a local folder), else the same listed size and mtime.
+    A name dated by its mtime (a `files` rule) listed with a new mtime is a new file."""
     with store.transaction() as conn:
-        current = store.latest_version(conn, partner, remote.name)
+        current = store.latest_version(conn, partner.name, remote.name)
     if current is None or current.status not in ("parsed", "rejected", "held", "denied"):
+        return False
+    rule = partner.profile.rule_for(remote.name)
+    if rule is not None and rule.as_of == "mtime" and current.remote_mtime != remote.mtime:
         return False
     if sha256 is not None:
         return current.sha256 == sha256

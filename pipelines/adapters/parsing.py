@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,5 +117,6 @@ def parse_file(store: SqlStore, file_id: str, partner: PartnerSpec) -> ParseResu
             events_path=str(out),
             rows_read=parsed.rows_read,
             rows_rejected=parsed.rejects["line"].n_unique(),
+            headers=json.dumps(parsed.headers) if parsed.headers else None,
         )
     return ParseResult(file_id, "parsed", parsed.rows_read, parsed.rows.height, parsed.rejects)

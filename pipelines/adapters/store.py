@@ -96,6 +96,7 @@ class FileVersion:
     decision: str | None  # passed | held | approved | denied (domain.guard)
     decision_reason: str | None
     effect: str | None  # domain.guard.Effect as JSON
+    headers: str | None = None  # read through a profile: our column -> the partner's header (JSON)
 
 
 @dataclass(frozen=True)
@@ -210,9 +211,17 @@ class SqlStore:
 
     # -- the ledger ---------------------------------------------------------------------------
 
-    def find_file(self, conn: sa.Connection, partner: str, name: str, sha256: str) -> FileVersion | None:
+    def _same_file(self, partner: str, name: str, as_of: datetime | None):
+        """A file's identity (drops.md v1.2): partner, name as dropped, as-of. Versions of one file
+        supersede one another; a name dated by its mtime is a new file at each as-of."""
         f = self.t["drop_files"]
-        row = conn.execute(sa.select(f).where(f.c.partner == partner, f.c.name == name, f.c.sha256 == sha256)).first()
+        return sa.and_(f.c.partner == partner, f.c.name == name, f.c.as_of.is_not_distinct_from(as_of))
+
+    def find_file(
+        self, conn: sa.Connection, partner: str, name: str, sha256: str, as_of: datetime | None
+    ) -> FileVersion | None:
+        f = self.t["drop_files"]
+        row = conn.execute(sa.select(f).where(self._same_file(partner, name, as_of), f.c.sha256 == sha256)).first()
         return _version(row) if row else None
 
     def get_file(self, conn: sa.Connection, file_id: str) -> FileVersion:
@@ -230,11 +239,11 @@ class SqlStore:
         return _version(row) if row else None
 
     def record_landing(self, conn: sa.Connection, row: dict) -> str:
-        """Add a new file version; earlier versions of the same (partner, name) are superseded."""
+        """Add a new file version; earlier versions of the same file are superseded."""
         f = self.t["drop_files"]
         conn.execute(
             f.update()
-            .where(f.c.partner == row["partner"], f.c.name == row["name"], f.c.status != "superseded")
+            .where(self._same_file(row["partner"], row["name"], row.get("as_of")), f.c.status != "superseded")
             .values(status="superseded")
         )
         file_id = new_id()
@@ -248,7 +257,7 @@ class SqlStore:
         row = self.get_file(conn, file_id)
         conn.execute(
             f.update()
-            .where(f.c.partner == row.partner, f.c.name == row.name, f.c.status != "superseded")
+            .where(self._same_file(row.partner, row.name, row.as_of), f.c.status != "superseded")
             .values(status="superseded")
         )
         status = "denied" if row.decision == "denied" else "landed"

@@ -47,7 +47,7 @@ def new_stable_files(
     by_name = {f.name: f for f in listing}
     todo = [by_name[n] for n in stable if requested.get(n) != [by_name[n].size, by_name[n].mtime]]
     if store is not None:
-        todo = [f for f in todo if not already_processed(store.store(), spec.name, f)]
+        todo = [f for f in todo if not already_processed(store.store(), spec, f)]
     for f in todo:
         requested[f.name] = [f.size, f.mtime]
     requested = {n: v for n, v in requested.items() if n in by_name}

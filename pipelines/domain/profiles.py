@@ -241,10 +241,20 @@ def in_partner_words(rejects: pl.DataFrame, mapped: Mapped) -> pl.DataFrame:
     lines = mapped.raw.filter(pl.col("line").is_in(rejects["line"].unique().implode()))
     raw = lines.unpivot(index="line", variable_name="column", value_name="written")
     named = rejects.join(raw, on=["line", "column"], how="left")
-    return named.with_columns(
-        pl.when(pl.col("column").is_in(list(mapped.raw.columns)))
-        .then(pl.col("written"))
-        .otherwise(pl.col("value"))
-        .alias("value"),
-        pl.col("column").replace(mapped.shown),
-    ).select(rejects.columns)
+    return (
+        named.with_columns(
+            pl.when(pl.col("column").is_in(list(mapped.raw.columns)))
+            .then(pl.col("written"))
+            .otherwise(pl.col("value"))
+            .alias("value"),
+        )
+        .pipe(in_partner_headers, mapped.shown)
+        .select(rejects.columns)
+    )
+
+
+def in_partner_headers(rejects: pl.DataFrame, shown: dict[str, str] | None) -> pl.DataFrame:
+    """Rejects naming, for each of our columns, the partner's header (`Mapped.shown`)."""
+    if not shown or not rejects.height:
+        return rejects
+    return rejects.with_columns(pl.col("column").replace(shown))
