@@ -465,6 +465,17 @@ def load_alerts(path: str | Path | None) -> AlertSettings:
     return _load(path)[1] if path else AlertSettings()
 
 
+# Where a value may take several shapes (`upc: EAN`, `[EAN, UPC]`, `{value: ...}`, `{template: ...}`),
+# pydantic reports an error per shape, its location naming the shape: not a key of the file.
+_UNION_MEMBER = re.compile(r"_[A-Z]\w*|str|int|float|bool|(list|dict|literal|function-\w+)\[.*\]")
+_TELLING = ("value_error", "extra_forbidden", "literal_error", "missing")
+
+
+def _most_telling(errors: list) -> dict:
+    """The error that says most: our own checks first, then an unknown or missing key."""
+    return min(errors, key=lambda e: _TELLING.index(e["type"]) if e["type"] in _TELLING else len(_TELLING))
+
+
 def _load(path: str | Path) -> tuple[dict[str, PartnerSpec], AlertSettings]:
     path = Path(path)
     try:
@@ -476,8 +487,8 @@ def _load(path: str | Path) -> tuple[dict[str, PartnerSpec], AlertSettings]:
     try:
         parsed = _PartnersFile.model_validate(raw)
     except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(x) for x in err["loc"])
+        err = _most_telling(e.errors())
+        where = ".".join(str(x) for x in err["loc"] if not _UNION_MEMBER.fullmatch(str(x)))
         what = {"extra_forbidden": "unknown key", "string_pattern_mismatch": f"must be {NAME_RULE}"}.get(
             err["type"], err["msg"].removeprefix("Value error, ").replace("_Partner", "a partner mapping")
         )
