@@ -390,7 +390,7 @@ def _profile(name: str, p: _Partner) -> Profile:
             for alias in source.aliases:
                 other = claimed.setdefault(header_key(alias), column)
                 if other != column:
-                    raise PartnersFileError(f"{where}: alias {alias!r} is already {other!r}'s")
+                    raise PartnersFileError(f"{where}: alias {alias!r} is already mapped to {other!r}")
             mapped.append((column, source))
         columns.append((kind, tuple(mapped)))
     known = {c for model in schemas.MODELS.values() for c in model.columns}
@@ -496,7 +496,10 @@ def _load(path: str | Path) -> tuple[dict[str, PartnerSpec], AlertSettings]:
     bad = [name for name in parsed.partners if not re.fullmatch(NAME_PATTERN, name)]
     if bad:
         raise PartnersFileError(f"{path.name}: partners.{bad[0][:100]!r}: a partner name must be {NAME_RULE}")
-    specs = {name: _spec(name, p, path.parent) for name, p in parsed.partners.items()}
+    try:
+        specs = {name: _spec(name, p, path.parent) for name, p in parsed.partners.items()}
+    except PartnersFileError as e:
+        raise PartnersFileError(f"{path.name}: {e}") from None
     _check_sources(path.name, specs)
     destinations = []
     for n, entry in enumerate(parsed.alerts):

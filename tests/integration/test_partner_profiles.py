@@ -152,7 +152,7 @@ def test_check_is_a_dry_run_that_prints_rejects_a_summary_and_the_canonical_file
     [
         ({"columns": {"inventory": {"quantity": {"expression": "a+b"}}}}, "partners.p.columns.inventory.quantity"),
         ({"columns": {"styles": {"style_identifier": {"template": "no header"}}}}, "a template naming nothing"),
-        ({"columns": {"inventory": {"upc": "EAN", "warehouse_code": ["ean"]}}}, "alias 'ean' is already 'upc'"),
+        ({"columns": {"inventory": {"upc": "EAN", "warehouse_code": ["ean"]}}}, "p.yaml: partners.p.columns.inventory.warehouse_code: alias 'ean' is already mapped to 'upc'"),
         ({"columns": {"inventory": {"colour": "Colour"}}}, "partners.p.columns.inventory.colour"),
         ({"values": {"quantity": {"pattern": "(a)(b)"}}}, "partners.p.values.quantity.pattern"),
         ({"values": {"qty": {"zero_pad": 12}}}, "partners.p.values.qty"),
@@ -162,7 +162,7 @@ def test_check_is_a_dry_run_that_prints_rejects_a_summary_and_the_canonical_file
     ],
 )
 def test_every_profile_error_is_one_line_naming_the_partner_and_the_key(tmp_path, more, where):
-    partners = partners_file(tmp_path / "partners.yaml", {"p": {"account": "p", "source": str(tmp_path), **more}})
+    partners = partners_file(tmp_path / "p.yaml", {"p": {"account": "p", "source": str(tmp_path), **more}})
     drop = tmp_path / "inventory_20261117T080000.csv"
     drop.write_text("upc,quantity\n1,1\n")
     out = cli("check", str(drop), "--partners", str(partners), "--partner", "p")
