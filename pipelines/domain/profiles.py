@@ -210,27 +210,40 @@ def to_contract(
             picked.append(pl.concat_str(parts).alias(column))  # an empty (null) cell: the value is missing
             shown[column] = column
     raw = frame.select("line", *picked)
-    ruled = raw.with_columns(
-        _ruled(pl.col(c), values[c], c in QUANTITY_COLUMNS).alias(c) for c in raw.columns if c in values
-    )
+    ruled = raw.with_columns(_ruled_column(raw[c], values[c]) for c in raw.columns if c in values)
     return Mapped(ruled, raw, shown)
 
 
+def _ruled_column(cells: pl.Series, rules: ValueRules) -> pl.Series:
+    """The column through its value rules. A column of few distinct values (quantities, warehouse
+    codes) is ruled once per distinct value, then mapped back: the rules' regexes run over a
+    handful of values instead of every row."""
+    quantity = cells.name in QUANTITY_COLUMNS
+    sample = cells.head(_SAMPLE)
+    if sample.len() == _SAMPLE and sample.n_unique() * 20 < _SAMPLE:
+        distinct = cells.unique().drop_nulls()
+        ruled = pl.select(_ruled(pl.lit(distinct), rules, quantity)).to_series()
+        return cells.replace_strict(distinct, ruled, default=None, return_dtype=pl.String).alias(cells.name)
+    return pl.select(_ruled(pl.lit(cells), rules, quantity)).to_series().alias(cells.name)
+
+
+_SAMPLE = 10_000
+
+
 def _ruled(cell: pl.Expr, rules: ValueRules, quantity: bool) -> pl.Expr:
+    # Cells arrive trimmed (the reader trims every cell); a rule that does not apply gives null,
+    # and coalesce keeps the cell: one pass per rule.
     if rules.map:
         keys = [k.strip().lower() for k, _ in rules.map]
-        cell = (
-            cell.str.strip_chars()
-            .str.to_lowercase()
-            .replace_strict(keys, [v for _, v in rules.map], default=cell, return_dtype=pl.String)
-        )
+        mapped = cell.str.to_lowercase().replace_strict(keys, [v for _, v in rules.map], default=None)
+        cell = pl.coalesce(mapped.cast(pl.String), cell)
     if rules.pattern is not None:
-        whole = f"^(?:{rules.pattern})$"
-        cell = pl.when(cell.str.contains(whole)).then(cell.str.extract(whole, 1)).otherwise(cell)
+        cell = pl.coalesce(cell.str.extract(f"^(?:{rules.pattern})$", 1), cell)
     if quantity and rules.negative == "zero":
         cell = pl.when(cell.str.contains(r"^-[0-9]+$")).then(pl.lit("0")).otherwise(cell)
     if rules.zero_pad:
-        cell = pl.when(cell.str.contains(r"^[0-9]+$")).then(cell.str.pad_start(rules.zero_pad, "0")).otherwise(cell)
+        padded = pl.when(cell.str.contains(r"^[0-9]+$")).then(cell.str.pad_start(rules.zero_pad, "0"))
+        cell = pl.coalesce(padded, cell)
     return cell
 
 

@@ -152,7 +152,10 @@ def test_check_is_a_dry_run_that_prints_rejects_a_summary_and_the_canonical_file
     [
         ({"columns": {"inventory": {"quantity": {"expression": "a+b"}}}}, "partners.p.columns.inventory.quantity"),
         ({"columns": {"styles": {"style_identifier": {"template": "no header"}}}}, "a template naming nothing"),
-        ({"columns": {"inventory": {"upc": "EAN", "warehouse_code": ["ean"]}}}, "p.yaml: partners.p.columns.inventory.warehouse_code: alias 'ean' is already mapped to 'upc'"),
+        (
+            {"columns": {"inventory": {"upc": "EAN", "warehouse_code": ["ean"]}}},
+            "p.yaml: partners.p.columns.inventory.warehouse_code: alias 'ean' is already mapped to 'upc'",
+        ),
         ({"columns": {"inventory": {"colour": "Colour"}}}, "partners.p.columns.inventory.colour"),
         ({"values": {"quantity": {"pattern": "(a)(b)"}}}, "partners.p.values.quantity.pattern"),
         ({"values": {"qty": {"zero_pad": 12}}}, "partners.p.values.qty"),

@@ -232,3 +232,14 @@ def test_names_that_are_not_ours_get_kind_as_of_and_label_from_the_first_rule():
         read_name(profile, "STOCK_2026.xlsx", None)
     assert profile.table_options("x.tsv").delimiter == "\t"
     assert Profile(csv=TableOptions(delimiter=";")).table_options("x.tsv").delimiter == ";"
+
+
+@given(st.lists(st.sampled_from(["0", "7", "12+", "Out of Stock", "IN STOCK", "-3", "x", None, "", "007"]), min_size=1))
+@settings(max_examples=30, deadline=None)
+def test_a_column_of_few_values_is_ruled_as_each_row_would_be(cells):
+    from pipelines.domain.profiles import _ruled, _ruled_column
+
+    rules = ValueRules(map=(("out of stock", "0"), ("in stock", "10")), pattern=r"(\d+)\+", negative="zero", zero_pad=3)
+    column = pl.Series("quantity", (cells * (20_000 // len(cells) + 1))[:20_000], dtype=pl.String)
+    by_row = pl.select(_ruled(pl.lit(column), rules, True)).to_series()
+    assert _ruled_column(column, rules).to_list() == by_row.to_list()  # ruled once per distinct value
