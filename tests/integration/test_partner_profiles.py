@@ -171,3 +171,31 @@ def test_every_profile_error_is_one_line_naming_the_partner_and_the_key(tmp_path
     out = cli("check", str(drop), "--partners", str(partners), "--partner", "p")
     assert out.returncode == 2, out.stderr
     assert out.stderr.count("\n") == 1 and where in out.stderr, out.stderr
+
+
+def test_a_workbook_bomb_is_rejected_whole_without_being_opened(tmp_path):
+    import zipfile
+
+    from tests.partner_files import write_xlsx
+
+    bomb = tmp_path / "STOCK_202611170800.xlsx"
+    write_xlsx(bomb, [("Inventory", [["Stock"], ["EAN", "Whse", "Qty On Hand"], ["12345000017", "MAIN", "1"]])])
+    with zipfile.ZipFile(bomb, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as book:
+        with book.open("xl/media/padding.bin", "w", force_zip64=True) as member:  # 1.5 GB of zeros, ~1.5 MB zipped
+            chunk = bytes(1 << 20)
+            for _ in range(1536):
+                member.write(chunk)
+    assert bomb.stat().st_size < 20 << 20
+    partners = partners_file(tmp_path / "partners.yaml", {"northwind": northwind(SAMPLE / "northwind")})
+    measure = (
+        "import resource, runpy, sys; sys.argv = ['stockdrop', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('pipelines', run_name='__main__')\n"
+        "finally:\n    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", measure, "check", str(bomb), "--partners", str(partners), "--partner", "northwind"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr
+    assert "decompressed content exceeds max_decompressed_mb (1024 MB)" in out.stderr
+    assert int(out.stderr.strip().splitlines()[-1]) < 600  # MB at peak: nothing was decompressed
