@@ -19,20 +19,18 @@ import csv
 import gzip
 import io
 import re
-import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.etree import ElementTree
 
 import pandera.polars as pa
 import polars as pl
 
 import schemas
-from pipelines.adapters.failures import one_line
+from pipelines.adapters.workbooks import WorkbookRejected, find_sheet
 from pipelines.domain.partners import DEFAULT_MAX_DECOMPRESSED_MB, CsvDialect
-from pipelines.domain.profiles import Profile, ProfileMismatch, header_key, in_partner_words, to_contract
+from pipelines.domain.profiles import Layout, Profile, ProfileMismatch, header_key, in_partner_words, to_contract
 from pipelines.domain.rejects import concat_rejects, empty_rejects
 from schemas.model import BUILTIN_REASONS
 
@@ -301,53 +299,16 @@ def _failures_to_rejects(failures: pl.DataFrame, lines: pl.Series) -> pl.DataFra
 
 
 LEGACY_XLS = "legacy .xls: save it as .xlsx or CSV"
-_RELATIONSHIP_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
-_CELL_ROW = re.compile(r"[A-Za-z]+([0-9]+)")
 _MIDNIGHT = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}) 00:00:00$"  # a date cell as calamine writes it
-
-
-def _sheets(book: zipfile.ZipFile) -> list[tuple[str, str]]:
-    """(name, member path of its XML) of every sheet, in workbook order."""
-    rels = ElementTree.fromstring(book.read("xl/_rels/workbook.xml.rels"))
-    targets = {r.get("Id"): r.get("Target", "") for r in rels}
-    sheets = []
-    for sheet in ElementTree.fromstring(book.read("xl/workbook.xml")).iter():
-        if sheet.tag.endswith("}sheet"):
-            target = targets.get(sheet.get(_RELATIONSHIP_ID), "")
-            sheets.append((sheet.get("name", ""), target.lstrip("/") if target.startswith("/") else f"xl/{target}"))
-    return sheets
-
-
-def _first_row(book: zipfile.ZipFile, member: str) -> int | None:
-    """The sheet row of its first cell holding a value: where calamine's rows start."""
-    with book.open(member) as xml:
-        for _, cell in ElementTree.iterparse(xml):
-            if cell.tag.endswith("}c") and any(child.tag.endswith(("}v", "}is")) for child in cell):
-                found = _CELL_ROW.fullmatch(cell.get("r", ""))
-                return int(found.group(1)) if found else None
-    return None
 
 
 def _xlsx_table(path: Path, sheet: str | int | None, header_row: int, key: Callable[[str], str], max_bytes: int):
     """The sheet's cells as text (numbers as calamine writes them: integer text for whole
     numbers; a date as its ISO date; booleans true/false), each row with its sheet row number."""
     try:
-        with zipfile.ZipFile(path) as book:
-            if sum(i.file_size for i in book.infolist()) > max_bytes:
-                raise FileRejected(f"decompressed content exceeds max_decompressed_mb ({max_bytes >> 20} MB)")
-            sheets = _sheets(book)
-            if sheet is None:
-                chosen = sheets[:1]
-            elif isinstance(sheet, int):
-                chosen = sheets[sheet - 1 : sheet] if sheet >= 1 else []
-            else:
-                chosen = [s for s in sheets if s[0].lower() == sheet.lower()]
-            if not chosen:
-                raise FileRejected(f"no sheet {sheet!r}" if sheet is not None else "no sheet in the workbook")
-            name, member = chosen[0]
-            first = _first_row(book, member)
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError) as e:
-        raise FileRejected(f"not a valid XLSX file: {one_line(e)}") from None
+        name, first = find_sheet(path, sheet, max_bytes)
+    except WorkbookRejected as e:
+        raise FileRejected(e.reason) from None
     if first is None:
         raise FileRejected("empty file: no header line")
     cells = pl.read_excel(path, sheet_name=name, engine="calamine", has_header=False, infer_schema_length=0)
@@ -362,8 +323,7 @@ def _xlsx_table(path: Path, sheet: str | int | None, header_row: int, key: Calla
     keys, headers = _keyed([head[c] or "" for c in columns], key, head["line"])
     body = cells.slice(1).rename(dict(zip(columns, keys, strict=True)))
     body = body.with_columns(pl.col(keys).str.replace(_MIDNIGHT, "$1"))
-    ragged = pl.DataFrame(schema={"line": pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String})
-    return _trimmed(_Table(body.select("line", *keys), ragged, headers))
+    return _trimmed(_Table(body.select("line", *keys), empty_rejects(), headers))
 
 
 def read_drop(
@@ -375,7 +335,7 @@ def read_drop(
     *,
     header_row: int = 1,
     sheet: str | int | None = None,
-    layout: str = "text",  # text | xlsx | xls
+    layout: Layout = "text",
     profile: Profile | None = None,
 ) -> ParsedFile:
     """Parse and validate one landed file of `kind`; raise FileRejected for structural problems.

@@ -106,6 +106,10 @@ class Stopped:
     verdict: Literal["rejected", "held"]
     reason: str
 
+    @property
+    def words(self) -> str:
+        return f"{'rejected whole' if self.verdict == 'rejected' else 'held'}: {self.reason}"
+
 
 def _version(row) -> FileVersion:
     return FileVersion(**{f: row._mapping.get(f) for f in FileVersion.__dataclass_fields__})

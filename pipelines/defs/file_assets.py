@@ -59,12 +59,9 @@ def _version(db: SqlStore, file_id: str) -> FileVersion | None:
 
 def verdict(partner: str, name: str, stopped: Stopped) -> dg.Failure:
     """The failure of a file's partition that says why it did not reach the state."""
-    if stopped.verdict == "held":
-        words = f"held: {stopped.reason} (`stockdrop approve {partner}/{name}` applies it)"
-    else:
-        words = f"rejected whole: {stopped.reason}"
+    hint = f" (`stockdrop approve {partner}/{name}` applies it)" if stopped.verdict == "held" else ""
     return dg.Failure(
-        description=f"{name} {words}",
+        description=f"{name} {stopped.words}{hint}",
         allow_retries=False,
         metadata={FILE_VERDICT: stopped.verdict, "reason": text(stopped.reason)},
     )
@@ -86,8 +83,7 @@ class _Batch:
         if stopped is not None:
             self.stopped[key] = stopped
             if len(self.keys) > 1:
-                words = "rejected whole" if stopped.verdict == "rejected" else "held"
-                metadata = {**metadata, STOPPED: text(f"{words}: {stopped.reason}")}
+                metadata = {**metadata, STOPPED: text(stopped.words)}
         self.context.add_asset_metadata(metadata, partition_key=key)
         self.recorded.add(key)
 

@@ -150,7 +150,10 @@ def read_name(profile: Profile, name: str, mtime: float | None) -> DropName:
     return rule_name(rule, name, mtime) if rule else parse_drop_name(name)
 
 
-def layout_of(name: str) -> Literal["text", "xlsx", "xls"]:
+Layout = Literal["text", "xlsx", "xls"]
+
+
+def layout_of(name: str) -> Layout:
     """How a file is read, by its extension."""
     lower = name.lower()
     return "xlsx" if lower.endswith(".xlsx") else "xls" if lower.endswith(".xls") else "text"

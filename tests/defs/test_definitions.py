@@ -18,7 +18,13 @@ def test_code_location_loads_with_every_asset_check_job_sensor_and_schedule():
         "warehouse_exports",
         "channel_pushes",
     }
-    assert {s.name for s in defs.sensors} == {"drops_demo", "publish_on_new_files", "deliver_alerts", "file_verdicts"}
+    assert {s.name for s in defs.sensors} == {
+        "drops_demo",
+        "drops_northwind",
+        "publish_on_new_files",
+        "deliver_alerts",
+        "file_verdicts",
+    }
     assert defs.resolve_job_def("apply_drop").partitions_def.name == "drop_files"
     assert defs.resolve_job_def("write_exports").partitions_def.name == "warehouses"
     assert defs.resolve_job_def("decide_file").description.startswith("Approve a held or denied file")

@@ -50,7 +50,8 @@ def _failure_descriptions(instance) -> dict[str, str]:
     return reasons
 
 
-def test_a_batch_fails_exactly_its_stopped_files_each_check_and_figure_on_its_own_file(tmp_path, inbox):
+def test_a_batch_fails_exactly_its_stopped_files_each_check_and_figure_on_its_own_file(tmp_path, inbox, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # an instance of this test's own
     runner = _runner(tmp_path, inbox)
     spec = runner.partners.spec("brand")
     names = sorted(p.name for p in inbox.iterdir())

@@ -68,8 +68,8 @@ class Deployment:
             time.sleep(0.5)
 
     def _instance(self) -> dg.DagsterInstance:
-        os.environ["DAGSTER_HOME"] = self.env["DAGSTER_HOME"]
-        return dg.DagsterInstance.get()
+        # From its folder, not $DAGSTER_HOME: this process's environment is left as it was.
+        return dg.DagsterInstance.from_config(self.env["DAGSTER_HOME"])
 
     def keys(self, partner: str) -> list[str]:
         return [file_key(partner, f.name) for f in sorted(self.partners[partner].iterdir())]
