@@ -6,6 +6,7 @@ import dagster as dg
 
 from pipelines.defs.alerts import alerts_delivered, deliver_alerts
 from pipelines.defs.deliveries import deliveries_schedule, delivery_checks
+from pipelines.defs.dry_run import check_file
 from pipelines.defs.executors import chosen_executor
 from pipelines.defs.file_assets import file_events, landed_file, parsed_rows
 from pipelines.defs.held_files import decide_file
@@ -31,7 +32,7 @@ def build_definitions(store: StoreResource, partners: PartnersResource) -> dg.De
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=[*checks, alerts_delivered],
-        jobs=[apply_drop_job, *STATE_JOBS.values(), daily_release_job, decide_file, reconcile_channels],
+        jobs=[apply_drop_job, *STATE_JOBS.values(), daily_release_job, decide_file, check_file, reconcile_channels],
         sensors=[
             *(drop_sensor(spec, apply_drop_job) for spec in specs),
             publish_sensor,
