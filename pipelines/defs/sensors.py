@@ -15,6 +15,7 @@ from pipelines.adapters.landing import already_processed
 from pipelines.defs.batches import ACCOUNT_TAG, batches, range_tags
 from pipelines.defs.partitions import drop_files, file_key
 from pipelines.defs.resources import PartnersResource, StoreResource
+from pipelines.defs.verdicts import FILE_ASSETS
 from pipelines.domain.drop_names import contract_order
 from pipelines.domain.partners import PartnerSpec
 from pipelines.domain.settle import Sighting, observe
@@ -26,7 +27,7 @@ from pipelines.domain.settle import Sighting, observe
 # account's folds from interleaving.
 apply_drop_job = dg.define_asset_job(
     "apply_drop",
-    selection=["landed_file", "parsed_rows", "file_events"],
+    selection=list(FILE_ASSETS),
     description="Land, validate and fold dropped files: one run per batch of files.",
 )
 
