@@ -365,9 +365,11 @@ def report(store_url: str | None, partners_file: str | None) -> None:
         .sort("account", "warehouse_code")
     )
     click.echo("ATS by warehouse:")
+    width = max((len(f"{r['account']}/{r['warehouse_code']}") for r in ats.iter_rows(named=True)), default=0)
     for r in ats.iter_rows(named=True):
+        where = f"{r['account']}/{r['warehouse_code']}"
         click.echo(
-            f"  {r['account']}/{r['warehouse_code']:<10} skus {r['skus']:>5}  on_hand {r['on_hand']:>7}"
+            f"  {where:<{width}} skus {r['skus']:>5}  on_hand {r['on_hand']:>7}"
             f"  pending {r['pending']:>5}  ats {r['ats']:>7}  oversold rows {r['oversold']}"
         )
     specs = partner_specs(partners_file, None, None)
