@@ -68,12 +68,16 @@ def write_files(folder: Path, rows: int) -> dict[str, Path]:
 
 def child(what: str, path: str) -> None:
     import polars as pl
+    import yaml
 
     from pipelines.adapters.drop_reader import read_drop
-    from pipelines.adapters.partners_file import _Partner, _profile
+    from pipelines.adapters.partners_file import load_partners
     from pipelines.domain.partners import CsvDialect
 
-    profile = _profile("bench", _Partner.model_validate({"account": "a", "source": ".", **PROFILE}))
+    with tempfile.TemporaryDirectory() as folder:  # the profile as an operator writes it
+        partners = Path(folder) / "partners.yaml"
+        partners.write_text(yaml.safe_dump({"partners": {"bench": {"account": "a", "source": folder, **PROFILE}}}))
+        profile = load_partners(partners)["bench"].profile
     started = time.perf_counter()
     if what == "read_excel":
         rows = pl.read_excel(path, sheet_name="Inventory", engine="calamine").height

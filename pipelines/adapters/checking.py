@@ -17,7 +17,7 @@ from pipelines.adapters.landing import file_options, name_reject_reason
 from pipelines.adapters.parsing import read_version
 from pipelines.domain.drop_names import UnrecognisedFileName
 from pipelines.domain.partners import PartnerSpec
-from pipelines.domain.rejects import concat_rejects, empty_rejects
+from pipelines.domain.rejects import REJECT_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,7 @@ class CheckResult:
         """line, column, value, reason: the rows' rejects, or the one whole-file reject."""
         if self.rejected is not None:
             e = self.rejected
-            whole = pl.DataFrame(
-                [{"line": e.line, "column": e.column, "value": e.value, "reason": e.reason}],
-                schema={"line": pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String},
-            )
-            return concat_rejects(empty_rejects(), whole)
+            return pl.DataFrame([(e.line, e.column, e.value, e.reason)], schema=REJECT_SCHEMA, orient="row")
         assert self.parsed is not None
         return self.parsed.rejects.sort("line", "column", nulls_last=True)
 

@@ -66,7 +66,13 @@ class _Inventory(_Strict):
     overwrite_scope: Literal["account", "warehouses_in_file"] = "account"
 
 
-class _Csv(_Strict):
+class _Layout(_Strict):
+    def options(self) -> TableOptions:
+        """Only what the partner set (a `.tsv` is tab-separated unless the delimiter is set)."""
+        return TableOptions(**{k: getattr(self, k) for k in self.model_fields_set})
+
+
+class _Csv(_Layout):
     delimiter: str = Field(",", min_length=1, max_length=1)
     encoding: str = "utf-8"
     header_row: int = Field(1, ge=1)
@@ -80,17 +86,10 @@ class _Csv(_Strict):
             raise ValueError(f"unknown encoding {v!r}") from None
         return v
 
-    def options(self) -> TableOptions:
-        """Only what the partner set (a `.tsv` is tab-separated unless the delimiter is set)."""
-        return TableOptions(**{k: getattr(self, k) for k in self.model_fields_set})
 
-
-class _Xlsx(_Strict):
+class _Xlsx(_Layout):
     sheet: str | int | None = None
     header_row: int = Field(1, ge=1)
-
-    def options(self) -> TableOptions:
-        return TableOptions(**{k: getattr(self, k) for k in self.model_fields_set})
 
 
 class _AsOfFromName(_Strict):

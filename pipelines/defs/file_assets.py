@@ -329,19 +329,26 @@ def file_events(
     # Yielded: a multi-asset returning one result is read as a tuple of its outputs.
     yield result
     # After the materializations, each tied to its own file's: the check is current for that file.
+    targets = _materialized_here(context, {c.partition for c in checks if c.partition})
     for check in checks:
-        context.log_event(copy(check, target_materialization_data=_latest(context, check.partition)))
+        context.log_event(copy(check, target_materialization_data=targets.get(check.partition)))
 
 
-def _latest(context: dg.AssetExecutionContext, key: str | None):
+def _materialized_here(context: dg.AssetExecutionContext, keys: set[str]) -> dict:
+    """This run's file_events materialization of each of `keys`, read in one query (they are the
+    newest: the queue runs one run per account at a time)."""
+    if not keys:
+        return {}
     records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("file_events"), asset_partitions=[key]), limit=1
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("file_events"), asset_partitions=sorted(keys)), limit=len(keys)
     ).records
-    if not records:
-        return None
-    return AssetCheckEvaluationTargetMaterializationData(
-        run_id=records[0].run_id, storage_id=records[0].storage_id, timestamp=records[0].timestamp
-    )
+    return {
+        r.partition_key: AssetCheckEvaluationTargetMaterializationData(
+            run_id=r.run_id, storage_id=r.storage_id, timestamp=r.timestamp
+        )
+        for r in reversed(records)  # newest last, so it wins
+        if r.run_id == context.run.run_id
+    }
 
 
 def _folded(db: SqlStore, partners: PartnersResource, spec: PartnerSpec, name: str, report: FoldReport):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import dagster as dg
 
@@ -55,7 +55,7 @@ def verdict_runs(materializations: Iterable[dg.AssetMaterialization], account: s
         if m.partition is None or STOPPED not in m.metadata or asset not in FILE_ASSETS:
             continue
         if m.partition not in where or FILE_ASSETS.index(asset) < FILE_ASSETS.index(where[m.partition]):
-            where[m.partition] = FILE_ASSETS[FILE_ASSETS.index(asset)]
+            where[m.partition] = cast(FileAsset, asset)
     return [VerdictRun(key, asset, account) for key, asset in where.items()]
 
 
